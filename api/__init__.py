@@ -1,0 +1,37 @@
+"""The application factory: settings → database → API → blueprints, top to bottom."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+
+from api import clauses, db, docs, health, parties, proposals, sources, statements, talks
+from api.config import Settings
+from api.openapi import ProblemApi
+
+API_VERSION = "1.0.0"
+RESOURCES = (parties, proposals, clauses, talks, statements, sources, health)
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    settings = settings or Settings.from_env()
+    logging.basicConfig(level=settings.log_level)
+    app = Flask(__name__)
+    app.config.update(
+        SETTINGS=settings,
+        API_TITLE="Proposals API",
+        API_VERSION=API_VERSION,
+        OPENAPI_VERSION="3.1.0",
+        OPENAPI_URL_PREFIX="/v1",
+        OPENAPI_JSON_PATH="openapi.json",
+        API_SPEC_OPTIONS=docs.SPEC_OPTIONS,
+        MAX_CONTENT_LENGTH=1024 * 1024,
+        JSON_SORT_KEYS=False,
+    )
+    db.init_app(app, settings)
+    api = ProblemApi(app)
+    for resource in RESOURCES:
+        api.register_blueprint(resource.blp)
+    app.register_blueprint(docs.pages)
+    return app

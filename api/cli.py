@@ -1,0 +1,128 @@
+"""The `proposals-api` command: serve, migrate, seed, import, openapi."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import yaml
+
+from api import embedded
+from api.config import Settings
+from api.dataset import DatasetError, import_dataset, seed
+from api.db import direct_connection
+from api.migrate import migrate
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def database_url(settings: Settings) -> str:
+    """DATABASE_URL when set, else the embedded server (started on demand)."""
+    return settings.database_url or embedded.start(settings.embedded_pg_dir)
+
+
+@click.group()
+def main() -> None:
+    """Proposals API: a versioned, source-cited data API for diplomatic draft proposals."""
+
+
+@main.command("migrate")
+def migrate_command() -> None:
+    """Apply pending migrations from sql/migrations."""
+    with direct_connection(database_url(Settings.from_env())) as conn:
+        applied = migrate(conn)
+    click.echo(f"applied {len(applied)} migration(s)" + (f": {', '.join(applied)}" if applied else ""))
+
+
+@main.command("seed")
+def seed_command() -> None:
+    """Load the bundled dataset (once; running it again changes nothing)."""
+    with direct_connection(database_url(Settings.from_env())) as conn:
+        migrate(conn)
+        for name, count in seed(conn):
+            click.echo(f"{name}: " + ("already loaded" if count is None else f"{count} change(s) applied"))
+
+
+@main.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def import_command(file: Path) -> None:
+    """Load a dataset file, all or nothing."""
+    with direct_connection(database_url(Settings.from_env())) as conn:
+        migrate(conn)
+        try:
+            count = import_dataset(conn, file)
+        except DatasetError as error:
+            raise click.ClickException(str(error)) from error
+    click.echo(f"{file.name}: " + ("already loaded" if count is None else f"{count} change(s) applied"))
+
+
+@main.command("openapi")
+@click.option(
+    "--output", type=click.Path(dir_okay=False, path_type=Path), default=ROOT / "openapi.yaml", show_default=True
+)
+@click.option("--check", is_flag=True, help="Fail if the file differs from what the code generates.")
+def openapi_command(output: Path, check: bool) -> None:
+    """Write the OpenAPI document generated from the schemas."""
+    text = openapi_yaml()
+    if check:
+        if not output.exists() or output.read_text() != text:
+            raise click.ClickException(f"{output} is stale: run `proposals-api openapi`")
+        click.echo(f"{output} is current")
+        return
+    output.write_text(text)
+    click.echo(f"wrote {output}")
+
+
+def openapi_yaml() -> str:
+    from api import create_app
+
+    app = create_app(Settings(database_url=None))
+    with app.app_context():
+        spec = app.extensions["flask-smorest"]["apis"][""]["ext_obj"].spec.to_dict()
+    return yaml.safe_dump(spec, sort_keys=False, allow_unicode=True, width=100)
+
+
+@main.command("serve")
+@click.option("--port", type=int, default=None, help="Port (default: $PORT or 8000).")
+@click.option("--workers", type=int, default=None, help="Worker processes (default: $WEB_CONCURRENCY or 2).")
+def serve_command(port: int | None, workers: int | None) -> None:
+    """Serve the API with granian; start, migrate and seed an embedded Postgres if needed."""
+    settings = Settings.from_env()
+    url = database_url(settings)
+    with direct_connection(url) as conn:
+        migrate(conn)
+        for name, count in seed(conn):
+            if count is not None:
+                click.echo(f"seeded {name}: {count} change(s)")
+    env = dict(os.environ, DATABASE_URL=url)
+    command = [
+        str(Path(sys.executable).with_name("granian")),
+        "--interface",
+        "wsgi",
+        "--no-ws",
+        "--host",
+        settings.host,
+        "--port",
+        str(port or settings.port),
+        "--workers",
+        str(workers or settings.web_concurrency),
+        "--blocking-threads",
+        str(settings.pool_max_size),
+        "--log-level",
+        "warning",
+        "api.wsgi:app",
+    ]
+    click.echo(f"serving on http://{settings.host}:{port or settings.port} (Ctrl-C stops it)")
+    server = subprocess.Popen(command, env=env, cwd=ROOT)
+
+    def forward(signum: int, frame: object) -> None:
+        server.send_signal(signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    code = server.wait()
+    sys.exit(code)  # normal exit, so the embedded Postgres stops on the way out

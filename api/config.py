@@ -1,0 +1,69 @@
+"""Every setting the service reads, with its default; the environment overrides each one."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def _data_home() -> Path:
+    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Documented in the README's "Settings" table; a test keeps the two in step."""
+
+    database_url: str | None = None
+    embedded_pg_dir: Path = field(default_factory=lambda: _data_home() / "proposals-api" / "pg")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    web_concurrency: int = 2
+    pool_min_size: int = 1
+    pool_max_size: int = 4
+    pool_timeout: float = 1.0
+    connect_timeout: int = 2
+    default_page_size: int = 50
+    max_page_size: int = 200
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if env is None else env)
+        defaults = cls()
+        return cls(
+            database_url=env.get("DATABASE_URL") or None,
+            embedded_pg_dir=Path(env.get("EMBEDDED_PG_DIR") or defaults.embedded_pg_dir),
+            host=env.get("HOST", defaults.host),
+            port=int(env.get("PORT", defaults.port)),
+            web_concurrency=int(env.get("WEB_CONCURRENCY", defaults.web_concurrency)),
+            pool_min_size=int(env.get("POOL_MIN_SIZE", defaults.pool_min_size)),
+            pool_max_size=int(env.get("POOL_MAX_SIZE", defaults.pool_max_size)),
+            pool_timeout=float(env.get("POOL_TIMEOUT", defaults.pool_timeout)),
+            connect_timeout=int(env.get("CONNECT_TIMEOUT", defaults.connect_timeout)),
+            default_page_size=int(env.get("DEFAULT_PAGE_SIZE", defaults.default_page_size)),
+            max_page_size=int(env.get("MAX_PAGE_SIZE", defaults.max_page_size)),
+            log_level=env.get("LOG_LEVEL", defaults.log_level),
+        )
+
+    def require_database_url(self) -> str:
+        if not self.database_url:
+            raise RuntimeError("DATABASE_URL is not set (the CLI starts an embedded Postgres when it is not)")
+        return self.database_url
+
+
+ENV_NAMES = [
+    "DATABASE_URL",
+    "EMBEDDED_PG_DIR",
+    "HOST",
+    "PORT",
+    "WEB_CONCURRENCY",
+    "POOL_MIN_SIZE",
+    "POOL_MAX_SIZE",
+    "POOL_TIMEOUT",
+    "CONNECT_TIMEOUT",
+    "DEFAULT_PAGE_SIZE",
+    "MAX_PAGE_SIZE",
+    "LOG_LEVEL",
+]

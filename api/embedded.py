@@ -1,0 +1,28 @@
+"""An embedded Postgres for running without DATABASE_URL.
+
+The `pgserver` package ships real Postgres binaries in a wheel. The server lives in a
+per-user data folder, listens only on a Unix socket inside it, and is stopped when the
+process that started it exits (unless another process still uses it).
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from pathlib import Path
+
+log = logging.getLogger("proposals_api")
+
+
+def start(data_dir: Path, *, delete_on_exit: bool = False) -> str:
+    """Starts (or joins) the embedded server; returns its connection URL."""
+    with warnings.catch_warnings():
+        # platformdirs warns when XDG_RUNTIME_DIR is unset (root shells, CI); harmless here.
+        warnings.simplefilter("ignore")
+        import pgserver  # imported here: only this path needs the binaries
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    server = pgserver.get_server(data_dir, cleanup_mode="delete" if delete_on_exit else "stop")
+    url = server.get_uri()
+    log.info("embedded Postgres running in %s", data_dir)
+    return url

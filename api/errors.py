@@ -1,0 +1,131 @@
+"""Every error becomes an RFC 9457 problem+json response; nothing else reaches a client.
+
+Database failures are mapped by kind (SQLSTATE class) in one place: an unreachable
+database is 503 with Retry-After, a client's impossible value 400, anything else 500
+with no detail. The trace goes to the log, never to the client.
+"""
+
+from __future__ import annotations
+
+import http
+import logging
+
+import orjson
+import psycopg
+from flask import Flask, Response, request
+from psycopg_pool import PoolTimeout
+from werkzeug.exceptions import HTTPException
+
+PROBLEM_JSON = "application/problem+json"
+RETRY_AFTER_SECONDS = 1
+log = logging.getLogger("proposals_api")
+
+
+class ApiError(HTTPException):
+    """An HTTP error with a problem detail and optional field errors and headers."""
+
+    def __init__(self, status: int, detail: str, *, errors: list[dict] | None = None, headers: dict | None = None):
+        super().__init__(description=detail)
+        self.code = status
+        self.errors = errors
+        self.extra_headers = headers or {}
+
+
+def problem(
+    status: int,
+    detail: str | None = None,
+    *,
+    errors: list[dict] | None = None,
+    headers: dict | None = None,
+    title: str | None = None,
+) -> Response:
+    body: dict = {
+        "type": "about:blank",
+        "title": title or http.HTTPStatus(status).phrase,
+        "status": status,
+    }
+    if detail:
+        body["detail"] = detail
+    body["instance"] = request.path
+    if errors:
+        body["errors"] = errors
+    response = Response(orjson.dumps(body), status=status, mimetype=PROBLEM_JSON)
+    response.headers["Cache-Control"] = "no-store"
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def field_errors(messages: dict, location: str) -> list[dict]:
+    """Flattens marshmallow's nested messages into [{pointer|parameter, detail}]."""
+    out: list[dict] = []
+
+    def walk(node, path: list[str]) -> None:
+        if isinstance(node, dict):
+            for key, sub in node.items():
+                walk(sub, [*path, str(key)])
+        elif isinstance(node, list) and all(isinstance(m, str) for m in node):
+            for message in node:
+                out.append(_locate(path, location) | {"detail": message})
+        elif isinstance(node, list):
+            for sub in node:
+                walk(sub, path)
+        else:
+            out.append(_locate(path, location) | {"detail": str(node)})
+
+    walk(messages, [])
+    return out
+
+
+def _locate(path: list[str], location: str) -> dict:
+    if location == "json":
+        escaped = [p.replace("~", "~0").replace("/", "~1") for p in path if p != "_schema"]
+        return {"pointer": "/" + "/".join(escaped)}
+    return {"parameter": path[0] if path else ""}
+
+
+def handle_http_exception(error: HTTPException) -> Response:
+    status = error.code or 500
+    headers = {}
+    if error.response is None:
+        # Keep the headers werkzeug would send (Allow on 405, WWW-Authenticate on 401).
+        headers = {k: v for k, v in error.get_headers() if k.lower() != "content-type"}
+    headers.update(getattr(error, "extra_headers", {}))
+    errors = getattr(error, "errors", None)
+    data = getattr(error, "data", None)  # webargs puts validation messages here
+    if data and "messages" in data:
+        location, messages = next(iter(data["messages"].items()))
+        errors = field_errors(messages, location)
+        headers.update(data.get("headers") or {})
+    detail = error.description if isinstance(error, ApiError) or not data else "The request has invalid fields."
+    if status >= 500 and not isinstance(error, ApiError):
+        detail = None
+    return problem(status, detail, errors=errors, headers=headers)
+
+
+def handle_database_error(error: Exception) -> Response:
+    if isinstance(error, PoolTimeout | psycopg.OperationalError):
+        log.warning("database unavailable: %s", error.__class__.__name__)
+        return problem(
+            503, "The database is unavailable; try again shortly.", headers={"Retry-After": str(RETRY_AFTER_SECONDS)}
+        )
+    if isinstance(error, psycopg.errors.QueryCanceled):
+        return problem(
+            503, "The query took too long; try again shortly.", headers={"Retry-After": str(RETRY_AFTER_SECONDS)}
+        )
+    if isinstance(error, psycopg.DataError):
+        return problem(400, "A value in the request is out of range or malformed.")
+    log.exception("database error")
+    return problem(500)
+
+
+def handle_unexpected(error: Exception) -> Response:
+    log.exception("unhandled error")
+    return problem(500)
+
+
+def init_app(app: Flask) -> None:
+    app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(PoolTimeout, handle_database_error)
+    app.register_error_handler(psycopg.Error, handle_database_error)
+    app.register_error_handler(Exception, handle_unexpected)

@@ -1,0 +1,115 @@
+"""flask-smorest, adjusted to this API's contract.
+
+- Errors are RFC 9457 problem+json, documented as such.
+- Query and path problems are 400; body problems 422; a body that is not JSON 415.
+- Unknown query parameters and body fields are rejected, never ignored.
+"""
+
+from __future__ import annotations
+
+import http
+from collections.abc import Callable
+from typing import ClassVar
+
+from flask_smorest import Api, Blueprint
+from flask_smorest.utils import prepare_response
+from marshmallow import RAISE
+from webargs.flaskparser import FlaskParser
+
+from api import errors
+from schemas.common import ProblemSchema
+
+ETAG_HEADER = {
+    "description": "Names this representation; send it back in If-None-Match to get 304.",
+    "schema": {"type": "string", "example": '"1.42"'},
+}
+LINK_HEADER = {
+    "description": 'The next page, as `<url>; rel="next"`; absent on the last page.',
+    "schema": {"type": "string"},
+}
+IF_NONE_MATCH = {
+    "in": "header",
+    "name": "If-None-Match",
+    "required": False,
+    "description": "ETags you hold; 304 Not Modified when one still names the representation (weak comparison).",
+    "schema": {"type": "string", "example": '"1.42"'},
+}
+
+
+class Parser(FlaskParser):
+    DEFAULT_UNKNOWN_BY_LOCATION: ClassVar[dict] = {"query": RAISE, "json": RAISE, "path": RAISE}
+    DEFAULT_VALIDATION_STATUS = 400
+
+
+class ProblemApi(Api):
+    ERROR_SCHEMA = ProblemSchema
+
+    def _register_error_handlers(self) -> None:
+        errors.init_app(self._app)
+
+    def _register_responses(self) -> None:
+        for status in http.HTTPStatus:
+            response: dict = {"description": status.phrase}
+            if status >= 400:
+                response["schema"] = self.ERROR_SCHEMA
+            prepare_response(response, self.spec, errors.PROBLEM_JSON)
+            self.spec.components.response(status.name, response, lazy=True)
+        response = {"description": "Default error response", "schema": self.ERROR_SCHEMA}
+        prepare_response(response, self.spec, errors.PROBLEM_JSON)
+        self.spec.components.response("DEFAULT_ERROR", response, lazy=True)
+
+
+class ApiBlueprint(Blueprint):
+    ARGUMENTS_PARSER = Parser()
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._prepare_doc_cbks.append(self._prepare_header_params_doc)
+
+    @staticmethod
+    def _prepare_header_params_doc(doc: dict, doc_info: dict, **kwargs) -> dict:
+        """Appends header parameters after the query parameters (a plain doc() would replace them)."""
+        doc.setdefault("parameters", []).extend(doc_info.get("header_params", []))
+        return doc
+
+    @staticmethod
+    def header_params(*params: dict) -> Callable:
+        def decorate(view: Callable) -> Callable:
+            view._apidoc = dict(getattr(view, "_apidoc", {}))
+            view._apidoc["header_params"] = [*view._apidoc.get("header_params", []), *params]
+            return view
+
+        return decorate
+
+    def list_doc(self, page_schema: type) -> Callable:
+        """Documents a list GET: the page, its ETag and Link headers, 304 and 400."""
+
+        def decorate(view: Callable) -> Callable:
+            view = self.header_params(IF_NONE_MATCH)(view)
+            view = self.alt_response(304, response="NOT_MODIFIED", headers={"ETag": ETAG_HEADER})(view)
+            view = self.alt_response(400, response="BAD_REQUEST")(view)
+            return self.response(200, page_schema, headers={"ETag": ETAG_HEADER, "Link": LINK_HEADER})(view)
+
+        return decorate
+
+    def item_doc(self, schema: type) -> Callable:
+        """Documents an item GET: the item and its ETag, 304, 404 and 410."""
+
+        def decorate(view: Callable) -> Callable:
+            view = self.header_params(IF_NONE_MATCH)(view)
+            view = self.alt_response(304, response="NOT_MODIFIED", headers={"ETag": ETAG_HEADER})(view)
+            view = self.alt_response(404, response="NOT_FOUND")(view)
+            view = self.alt_response(410, response="GONE")(view)
+            return self.response(200, schema, headers={"ETag": ETAG_HEADER})(view)
+
+        return decorate
+
+
+def id_parameter(name: str, description: str, example: str) -> dict:
+    return {
+        "in": "path",
+        "name": name,
+        "required": True,
+        "description": description,
+        "schema": {"type": "string", "pattern": "^[a-z0-9]+(-[a-z0-9]+)*$", "maxLength": 100, "example": example},
+    }

@@ -1,0 +1,60 @@
+"""Proposals: draft agreements (with their ordered clauses) and the answers to them."""
+
+from flask.views import MethodView
+
+from api.db import connection
+from api.openapi import ApiBlueprint, id_parameter
+from api.resource import item_response, list_response, not_found
+from api.sql import q
+from schemas.clauses import ClausePageSchema
+from schemas.common import ListQuerySchema
+from schemas.proposals import ProposalPageSchema, ProposalQuerySchema, ProposalSchema
+
+blp = ApiBlueprint(
+    "proposals",
+    __name__,
+    url_prefix="/v1/proposals",
+    description="Draft agreements, each with its clauses in order, and the documents answering them.",
+)
+FILTERS = ("proposer", "party", "status")
+PROPOSAL_ID = id_parameter("proposal_id", "Id of the proposal.", "us-russia-security-treaty")
+
+
+@blp.route("")
+class Proposals(MethodView):
+    @blp.arguments(ProposalQuerySchema, location="query")
+    @blp.list_doc(ProposalPageSchema)
+    def get(self, args: dict):
+        """List proposals.
+
+        Filter by proposer, by a party that proposes or receives them, and by status.
+        """
+        return list_response("proposals", {k: args[k] for k in FILTERS}, args, key_count=1)
+
+
+@blp.route("/<proposal_id>", parameters=[PROPOSAL_ID])
+class Proposal(MethodView):
+    @blp.item_doc(ProposalSchema)
+    def get(self, proposal_id: str):
+        """Get one proposal with its clauses.
+
+        The clauses come in document order, each with our summary and the exact words its sources quote.
+        """
+        return item_response("proposals", "proposal", proposal_id)
+
+
+@blp.route("/<proposal_id>/clauses", parameters=[PROPOSAL_ID])
+class ProposalClauses(MethodView):
+    @blp.arguments(ListQuerySchema, location="query")
+    @blp.list_doc(ClausePageSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def get(self, args: dict, proposal_id: str):
+        """List the clauses of one proposal, in document order."""
+        row = (
+            connection().execute(q("proposal_exists"), {"id": proposal_id}).fetchone()
+            if len(proposal_id) <= 100
+            else None
+        )
+        if row is None:
+            raise not_found("proposal", proposal_id)
+        return list_response("clauses", {"proposal": proposal_id}, args, key_count=3)

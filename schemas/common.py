@@ -1,0 +1,141 @@
+"""Field types and shared schemas used by every resource. Marshmallow only."""
+
+from __future__ import annotations
+
+from marshmallow import RAISE, Schema, fields, validate
+
+SLUG_PATTERN = r"^[a-z0-9]+(-[a-z0-9]+)*$"
+NO_NUL = validate.Regexp(r"^[^\x00]*$", error="Must not contain NUL characters.")
+
+
+class StrictSchema(Schema):
+    """Unknown fields are an error, never silently dropped."""
+
+    class Meta:
+        unknown = RAISE
+        ordered = True
+
+
+def Slug(description: str, example: str, **kwargs) -> fields.String:  # noqa: N802 - a field factory
+    return fields.String(
+        validate=[validate.Length(min=1, max=100), validate.Regexp(SLUG_PATTERN, error="Not a valid id.")],
+        metadata={"description": description, "example": example},
+        **kwargs,
+    )
+
+
+def SlugList(description: str, example: list[str], *, min_items: int = 0, **kwargs) -> fields.List:  # noqa: N802
+    return fields.List(
+        fields.String(
+            validate=[validate.Length(min=1, max=100), validate.Regexp(SLUG_PATTERN, error="Not a valid id.")]
+        ),
+        validate=validate.Length(min=min_items, max=500),
+        metadata={"description": description, "example": example},
+        **kwargs,
+    )
+
+
+def Text(description: str, example: str | None, *, max_length: int = 10_000, **kwargs) -> fields.String:  # noqa: N802
+    return fields.String(
+        validate=[validate.Length(min=1, max=max_length), NO_NUL],
+        metadata={"description": description, "example": example},
+        **kwargs,
+    )
+
+
+def Date(description: str, example: str | None, **kwargs) -> fields.Date:  # noqa: N802
+    return fields.Date(metadata={"description": description, "example": example}, **kwargs)
+
+
+def source_ids() -> fields.List:
+    return SlugList(
+        "Ids of the sources that support this record; at least one.",
+        ["sputnik-lavrov-security-guarantees"],
+        required=True,
+        min_items=1,
+    )
+
+
+def revision() -> fields.Integer:
+    return fields.Integer(
+        dump_only=True,
+        metadata={"description": "Revision of this item: 1 when created, +1 on every change.", "example": 1},
+    )
+
+
+def updated_at() -> fields.DateTime:
+    return fields.DateTime(
+        dump_only=True,
+        metadata={
+            "description": "When the item's latest revision became true (RFC 3339, UTC).",
+            "example": "2021-12-30T00:00:00Z",
+        },
+    )
+
+
+class ProblemFieldErrorSchema(Schema):
+    pointer = fields.String(
+        metadata={"description": "JSON Pointer to the offending member of the request body.", "example": "/title"}
+    )
+    parameter = fields.String(
+        metadata={"description": "Name of the offending query parameter or header.", "example": "limit"}
+    )
+    detail = fields.String(
+        required=True, metadata={"description": "What is wrong with it.", "example": "Not a valid integer."}
+    )
+
+
+class ProblemSchema(Schema):
+    """RFC 9457 problem details, the body of every error response."""
+
+    type = fields.String(
+        required=True,
+        metadata={
+            "description": "URI naming the kind of problem; about:blank for plain HTTP statuses.",
+            "example": "about:blank",
+        },
+    )
+    title = fields.String(
+        required=True, metadata={"description": "Short summary of the kind of problem.", "example": "Not Found"}
+    )
+    status = fields.Integer(required=True, metadata={"description": "The HTTP status code.", "example": 404})
+    detail = fields.String(
+        metadata={"description": "What went wrong with this request.", "example": "No talk with id 'geneva-2030'."}
+    )
+    instance = fields.String(
+        metadata={"description": "The path of the request that failed.", "example": "/v1/talks/geneva-2030"}
+    )
+    errors = fields.List(
+        fields.Nested(ProblemFieldErrorSchema),
+        metadata={"description": "Field errors of a request that failed validation."},
+    )
+
+
+class ListQuerySchema(StrictSchema):
+    """Paging parameters every list accepts."""
+
+    limit = fields.Integer(  # not strict: query values are strings; int() still refuses "1.5"
+        load_default=None,
+        validate=validate.Range(min=1, max=200),
+        metadata={"description": "Items per page: 1 to 200, 50 when omitted.", "example": 50},
+    )
+    cursor = fields.String(
+        load_default=None,
+        validate=validate.Length(min=1, max=1000),
+        metadata={
+            "description": "Opaque cursor from a previous page's `next_cursor`; valid only with the same filters.",
+            "example": None,
+        },
+    )
+
+
+def next_cursor() -> fields.String:
+    return fields.String(
+        required=True,
+        allow_none=True,
+        metadata={
+            "description": "Cursor for the next page (pass it as `cursor`), or null on the last page. "
+            'The `Link` header carries the same page as rel="next".',
+            "example": None,
+        },
+    )

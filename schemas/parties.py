@@ -1,0 +1,47 @@
+"""Parties: states, alliances and organizations."""
+
+from marshmallow import fields, validate
+
+from schemas.common import (
+    ListQuerySchema,
+    Slug,
+    SlugList,
+    StrictSchema,
+    Text,
+    next_cursor,
+    revision,
+    source_ids,
+    updated_at,
+)
+
+PARTY_KINDS = ("state", "alliance", "organization")
+
+
+class PartySchema(StrictSchema):
+    id = Slug("Stable, readable id of the party.", "russia", required=True)
+    name = Text("Full name.", "Russian Federation", max_length=300, required=True)
+    short_name = Text("Short name for tables and labels.", "Russia", max_length=100, required=True)
+    kind = fields.String(
+        required=True,
+        validate=validate.OneOf(PARTY_KINDS),
+        metadata={"description": "What sort of party it is.", "example": "state"},
+    )
+    member_of = SlugList("Ids of the alliances and organizations this party belongs to.", ["nato"], required=True)
+    members = SlugList("Ids of this party's members (derived from their `member_of`).", [], dump_only=True)
+    source_ids = source_ids()
+    revision = revision()
+    updated_at = updated_at()
+
+
+class PartyPageSchema(StrictSchema):
+    items = fields.List(fields.Nested(PartySchema), required=True, metadata={"description": "This page of parties."})
+    next_cursor = next_cursor()
+
+
+class PartyQuerySchema(ListQuerySchema):
+    kind = fields.String(
+        load_default=None,
+        validate=validate.OneOf(PARTY_KINDS),
+        metadata={"description": "Only parties of this kind.", "example": "alliance"},
+    )
+    member_of = Slug("Only members of this party.", "nato", load_default=None)

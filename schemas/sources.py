@@ -1,0 +1,36 @@
+"""Sources: where a fact comes from."""
+
+from marshmallow import fields, validate
+
+from schemas.common import NO_NUL, Date, ListQuerySchema, Slug, StrictSchema, Text, next_cursor, revision, updated_at
+
+
+class SourceSchema(StrictSchema):
+    id = Slug("Stable, readable id of the source.", "sputnik-lavrov-security-guarantees", required=True)
+    publisher = Text("Who published it.", "Sputnik", max_length=300, required=True)
+    title = Text(
+        "Its title, when known exactly; null otherwise.", None, max_length=1000, required=True, allow_none=True
+    )
+    url = fields.String(
+        required=True,
+        allow_none=True,
+        validate=[validate.URL(schemes={"http", "https"}), validate.Length(max=2000), NO_NUL],
+        metadata={"description": "Where it can be read, when known.", "example": "https://tass.com/world/1386819"},
+    )
+    published_on = Date("Publication date, when the source gives it.", None, required=True, allow_none=True)
+    description = Text(
+        "What the source is and which facts it supports, in our words.",
+        "Undated Sputnik news item quoting the Russian foreign minister.",
+        required=True,
+    )
+    revision = revision()
+    updated_at = updated_at()
+
+
+class SourcePageSchema(StrictSchema):
+    items = fields.List(fields.Nested(SourceSchema), required=True, metadata={"description": "This page of sources."})
+    next_cursor = next_cursor()
+
+
+class SourceQuerySchema(ListQuerySchema):
+    publisher = Text("Only sources from this publisher (exact match).", "Sputnik", max_length=300, load_default=None)

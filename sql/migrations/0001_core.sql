@@ -1,0 +1,264 @@
+-- The dataset's normalized tables, its history (changesets and revisions) and the
+-- stored JSON representation of every item (`doc`), which the read API serves as is.
+--
+-- Every collection row carries `revision`, `updated_at` and `doc`: the representation
+-- at that revision, built by the *_doc() functions below at write time and copied into
+-- `revisions` as an immutable snapshot. `deleted_at` marks a tombstone.
+
+CREATE TABLE app_settings (
+  name  text PRIMARY KEY,
+  value text NOT NULL
+);
+-- Signs pagination cursors; the same in every worker and host because it lives here.
+INSERT INTO app_settings (name, value)
+VALUES ('cursor_secret', replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', ''));
+
+-- One commit's worth of changes: one API write, or one import of a dataset file.
+CREATE TABLE changesets (
+  id          bigserial PRIMARY KEY,
+  recorded_at timestamptz NOT NULL DEFAULT now(),
+  actor       text NOT NULL CHECK (length(actor) BETWEEN 1 AND 200)
+);
+
+CREATE TABLE revisions (
+  seq          bigserial PRIMARY KEY,
+  collection   text NOT NULL CHECK (collection IN
+                 ('sources', 'parties', 'proposals', 'clauses', 'talks', 'statements')),
+  item_id      text NOT NULL,
+  revision     integer NOT NULL CHECK (revision >= 1),
+  changeset_id bigint NOT NULL REFERENCES changesets (id),
+  valid_from   timestamptz NOT NULL,
+  note         text CHECK (length(note) <= 2000),
+  deleted      boolean NOT NULL DEFAULT false,
+  snapshot     json NOT NULL,
+  UNIQUE (collection, item_id, revision)
+);
+CREATE INDEX revisions_collection_seq_idx ON revisions (collection, seq);
+CREATE INDEX revisions_changeset_idx ON revisions (changeset_id);
+
+-- Dataset files applied by `seed`/`import`, so applying one again changes nothing.
+CREATE TABLE dataset_imports (
+  name        text PRIMARY KEY,
+  sha256      text NOT NULL,
+  imported_at timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE DOMAIN slug AS text
+  CHECK (VALUE ~ '^[a-z0-9]+(-[a-z0-9]+)*$' AND length(VALUE) <= 100);
+
+CREATE TABLE sources (
+  id           slug PRIMARY KEY,
+  publisher    text NOT NULL,
+  title        text,
+  url          text CHECK (url ~ '^https?://'),
+  published_on date,
+  description  text NOT NULL,
+  revision     integer NOT NULL DEFAULT 0,
+  updated_at   timestamptz,
+  deleted_at   timestamptz,
+  doc          json
+);
+
+CREATE TABLE parties (
+  id         slug PRIMARY KEY,
+  name       text NOT NULL,
+  short_name text NOT NULL,
+  kind       text NOT NULL CHECK (kind IN ('state', 'alliance', 'organization')),
+  revision   integer NOT NULL DEFAULT 0,
+  updated_at timestamptz,
+  deleted_at timestamptz,
+  doc        json
+);
+CREATE INDEX parties_kind_idx ON parties (kind, id);
+
+CREATE TABLE party_memberships (
+  member_id slug NOT NULL REFERENCES parties (id),
+  group_id  slug NOT NULL REFERENCES parties (id),
+  PRIMARY KEY (member_id, group_id),
+  CHECK (member_id <> group_id)
+);
+CREATE INDEX party_memberships_group_idx ON party_memberships (group_id, member_id);
+
+CREATE TABLE proposals (
+  id             slug PRIMARY KEY,
+  title          text NOT NULL,
+  short_title    text NOT NULL,
+  proposer_id    slug NOT NULL REFERENCES parties (id),
+  document_type  text NOT NULL CHECK (document_type IN ('treaty', 'agreement', 'written_response')),
+  status         text NOT NULL CHECK (status IN ('draft', 'delivered', 'under_negotiation',
+                   'rejected', 'withdrawn', 'superseded', 'signed', 'in_force')),
+  handed_over_on date,
+  published_on   date,
+  summary        text NOT NULL,
+  revision       integer NOT NULL DEFAULT 0,
+  updated_at     timestamptz,
+  deleted_at     timestamptz,
+  doc            json
+);
+CREATE INDEX proposals_proposer_idx ON proposals (proposer_id, id);
+
+CREATE TABLE proposal_addressees (
+  proposal_id slug NOT NULL REFERENCES proposals (id),
+  party_id    slug NOT NULL REFERENCES parties (id),
+  position    integer NOT NULL,
+  PRIMARY KEY (proposal_id, party_id)
+);
+CREATE INDEX proposal_addressees_party_idx ON proposal_addressees (party_id, proposal_id);
+
+CREATE TABLE proposal_responses (
+  proposal_id     slug NOT NULL REFERENCES proposals (id),
+  responds_to_id  slug NOT NULL REFERENCES proposals (id),
+  position        integer NOT NULL,
+  PRIMARY KEY (proposal_id, responds_to_id)
+);
+
+CREATE TABLE clauses (
+  id          slug PRIMARY KEY,
+  proposal_id slug NOT NULL REFERENCES proposals (id),
+  position    integer NOT NULL CHECK (position >= 0),
+  label       text NOT NULL,
+  summary     text NOT NULL,
+  topics      text[] NOT NULL DEFAULT '{}',
+  search      tsvector,
+  revision    integer NOT NULL DEFAULT 0,
+  updated_at  timestamptz,
+  deleted_at  timestamptz,
+  doc         json
+);
+-- A live clause owns its position; deleted ones give it up.
+CREATE UNIQUE INDEX clauses_proposal_position_idx ON clauses (proposal_id, position)
+  WHERE deleted_at IS NULL;
+CREATE INDEX clauses_search_idx ON clauses USING gin (search);
+
+CREATE TABLE clause_excerpts (
+  clause_id slug NOT NULL REFERENCES clauses (id),
+  position  integer NOT NULL,
+  text      text NOT NULL CHECK (length(text) > 0),
+  source_id slug NOT NULL REFERENCES sources (id),
+  PRIMARY KEY (clause_id, position)
+);
+CREATE INDEX clause_excerpts_source_idx ON clause_excerpts (source_id);
+
+CREATE TABLE clause_obligations (
+  clause_id slug NOT NULL REFERENCES clauses (id),
+  party_id  slug NOT NULL REFERENCES parties (id),
+  position  integer NOT NULL,
+  PRIMARY KEY (clause_id, party_id)
+);
+CREATE INDEX clause_obligations_party_idx ON clause_obligations (party_id, clause_id);
+
+CREATE TABLE talks (
+  id         slug PRIMARY KEY,
+  title      text NOT NULL,
+  format     text NOT NULL CHECK (format IN ('bilateral', 'council', 'multilateral', 'phone_call')),
+  starts_on  date NOT NULL,
+  ends_on    date CHECK (ends_on >= starts_on),
+  location   text,
+  status     text NOT NULL CHECK (status IN ('scheduled', 'held', 'cancelled', 'postponed')),
+  chair_name text,
+  chair_role text,
+  summary    text NOT NULL,
+  revision   integer NOT NULL DEFAULT 0,
+  updated_at timestamptz,
+  deleted_at timestamptz,
+  doc        json,
+  CHECK (chair_role IS NULL OR chair_name IS NOT NULL)
+);
+CREATE INDEX talks_keyset_idx ON talks (starts_on, id);
+
+CREATE TABLE talk_parties (
+  talk_id  slug NOT NULL REFERENCES talks (id),
+  party_id slug NOT NULL REFERENCES parties (id),
+  position integer NOT NULL,
+  PRIMARY KEY (talk_id, party_id)
+);
+CREATE INDEX talk_parties_party_idx ON talk_parties (party_id, talk_id);
+
+CREATE TABLE talk_proposals (
+  talk_id     slug NOT NULL REFERENCES talks (id),
+  proposal_id slug NOT NULL REFERENCES proposals (id),
+  position    integer NOT NULL,
+  PRIMARY KEY (talk_id, proposal_id)
+);
+CREATE INDEX talk_proposals_proposal_idx ON talk_proposals (proposal_id, talk_id);
+
+CREATE TABLE talk_delegations (
+  talk_id   slug NOT NULL REFERENCES talks (id),
+  party_id  slug NOT NULL REFERENCES parties (id),
+  head      text NOT NULL,
+  head_role text,
+  position  integer NOT NULL,
+  PRIMARY KEY (talk_id, party_id)
+);
+
+CREATE TABLE statements (
+  id           slug PRIMARY KEY,
+  speaker      text NOT NULL,
+  speaker_role text,
+  party_id     slug REFERENCES parties (id),
+  said_on      date,
+  kind         text NOT NULL CHECK (kind IN ('quote', 'paraphrase')),
+  quote        text,
+  summary      text NOT NULL,
+  revision     integer NOT NULL DEFAULT 0,
+  updated_at   timestamptz,
+  deleted_at   timestamptz,
+  doc          json,
+  -- A quote carries the exact words; a paraphrase carries none of them.
+  CHECK ((kind = 'quote') = (quote IS NOT NULL))
+);
+CREATE INDEX statements_party_idx ON statements (party_id, id);
+CREATE INDEX statements_said_on_idx ON statements (said_on, id);
+
+CREATE TABLE statement_proposals (
+  statement_id slug NOT NULL REFERENCES statements (id),
+  proposal_id  slug NOT NULL REFERENCES proposals (id),
+  position     integer NOT NULL,
+  PRIMARY KEY (statement_id, proposal_id)
+);
+CREATE INDEX statement_proposals_proposal_idx ON statement_proposals (proposal_id);
+
+CREATE TABLE statement_talks (
+  statement_id slug NOT NULL REFERENCES statements (id),
+  talk_id      slug NOT NULL REFERENCES talks (id),
+  position     integer NOT NULL,
+  PRIMARY KEY (statement_id, talk_id)
+);
+CREATE INDEX statement_talks_talk_idx ON statement_talks (talk_id);
+
+-- Citations: every record names the sources that support it.
+CREATE TABLE party_sources (
+  party_id  slug NOT NULL REFERENCES parties (id),
+  source_id slug NOT NULL REFERENCES sources (id),
+  position  integer NOT NULL,
+  PRIMARY KEY (party_id, source_id)
+);
+CREATE TABLE proposal_sources (
+  proposal_id slug NOT NULL REFERENCES proposals (id),
+  source_id   slug NOT NULL REFERENCES sources (id),
+  position    integer NOT NULL,
+  PRIMARY KEY (proposal_id, source_id)
+);
+CREATE TABLE clause_sources (
+  clause_id slug NOT NULL REFERENCES clauses (id),
+  source_id slug NOT NULL REFERENCES sources (id),
+  position  integer NOT NULL,
+  PRIMARY KEY (clause_id, source_id)
+);
+CREATE TABLE talk_sources (
+  talk_id   slug NOT NULL REFERENCES talks (id),
+  source_id slug NOT NULL REFERENCES sources (id),
+  position  integer NOT NULL,
+  PRIMARY KEY (talk_id, source_id)
+);
+CREATE TABLE statement_sources (
+  statement_id slug NOT NULL REFERENCES statements (id),
+  source_id    slug NOT NULL REFERENCES sources (id),
+  position     integer NOT NULL,
+  PRIMARY KEY (statement_id, source_id)
+);
+CREATE INDEX party_sources_source_idx ON party_sources (source_id);
+CREATE INDEX proposal_sources_source_idx ON proposal_sources (source_id);
+CREATE INDEX clause_sources_source_idx ON clause_sources (source_id);
+CREATE INDEX talk_sources_source_idx ON talk_sources (source_id);
+CREATE INDEX statement_sources_source_idx ON statement_sources (source_id);

@@ -1,0 +1,11 @@
+-- name: list_parties
+SELECT p.doc::text, p.id,
+       (SELECT max(seq) FROM revisions WHERE collection = 'parties') AS version
+  FROM parties p
+ WHERE p.deleted_at IS NULL
+   AND (%(kind)s::text IS NULL OR p.kind = %(kind)s)
+   AND (%(member_of)s::text IS NULL
+        OR EXISTS (SELECT 1 FROM party_memberships m WHERE m.member_id = p.id AND m.group_id = %(member_of)s))
+   AND (%(after_1)s::text IS NULL OR p.id > %(after_1)s)
+ ORDER BY p.id
+ LIMIT %(limit)s

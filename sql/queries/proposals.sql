@@ -1,0 +1,12 @@
+-- name: list_proposals
+SELECT p.doc::text, p.id,
+       (SELECT max(seq) FROM revisions WHERE collection = 'proposals') AS version
+  FROM proposals p
+ WHERE p.deleted_at IS NULL
+   AND (%(proposer)s::text IS NULL OR p.proposer_id = %(proposer)s)
+   AND (%(party)s::text IS NULL OR p.proposer_id = %(party)s
+        OR EXISTS (SELECT 1 FROM proposal_addressees a WHERE a.proposal_id = p.id AND a.party_id = %(party)s))
+   AND (%(status)s::text IS NULL OR p.status = %(status)s)
+   AND (%(after_1)s::text IS NULL OR p.id > %(after_1)s)
+ ORDER BY p.id
+ LIMIT %(limit)s

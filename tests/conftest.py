@@ -1,0 +1,124 @@
+"""A real Postgres for every test run: DATABASE_URL's server when set, else an embedded one.
+
+The run gets a database of its own (created, migrated and seeded here, dropped at the
+end), so tests never touch data that someone keeps on that server.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg.conninfo import make_conninfo
+
+from api import create_app, embedded
+from api.config import Settings
+from api.dataset import seed
+from api.migrate import migrate
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def server_url() -> Iterator[str]:
+    if os.environ.get("DATABASE_URL"):
+        yield os.environ["DATABASE_URL"]
+        return
+    with tempfile.TemporaryDirectory(prefix="proposals-test-pg-") as folder:
+        yield embedded.start(Path(folder) / "pg", delete_on_exit=True)
+
+
+def create_database(server_url: str, prefix: str) -> str:
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return make_conninfo(server_url, dbname=name)
+
+
+def drop_database(server_url: str, url: str) -> None:
+    name = psycopg.conninfo.conninfo_to_dict(url)["dbname"]
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def database_url(server_url: str) -> Iterator[str]:
+    """A migrated, seeded database shared by the read-only tests."""
+    url = create_database(server_url, "proposals_test")
+    with psycopg.connect(url, autocommit=True) as conn:
+        migrate(conn)
+        seed(conn)
+    yield url
+    drop_database(server_url, url)
+
+
+@pytest.fixture
+def empty_database_url(server_url: str) -> Iterator[str]:
+    """A database of the test's own with nothing in it, not even the schema."""
+    url = create_database(server_url, "proposals_empty")
+    yield url
+    drop_database(server_url, url)
+
+
+@pytest.fixture(scope="session")
+def db(database_url: str) -> Iterator[psycopg.Connection]:
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        yield conn
+
+
+@pytest.fixture(scope="session")
+def app(database_url: str):
+    app = create_app(Settings(database_url=database_url))
+    app.config["TESTING"] = True
+    yield app
+    app.extensions["db_pool"].close()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def live_server(database_url: str) -> Iterator[str]:
+    """The production server (`proposals-api serve`: granian, 2 workers) on a free port."""
+    port = free_port()
+    env = dict(os.environ, DATABASE_URL=database_url, PORT=str(port), WEB_CONCURRENCY="2")
+    process = subprocess.Popen(
+        [str(Path(sys.executable).with_name("proposals-api")), "serve"],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                break
+        except OSError as error:
+            if process.poll() is not None:
+                raise RuntimeError(process.stdout.read().decode()) from error
+            time.sleep(0.2)
+    else:
+        process.kill()
+        raise RuntimeError("the server did not start within 60 s")
+    yield base
+    process.terminate()
+    process.wait(timeout=30)
