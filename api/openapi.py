@@ -47,6 +47,12 @@ class ProblemApi(Api):
     def _register_error_handlers(self) -> None:
         errors.init_app(self._app)
 
+    def _register_pagination_header(self) -> None:
+        """Not used: lists page with keyset cursors and a Link header, not X-Pagination."""
+
+    def _register_etag_headers(self) -> None:
+        """Not used: conditional-request headers are documented per operation."""
+
     def _register_responses(self) -> None:
         for status in http.HTTPStatus:
             response: dict = {"description": status.phrase}

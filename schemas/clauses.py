@@ -8,7 +8,9 @@ from schemas.common import (
     SlugList,
     StrictSchema,
     Text,
+    nested_list,
     next_cursor,
+    page_of,
     revision,
     source_ids,
     updated_at,
@@ -48,11 +50,11 @@ class ClauseInProposalSchema(StrictSchema):
         metadata={"description": "Subject tags (slugs).", "example": ["military-deployments"]},
     )
     obligated_party_ids = SlugList("Parties the article binds.", ["russia", "united-states"], required=True)
-    excerpts = fields.List(
-        fields.Nested(ExcerptSchema),
+    excerpts = nested_list(
+        ExcerptSchema,
+        "Exact words of the article as quoted by sources; empty when no source quotes it.",
         required=True,
         validate=validate.Length(max=100),
-        metadata={"description": "Exact words of the article as quoted by sources; empty when no source quotes it."},
     )
     source_ids = source_ids()
     revision = revision()
@@ -64,7 +66,7 @@ class ClauseSchema(ClauseInProposalSchema):
 
 
 class ClausePageSchema(StrictSchema):
-    items = fields.List(fields.Nested(ClauseSchema), required=True, metadata={"description": "This page of clauses."})
+    items = page_of(ClauseSchema, "This page of clauses.")
     next_cursor = next_cursor()
 
 

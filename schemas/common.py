@@ -73,6 +73,23 @@ def updated_at() -> fields.DateTime:
     )
 
 
+def example_of(schema: type[Schema]) -> dict:
+    """An example object assembled from the examples of the schema's own fields."""
+    return {name: field.metadata.get("example") for name, field in schema._declared_fields.items()}
+
+
+def nested_list(schema: type[Schema], description: str, **kwargs) -> fields.List:
+    return fields.List(
+        fields.Nested(schema),
+        metadata={"description": description, "example": [example_of(schema)]},
+        **kwargs,
+    )
+
+
+def page_of(schema: type[Schema], description: str) -> fields.List:
+    return nested_list(schema, description, required=True)
+
+
 class ProblemFieldErrorSchema(Schema):
     pointer = fields.String(
         metadata={"description": "JSON Pointer to the offending member of the request body.", "example": "/title"}
@@ -107,7 +124,10 @@ class ProblemSchema(Schema):
     )
     errors = fields.List(
         fields.Nested(ProblemFieldErrorSchema),
-        metadata={"description": "Field errors of a request that failed validation."},
+        metadata={
+            "description": "Field errors of a request that failed validation.",
+            "example": [{"parameter": "limit", "detail": "Not a valid integer."}],
+        },
     )
 
 

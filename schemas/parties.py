@@ -9,6 +9,7 @@ from schemas.common import (
     StrictSchema,
     Text,
     next_cursor,
+    page_of,
     revision,
     source_ids,
     updated_at,
@@ -34,7 +35,7 @@ class PartySchema(StrictSchema):
 
 
 class PartyPageSchema(StrictSchema):
-    items = fields.List(fields.Nested(PartySchema), required=True, metadata={"description": "This page of parties."})
+    items = page_of(PartySchema, "This page of parties.")
     next_cursor = next_cursor()
 
 

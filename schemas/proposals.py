@@ -10,7 +10,9 @@ from schemas.common import (
     SlugList,
     StrictSchema,
     Text,
+    nested_list,
     next_cursor,
+    page_of,
     revision,
     source_ids,
     updated_at,
@@ -59,20 +61,15 @@ class ProposalSchema(StrictSchema):
         required=True,
     )
     source_ids = source_ids()
-    clauses = fields.List(
-        fields.Nested(ClauseInProposalSchema),
-        required=True,
-        validate=validate.Length(max=1000),
-        metadata={"description": "The document's clauses in order."},
+    clauses = nested_list(
+        ClauseInProposalSchema, "The document's clauses in order.", required=True, validate=validate.Length(max=1000)
     )
     revision = revision()
     updated_at = updated_at()
 
 
 class ProposalPageSchema(StrictSchema):
-    items = fields.List(
-        fields.Nested(ProposalSchema), required=True, metadata={"description": "This page of proposals."}
-    )
+    items = page_of(ProposalSchema, "This page of proposals.")
     next_cursor = next_cursor()
 
 

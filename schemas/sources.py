@@ -2,7 +2,18 @@
 
 from marshmallow import fields, validate
 
-from schemas.common import NO_NUL, Date, ListQuerySchema, Slug, StrictSchema, Text, next_cursor, revision, updated_at
+from schemas.common import (
+    NO_NUL,
+    Date,
+    ListQuerySchema,
+    Slug,
+    StrictSchema,
+    Text,
+    next_cursor,
+    page_of,
+    revision,
+    updated_at,
+)
 
 
 class SourceSchema(StrictSchema):
@@ -28,7 +39,7 @@ class SourceSchema(StrictSchema):
 
 
 class SourcePageSchema(StrictSchema):
-    items = fields.List(fields.Nested(SourceSchema), required=True, metadata={"description": "This page of sources."})
+    items = page_of(SourceSchema, "This page of sources.")
     next_cursor = next_cursor()
 
 

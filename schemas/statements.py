@@ -10,6 +10,7 @@ from schemas.common import (
     StrictSchema,
     Text,
     next_cursor,
+    page_of,
     revision,
     source_ids,
     updated_at,
@@ -58,9 +59,7 @@ class StatementSchema(StrictSchema):
 
 
 class StatementPageSchema(StrictSchema):
-    items = fields.List(
-        fields.Nested(StatementSchema), required=True, metadata={"description": "This page of statements."}
-    )
+    items = page_of(StatementSchema, "This page of statements.")
     next_cursor = next_cursor()
 
 

@@ -9,7 +9,10 @@ from schemas.common import (
     SlugList,
     StrictSchema,
     Text,
+    example_of,
+    nested_list,
     next_cursor,
+    page_of,
     revision,
     source_ids,
     updated_at,
@@ -58,14 +61,17 @@ class TalkSchema(StrictSchema):
     )
     party_ids = SlugList("Parties taking part.", ["russia", "united-states"], required=True)
     proposal_ids = SlugList("Proposals on the table.", ["us-russia-security-treaty"], required=True)
-    delegations = fields.List(
-        fields.Nested(DelegationSchema),
+    delegations = nested_list(
+        DelegationSchema,
+        "Who led each party's delegation, when known.",
         required=True,
         validate=validate.Length(max=100),
-        metadata={"description": "Who led each party's delegation, when known."},
     )
     chair = fields.Nested(
-        ChairSchema, required=True, allow_none=True, metadata={"description": "Who chaired it, when it had a chair."}
+        ChairSchema,
+        required=True,
+        allow_none=True,
+        metadata={"description": "Who chaired it, when it had a chair.", "example": example_of(ChairSchema)},
     )
     summary = Text(
         "What the talk is about, in our own words.",
@@ -83,9 +89,7 @@ class TalkSchema(StrictSchema):
 
 
 class TalkPageSchema(StrictSchema):
-    items = fields.List(
-        fields.Nested(TalkSchema), required=True, metadata={"description": "This page of talks, by date."}
-    )
+    items = page_of(TalkSchema, "This page of talks, by date.")
     next_cursor = next_cursor()
 
 

@@ -1,0 +1,53 @@
+"""ETags on every GET, derived from revisions, and 304 on a matching If-None-Match."""
+
+import pytest
+
+ITEMS = [
+    "/v1/talks/geneva-strategic-stability-2022-01-10",
+    "/v1/proposals/us-russia-security-treaty",
+    "/v1/clauses/us-russia-security-treaty-article-5",
+    "/v1/parties/nato",
+    "/v1/statements",
+    "/v1/sources/sputnik-lavrov-security-guarantees",
+    "/v1/talks?party=russia",
+    "/v1/proposals/us-russia-security-treaty/clauses",
+]
+
+
+@pytest.mark.parametrize("path", ITEMS)
+def test_get_has_etag_and_revalidates_to_304(client, path):
+    first = client.get(path)
+    assert first.status_code == 200
+    etag = first.headers["ETag"]
+    assert etag.startswith('"') and etag.endswith('"')
+    assert first.headers["Cache-Control"] == "public, no-cache"
+    again = client.get(path, headers={"If-None-Match": etag})
+    assert again.status_code == 304
+    assert again.headers["ETag"] == etag
+    assert again.get_data() == b""
+
+
+@pytest.mark.parametrize("path", ITEMS[:2])
+def test_weak_and_listed_etags_match_weakly(client, path):
+    etag = client.get(path).headers["ETag"]
+    assert client.get(path, headers={"If-None-Match": f"W/{etag}"}).status_code == 304
+    assert client.get(path, headers={"If-None-Match": f'"other", {etag}'}).status_code == 304
+    assert client.get(path, headers={"If-None-Match": "*"}).status_code == 304
+
+
+@pytest.mark.parametrize("header", ['"1.999"', "garbage", '""', "W/"])
+def test_non_matching_if_none_match_gets_the_body(client, header):
+    response = client.get(ITEMS[0], headers={"If-None-Match": header})
+    assert response.status_code == 200
+    assert response.get_json()["id"] == "geneva-strategic-stability-2022-01-10"
+
+
+def test_item_etag_is_its_revision(client):
+    talk = client.get(ITEMS[0])
+    assert talk.headers["ETag"] == f'"1.{talk.get_json()["revision"]}"'
+
+
+def test_list_etag_is_the_same_for_every_page_of_an_unchanged_collection(client):
+    first = client.get("/v1/parties?limit=5")
+    second = client.get(f"/v1/parties?limit=5&cursor={first.get_json()['next_cursor']}")
+    assert first.headers["ETag"] == second.headers["ETag"]

@@ -1,0 +1,201 @@
+"""The bundled dataset: faithful to its sources, complete, and loadable only once."""
+
+import json
+import os
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from api.dataset import DATA_DIR, DatasetError, import_dataset, merge_patch, seed
+from api.migrate import migrate
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED_ARTICLE = Path(os.environ.get("SEED_ARTICLE", ROOT.parent / "shared" / "seed" / "000_598449ba506f7734.txt"))
+SEED_SOURCE = "sputnik-lavrov-security-guarantees"
+
+
+@pytest.fixture(scope="module")
+def everything(client) -> dict[str, list[dict]]:
+    return {
+        name: client.get(f"/v1/{name}?limit=200").get_json()["items"]
+        for name in ("sources", "parties", "proposals", "clauses", "talks", "statements")
+    }
+
+
+@pytest.fixture(scope="module")
+def client(app):
+    return app.test_client()
+
+
+def seed_text() -> str:
+    if not SEED_ARTICLE.exists():
+        pytest.fail(f"the seed article is needed to check quotes: set SEED_ARTICLE (looked at {SEED_ARTICLE})")
+    return SEED_ARTICLE.read_text()
+
+
+def test_every_excerpt_appears_word_for_word_in_the_source_it_cites(everything):
+    text = seed_text()
+    excerpts = [e for clause in everything["clauses"] for e in clause["excerpts"]]
+    assert len(excerpts) >= 4
+    for excerpt in excerpts:
+        assert excerpt["source_id"] == SEED_SOURCE  # the only source whose text we hold
+        assert excerpt["text"] in text, excerpt["text"]
+
+
+def test_every_quote_appears_word_for_word_in_the_source_it_cites(everything):
+    text = seed_text()
+    quotes = [s for s in everything["statements"] if s["kind"] == "quote"]
+    assert len(quotes) >= 4
+    for statement in quotes:
+        assert SEED_SOURCE in statement["source_ids"]
+        assert statement["quote"] in text, statement["quote"]
+
+
+def test_every_record_cites_an_existing_source(everything):
+    source_ids = {s["id"] for s in everything["sources"]}
+    for name, items in everything.items():
+        if name == "sources":
+            continue
+        for item in items:
+            assert item["source_ids"], f"{name}/{item['id']} cites nothing"
+            assert set(item["source_ids"]) <= source_ids
+
+
+def test_both_drafts_have_every_article(everything):
+    counts = {p["id"]: len(p["clauses"]) for p in everything["proposals"]}
+    assert counts == {"us-russia-security-treaty": 8, "russia-nato-security-agreement": 9}
+
+
+def test_officials_named_by_the_article_have_statements(everything):
+    speakers = {s["speaker"] for s in everything["statements"]}
+    assert {"Sergey Lavrov", "Yuri Ushakov", "Vladimir Putin", "Joe Biden"} <= speakers
+
+
+def test_seed_is_revision_one_of_every_record(everything):
+    for items in everything.values():
+        assert {item["revision"] for item in items} == {1}
+
+
+def test_seeding_again_changes_nothing(db):
+    before = db.execute("SELECT count(*), max(seq) FROM revisions").fetchone()
+    assert seed(db) == [("dataset.json", None)]
+    assert db.execute("SELECT count(*), max(seq) FROM revisions").fetchone() == before
+
+
+def test_merge_patch_follows_rfc_7396():
+    # The examples of RFC 7396, appendix A.
+    assert merge_patch({"a": "b"}, {"a": "c"}) == {"a": "c"}
+    assert merge_patch({"a": "b"}, {"b": "c"}) == {"a": "b", "b": "c"}
+    assert merge_patch({"a": "b"}, {"a": None}) == {}
+    assert merge_patch({"a": ["b"]}, {"a": "c"}) == {"a": "c"}
+    assert merge_patch({"a": {"b": "c"}}, {"a": {"b": "d", "c": None}}) == {"a": {"b": "d"}}
+    assert merge_patch(["a", "b"], ["c", "d"]) == ["c", "d"]
+    assert merge_patch({"e": None}, {"a": 1}) == {"e": None, "a": 1}
+
+
+def _dataset(tmp_path: Path, changes: list) -> Path:
+    path = tmp_path / "mine.json"
+    path.write_text(json.dumps({"format": "proposals-api/dataset@1", "changes": changes}))
+    return path
+
+
+def _change(collection: str, record: dict, note: str | None = None, valid_from: str = "2020-01-01T00:00:00Z") -> dict:
+    return {"collection": collection, "valid_from": valid_from, "note": note, "record": record}
+
+
+SOURCE = {"id": "a-source", "publisher": "P", "title": None, "url": None, "published_on": None, "description": "D"}
+
+
+def _party(party_id: str, **extra) -> dict:
+    return {
+        "id": party_id,
+        "name": party_id,
+        "short_name": party_id,
+        "kind": "state",
+        "member_of": [],
+        "source_ids": ["a-source"],
+    } | extra
+
+
+@pytest.fixture
+def empty_db(empty_database_url):
+    with psycopg.connect(empty_database_url, autocommit=True) as conn:
+        migrate(conn)
+        yield conn
+
+
+def test_import_is_all_or_nothing_and_names_the_failing_change(empty_db, tmp_path):
+    path = _dataset(
+        tmp_path,
+        [
+            _change("sources", SOURCE),
+            _change("parties", _party("alpha")),
+            _change("parties", _party("beta", kind="empire")),
+        ],
+    )
+    with pytest.raises(DatasetError) as caught:
+        import_dataset(empty_db, path)
+    assert (
+        str(caught.value)
+        == 'change 3 (parties beta): invalid fields {"kind": ["Must be one of: state, alliance, organization."]}'
+    )
+    assert empty_db.execute("SELECT count(*) FROM parties").fetchone() == (0,)
+    assert empty_db.execute("SELECT count(*) FROM sources").fetchone() == (0,)
+
+
+def test_import_reports_references_to_missing_records(empty_db, tmp_path):
+    path = _dataset(
+        tmp_path,
+        [
+            _change("sources", SOURCE),
+            _change("parties", _party("alpha", member_of=["nowhere"])),
+        ],
+    )
+    with pytest.raises(DatasetError, match=r"^change 2 \(parties alpha\): conflicts with the data: .*nowhere"):
+        import_dataset(empty_db, path)
+
+
+def test_history_in_one_file_makes_one_revision_per_change(empty_db, tmp_path):
+    path = _dataset(
+        tmp_path,
+        [
+            _change("sources", SOURCE),
+            _change("parties", _party("alpha"), note="made"),
+            {
+                "collection": "parties",
+                "id": "alpha",
+                "valid_from": "2021-06-01T00:00:00Z",
+                "note": "renamed",
+                "patch": {"name": "Alpha Republic"},
+            },
+        ],
+    )
+    assert import_dataset(empty_db, path) == 3
+    rows = empty_db.execute(
+        "SELECT revision, valid_from::date::text, note, snapshot->>'name' FROM revisions"
+        " WHERE item_id = 'alpha' ORDER BY revision"
+    ).fetchall()
+    assert rows == [(1, "2020-01-01", "made", "alpha"), (2, "2021-06-01", "renamed", "Alpha Republic")]
+    assert import_dataset(empty_db, path) is None  # the same file again: nothing
+
+
+def test_a_group_gets_one_revision_for_all_members_joining_in_one_import(empty_db, tmp_path):
+    path = _dataset(
+        tmp_path,
+        [
+            _change("sources", SOURCE),
+            _change("parties", _party("league", kind="alliance")),
+            *(_change("parties", _party(name, member_of=["league"])) for name in ("one", "two", "three")),
+        ],
+    )
+    import_dataset(empty_db, path)
+    league = empty_db.execute("SELECT revision, doc->'members' FROM parties WHERE id = 'league'").fetchone()
+    assert league == (1, ["one", "three", "two"])
+
+
+def test_bundled_files_use_the_documented_format():
+    for path in DATA_DIR.glob("*.json"):
+        document = json.loads(path.read_text())
+        assert document["format"] == "proposals-api/dataset@1"
+        assert document["changes"]

@@ -1,0 +1,42 @@
+"""Docs that cannot drift from the code."""
+
+import re
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from api.cli import main
+from api.config import ENV_NAMES, Settings
+
+README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+
+
+def test_every_setting_is_in_the_readme_table_with_its_default():
+    rows = dict(re.findall(r"^\| `([A-Z_]+)` \| ([^|]+) \|", README, re.MULTILINE))
+    assert set(rows) == set(ENV_NAMES)
+    defaults = Settings()
+    for name in ENV_NAMES:
+        attribute = name.lower()
+        if name in ("DATABASE_URL", "EMBEDDED_PG_DIR"):
+            continue
+        assert str(getattr(defaults, attribute)) in rows[name], name
+
+
+def test_every_cli_command_is_in_the_readme():
+    commands = main.list_commands(None)
+    assert commands
+    for command in commands:
+        assert f"`proposals-api {command}" in README, command
+
+
+def test_settings_read_the_environment():
+    settings = Settings.from_env({"PORT": "9001", "WEB_CONCURRENCY": "3", "DATABASE_URL": "postgresql://x/y"})
+    assert (settings.port, settings.web_concurrency, settings.database_url) == (9001, 3, "postgresql://x/y")
+    assert Settings.from_env({}).database_url is None
+
+
+def test_cli_help_lists_the_commands():
+    result = CliRunner().invoke(main, ["--help"])
+    assert result.exit_code == 0
+    for command in ("serve", "migrate", "seed", "import", "openapi"):
+        assert command in result.output
