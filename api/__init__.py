@@ -6,7 +6,7 @@ import logging
 
 from flask import Flask
 
-from api import clauses, db, docs, health, parties, proposals, sources, statements, talks
+from api import auth, clauses, db, docs, health, parties, proposals, sources, statements, talks
 from api.config import Settings
 from api.openapi import ProblemApi
 
@@ -31,6 +31,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
     db.init_app(app, settings)
     api = ProblemApi(app)
+    api.spec.components.security_scheme("bearerAuth", auth.SECURITY_SCHEME)
     for resource in RESOURCES:
         api.register_blueprint(resource.blp)
     app.register_blueprint(docs.pages)

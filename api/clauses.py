@@ -1,10 +1,13 @@
-"""Clauses: the articles of every proposal."""
+"""Clauses: the articles of every proposal. A change to one is a change to its proposal too."""
 
 from flask.views import MethodView
 
+from api import writes
 from api.openapi import ApiBlueprint, id_parameter
 from api.resource import item_response, list_response
+from api.revisions import add_revision_routes
 from schemas.clauses import ClausePageSchema, ClauseQuerySchema, ClauseSchema
+from schemas.revisions import AsOfQuerySchema
 
 blp = ApiBlueprint(
     "clauses",
@@ -12,6 +15,7 @@ blp = ApiBlueprint(
     url_prefix="/v1/clauses",
     description="The articles of the proposals: our summary, topics, who they bind, and quoted words.",
 )
+CLAUSE_ID = id_parameter("clause_id", "Id of the clause.", "us-russia-security-treaty-article-5")
 
 
 @blp.route("")
@@ -25,12 +29,32 @@ class Clauses(MethodView):
         """
         return list_response("clauses", {"proposal": args["proposal"]}, args, key_count=3)
 
+    @blp.create_doc(ClauseSchema)
+    def post(self):
+        """Add a clause to a proposal (needs a write token); the proposal gets a new revision."""
+        return writes.create("clauses", "clause", ClauseSchema)
 
-@blp.route(
-    "/<clause_id>", parameters=[id_parameter("clause_id", "Id of the clause.", "us-russia-security-treaty-article-5")]
-)
+
+@blp.route("/<clause_id>", parameters=[CLAUSE_ID])
 class Clause(MethodView):
+    @blp.arguments(AsOfQuerySchema, location="query")
     @blp.item_doc(ClauseSchema)
-    def get(self, clause_id: str):
-        """Get one clause."""
-        return item_response("clauses", "clause", clause_id)
+    def get(self, args: dict, clause_id: str):
+        """Get one clause, now or as it stood at `as_of`."""
+        return item_response("clauses", "clause", clause_id, args["as_of"])
+
+    @blp.update_doc(ClauseSchema, fixed=("id", "proposal_id"))
+    def patch(self, clause_id: str):
+        """Change a clause with a JSON Merge Patch; its proposal gets a new revision too.
+
+        `proposal_id` cannot change: a clause stays in its proposal.
+        """
+        return writes.update("clauses", "clause", ClauseSchema, clause_id, fixed=("id", "proposal_id"))
+
+    @blp.delete_doc()
+    def delete(self, clause_id: str):
+        """Delete a clause, leaving a tombstone; its proposal gets a new revision."""
+        return writes.delete("clauses", "clause", clause_id)
+
+
+add_revision_routes(blp, "clauses", "clause", ClauseSchema, CLAUSE_ID)

@@ -16,6 +16,7 @@ from api.config import Settings
 from api.dataset import DatasetError, import_dataset, seed
 from api.db import direct_connection
 from api.migrate import migrate
+from api.tokens import tokens
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -28,6 +29,9 @@ def database_url(settings: Settings) -> str:
 @click.group()
 def main() -> None:
     """Proposals API: a versioned, source-cited data API for diplomatic draft proposals."""
+
+
+main.add_command(tokens)
 
 
 @main.command("migrate")

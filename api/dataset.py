@@ -31,7 +31,8 @@ from schemas.talks import TalkSchema
 
 FORMAT = "proposals-api/dataset@1"
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
-SEED_FILES = (DATA_DIR / "dataset.json",)
+# The world as the seed article saw it, then what happened afterwards as later revisions.
+SEED_FILES = (DATA_DIR / "dataset.json", DATA_DIR / "history.json")
 SCHEMAS: dict[str, type[Schema]] = {
     "sources": SourceSchema,
     "parties": PartySchema,

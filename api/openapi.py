@@ -7,13 +7,14 @@
 
 from __future__ import annotations
 
+import copy
 import http
 from collections.abc import Callable
 from typing import ClassVar
 
 from flask_smorest import Api, Blueprint
 from flask_smorest.utils import prepare_response
-from marshmallow import RAISE
+from marshmallow import RAISE, Schema
 from webargs.flaskparser import FlaskParser
 
 from api import errors
@@ -98,6 +99,50 @@ class ApiBlueprint(Blueprint):
 
         return decorate
 
+    def create_doc(self, schema: type) -> Callable:
+        """Documents a POST: the body, the token, 201 with Location, and every refusal."""
+
+        def decorate(view: Callable) -> Callable:
+            view = self.header_params(IDEMPOTENCY_KEY, CHANGE_NOTE)(view)
+            view = self.doc(
+                security=BEARER, requestBody={"required": True, "content": {"application/json": {"schema": schema}}}
+            )(view)
+            view = write_errors(view, self, 400, 401, 403, 409, 413, 415, 422)
+            return self.response(201, schema, headers={"ETag": ETAG_HEADER, "Location": LOCATION_HEADER})(view)
+
+        return decorate
+
+    def update_doc(self, schema: type, fixed: tuple[str, ...] = ("id",)) -> Callable:
+        """Documents a PATCH (JSON Merge Patch) with If-Match."""
+
+        def decorate(view: Callable) -> Callable:
+            body = {"schema": patch_schema(schema, fixed)}
+            view = self.header_params(IF_MATCH, CHANGE_NOTE)(view)
+            view = self.doc(
+                security=BEARER,
+                requestBody={
+                    "required": True,
+                    "content": {"application/merge-patch+json": body, "application/json": body},
+                },
+            )(view)
+            view = write_errors(view, self, 400, 401, 403, 404, 409, 410, 412, 413, 415, 422, 428)
+            return self.response(200, schema, headers={"ETag": ETAG_HEADER})(view)
+
+        return decorate
+
+    def delete_doc(self) -> Callable:
+        """Documents a DELETE with If-Match: 204, and the tombstone answers 410 afterwards."""
+
+        def decorate(view: Callable) -> Callable:
+            view = self.header_params(IF_MATCH, CHANGE_NOTE)(view)
+            view = self.doc(security=BEARER)(view)
+            view = write_errors(view, self, 400, 401, 403, 404, 409, 410, 412, 428)
+            return self.response(204, description="Deleted: the item now answers 410; its revisions stay readable.")(
+                view
+            )
+
+        return decorate
+
     def item_doc(self, schema: type) -> Callable:
         """Documents an item GET: the item and its ETag, 304, 404 and 410."""
 
@@ -109,6 +154,56 @@ class ApiBlueprint(Blueprint):
             return self.response(200, schema, headers={"ETag": ETAG_HEADER})(view)
 
         return decorate
+
+
+IF_MATCH_PATTERN = r'^\s*(\*|"[^"]*"(\s*,\s*"[^"]*")*)\s*$'
+IF_MATCH = {
+    "in": "header",
+    "name": "If-Match",
+    "required": True,
+    "description": "The ETag of the revision you are changing; 412 if the item has changed since. Without it: 428.",
+    "schema": {"type": "string", "pattern": IF_MATCH_PATTERN, "example": '"1.2"'},
+}
+CHANGE_NOTE = {
+    "in": "header",
+    "name": "X-Change-Note",
+    "required": False,
+    "description": "Why you make this change; stored with the revision as its `note` (at most 2000 characters).",
+    "schema": {
+        "type": "string",
+        "maxLength": 2000,
+        "pattern": "^[^\\x00-\\x1f\\x7f]*$",
+        "example": "The talks took place.",
+    },
+}
+IDEMPOTENCY_KEY = {
+    "in": "header",
+    "name": "Idempotency-Key",
+    "required": False,
+    "description": "Any unique string (1-200 visible ASCII characters). Retrying with the same key and body returns "
+    "the first response and creates nothing; the same key with another body is 422.",
+    "schema": {"type": "string", "pattern": "^[!-~]{1,200}$", "example": "6f1d2c3e-talk-create"},
+}
+LOCATION_HEADER = {"description": "The URL of the new item.", "schema": {"type": "string"}}
+BEARER = [{"bearerAuth": []}]
+
+
+def write_errors(view: Callable, blp: Blueprint, *codes: int) -> Callable:
+    for code in codes:
+        view = blp.alt_response(code, response=http.HTTPStatus(code).name)(view)
+    return view
+
+
+def patch_schema(schema: type[Schema], fixed: tuple[str, ...]) -> type[Schema]:
+    """The fields a JSON Merge Patch may carry: the writable ones, none required."""
+    declared = {}
+    for name, field in schema._declared_fields.items():
+        if field.dump_only or name in fixed:
+            continue
+        optional = copy.copy(field)
+        optional.required = False
+        declared[name] = optional
+    return type(schema.__name__.removesuffix("Schema") + "PatchSchema", (Schema,), declared)
 
 
 def id_parameter(name: str, description: str, example: str) -> dict:

@@ -2,9 +2,12 @@
 
 from flask.views import MethodView
 
+from api import writes
 from api.openapi import ApiBlueprint, id_parameter
 from api.resource import item_response, list_response
+from api.revisions import add_revision_routes
 from schemas.parties import PartyPageSchema, PartyQuerySchema, PartySchema
+from schemas.revisions import AsOfQuerySchema
 
 blp = ApiBlueprint(
     "parties",
@@ -12,6 +15,7 @@ blp = ApiBlueprint(
     url_prefix="/v1/parties",
     description="States, alliances and organizations, with what they belong to and who belongs to them.",
 )
+PARTY_ID = id_parameter("party_id", "Id of the party.", "nato")
 
 
 @blp.route("")
@@ -25,10 +29,29 @@ class Parties(MethodView):
         """
         return list_response("parties", {"kind": args["kind"], "member_of": args["member_of"]}, args, key_count=1)
 
+    @blp.create_doc(PartySchema)
+    def post(self):
+        """Create a party (needs a write token)."""
+        return writes.create("parties", "party", PartySchema)
 
-@blp.route("/<party_id>", parameters=[id_parameter("party_id", "Id of the party.", "nato")])
+
+@blp.route("/<party_id>", parameters=[PARTY_ID])
 class Party(MethodView):
+    @blp.arguments(AsOfQuerySchema, location="query")
     @blp.item_doc(PartySchema)
-    def get(self, party_id: str):
-        """Get one party."""
-        return item_response("parties", "party", party_id)
+    def get(self, args: dict, party_id: str):
+        """Get one party, now or as it stood at `as_of`."""
+        return item_response("parties", "party", party_id, args["as_of"])
+
+    @blp.update_doc(PartySchema)
+    def patch(self, party_id: str):
+        """Change a party with a JSON Merge Patch (needs a write token and If-Match)."""
+        return writes.update("parties", "party", PartySchema, party_id)
+
+    @blp.delete_doc()
+    def delete(self, party_id: str):
+        """Delete a party nothing refers to, leaving a tombstone (needs a write token and If-Match)."""
+        return writes.delete("parties", "party", party_id)
+
+
+add_revision_routes(blp, "parties", "party", PartySchema, PARTY_ID)

@@ -2,13 +2,16 @@
 
 from flask.views import MethodView
 
+from api import writes
 from api.db import connection
 from api.openapi import ApiBlueprint, id_parameter
 from api.resource import item_response, list_response, not_found
+from api.revisions import add_revision_routes
 from api.sql import q
 from schemas.clauses import ClausePageSchema
 from schemas.common import ListQuerySchema
 from schemas.proposals import ProposalPageSchema, ProposalQuerySchema, ProposalSchema
+from schemas.revisions import AsOfQuerySchema
 
 blp = ApiBlueprint(
     "proposals",
@@ -31,16 +34,35 @@ class Proposals(MethodView):
         """
         return list_response("proposals", {k: args[k] for k in FILTERS}, args, key_count=1)
 
+    @blp.create_doc(ProposalSchema)
+    def post(self):
+        """Create a proposal with its clauses (needs a write token)."""
+        return writes.create("proposals", "proposal", ProposalSchema)
+
 
 @blp.route("/<proposal_id>", parameters=[PROPOSAL_ID])
 class Proposal(MethodView):
+    @blp.arguments(AsOfQuerySchema, location="query")
     @blp.item_doc(ProposalSchema)
-    def get(self, proposal_id: str):
-        """Get one proposal with its clauses.
+    def get(self, args: dict, proposal_id: str):
+        """Get one proposal with its clauses, now or as it stood at `as_of`.
 
         The clauses come in document order, each with our summary and the exact words its sources quote.
         """
-        return item_response("proposals", "proposal", proposal_id)
+        return item_response("proposals", "proposal", proposal_id, args["as_of"])
+
+    @blp.update_doc(ProposalSchema)
+    def patch(self, proposal_id: str):
+        """Change a proposal with a JSON Merge Patch (needs a write token and If-Match).
+
+        A `clauses` member replaces the whole list: clauses left out are deleted.
+        """
+        return writes.update("proposals", "proposal", ProposalSchema, proposal_id)
+
+    @blp.delete_doc()
+    def delete(self, proposal_id: str):
+        """Delete a proposal and its clauses, leaving tombstones (needs a write token and If-Match)."""
+        return writes.delete("proposals", "proposal", proposal_id)
 
 
 @blp.route("/<proposal_id>/clauses", parameters=[PROPOSAL_ID])
@@ -58,3 +80,6 @@ class ProposalClauses(MethodView):
         if row is None:
             raise not_found("proposal", proposal_id)
         return list_response("clauses", {"proposal": proposal_id}, args, key_count=3)
+
+
+add_revision_routes(blp, "proposals", "proposal", ProposalSchema, PROPOSAL_ID)

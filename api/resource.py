@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from urllib.parse import urlencode
 
 import orjson
@@ -68,11 +69,29 @@ def _item_query(name: str, table: str) -> sql.Composed:
     return sql.SQL(q(name)).format(table=sql.Identifier(table))
 
 
-def item_response(table: str, singular: str, item_id: str) -> Response:
-    """GET of one item: 304 on a matching If-None-Match, 404 unknown, 410 deleted."""
+def item_response(table: str, singular: str, item_id: str, as_of: datetime | None = None) -> Response:
+    """GET of one item: 304 on a matching If-None-Match, 404 unknown, 410 deleted.
+
+    With `as_of`, the item as it stood then: its newest revision valid by that instant.
+    """
     if not SLUG.match(item_id) or len(item_id) > 100:
         raise not_found(singular, item_id)
     conn = connection()
+    if as_of is not None:
+        row = conn.execute(q("revision_as_of"), {"collection": table, "id": item_id, "as_of": as_of}).fetchone()
+        if row is None:
+            known = conn.execute(q("item_exists"), {"collection": table, "id": item_id}).fetchone()
+            if known is None:
+                raise not_found(singular, item_id)
+            raise ApiError(404, f"The {singular} {item_id!r} did not exist yet at {as_of.isoformat()}.")
+        snapshot, revision, deleted = row
+        if deleted:
+            raise gone(singular, item_id)
+        etag = make_etag(revision)
+        if_none_match = request.headers.get("If-None-Match")
+        if if_none_match and etag_matches(if_none_match, etag):
+            return not_modified(etag)
+        return json_response(snapshot.encode(), etag)
     if_none_match = request.headers.get("If-None-Match")
     if if_none_match:
         row = conn.execute(_item_query("item_revision", table), {"id": item_id}).fetchone()
@@ -133,14 +152,26 @@ def decode_cursor(collection: str, cursor: str, filters: Mapping[str, object], k
     return payload["k"]
 
 
-def list_response(collection: str, filters: dict, paging: Mapping[str, object], key_count: int) -> Response:
-    """GET of a list: one query for the page (plus one for the ETag when it is empty)."""
+def list_response(
+    collection: str,
+    filters: dict,
+    paging: Mapping[str, object],
+    key_count: int,
+    *,
+    version_query: str = "collection_version",
+) -> Response:
+    """GET of a list: one query for the page (plus one for the ETag when it is empty).
+
+    `list_<collection>` gives the page: each row is the item's JSON, its keyset values,
+    then the version the list's ETag names. `version_query` gives that version alone.
+    """
+    version_params = {"collection": collection} | filters
     settings = current_app.config["SETTINGS"]
     limit = paging.get("limit") or settings.default_page_size
     conn = connection()
     if_none_match = request.headers.get("If-None-Match")
     if if_none_match:
-        version = conn.execute(q("collection_version"), {"collection": collection}).fetchone()[0]
+        version = conn.execute(q(version_query), version_params).fetchone()[0]
         if etag_matches(if_none_match, make_etag(version)):
             return not_modified(make_etag(version))
     after: list[str | None] = [None] * key_count
@@ -149,7 +180,7 @@ def list_response(collection: str, filters: dict, paging: Mapping[str, object], 
     params = dict(filters, limit=limit + 1, **{f"after_{i + 1}": v for i, v in enumerate(after)})
     rows = conn.execute(q(f"list_{collection}"), params).fetchall()
     page = rows[:limit]
-    version = rows[0][-1] if rows else conn.execute(q("collection_version"), {"collection": collection}).fetchone()[0]
+    version = rows[0][-1] if rows else conn.execute(q(version_query), version_params).fetchone()[0]
     headers = {}
     next_cursor = None
     if len(rows) > limit:

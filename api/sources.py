@@ -2,8 +2,11 @@
 
 from flask.views import MethodView
 
+from api import writes
 from api.openapi import ApiBlueprint, id_parameter
 from api.resource import item_response, list_response
+from api.revisions import add_revision_routes
+from schemas.revisions import AsOfQuerySchema
 from schemas.sources import SourcePageSchema, SourceQuerySchema, SourceSchema
 
 blp = ApiBlueprint(
@@ -12,6 +15,7 @@ blp = ApiBlueprint(
     url_prefix="/v1/sources",
     description="Where each fact comes from: publisher, title, date and address when known.",
 )
+SOURCE_ID = id_parameter("source_id", "Id of the source.", "sputnik-lavrov-security-guarantees")
 
 
 @blp.route("")
@@ -25,12 +29,29 @@ class Sources(MethodView):
         """
         return list_response("sources", {"publisher": args["publisher"]}, args, key_count=1)
 
+    @blp.create_doc(SourceSchema)
+    def post(self):
+        """Create a source (needs a write token)."""
+        return writes.create("sources", "source", SourceSchema)
 
-@blp.route(
-    "/<source_id>", parameters=[id_parameter("source_id", "Id of the source.", "sputnik-lavrov-security-guarantees")]
-)
+
+@blp.route("/<source_id>", parameters=[SOURCE_ID])
 class Source(MethodView):
+    @blp.arguments(AsOfQuerySchema, location="query")
     @blp.item_doc(SourceSchema)
-    def get(self, source_id: str):
-        """Get one source."""
-        return item_response("sources", "source", source_id)
+    def get(self, args: dict, source_id: str):
+        """Get one source, now or as it stood at `as_of`."""
+        return item_response("sources", "source", source_id, args["as_of"])
+
+    @blp.update_doc(SourceSchema)
+    def patch(self, source_id: str):
+        """Change a source with a JSON Merge Patch (needs a write token and If-Match)."""
+        return writes.update("sources", "source", SourceSchema, source_id)
+
+    @blp.delete_doc()
+    def delete(self, source_id: str):
+        """Delete a source no record cites, leaving a tombstone (needs a write token and If-Match)."""
+        return writes.delete("sources", "source", source_id)
+
+
+add_revision_routes(blp, "sources", "source", SourceSchema, SOURCE_ID)

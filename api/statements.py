@@ -2,17 +2,21 @@
 
 from flask.views import MethodView
 
+from api import writes
 from api.openapi import ApiBlueprint, id_parameter
 from api.resource import item_response, list_response
+from api.revisions import add_revision_routes
+from schemas.revisions import AsOfQuerySchema
 from schemas.statements import StatementPageSchema, StatementQuerySchema, StatementSchema
 
 blp = ApiBlueprint(
     "statements",
     __name__,
     url_prefix="/v1/statements",
-    description="What officials said about the proposals and talks: exact quotes or paraphrases, with sources.",
+    description="What officials said about the proposals and talks: exact quotes or paraphrases.",
 )
 FILTERS = ("party", "speaker", "proposal", "talk")
+STATEMENT_ID = id_parameter("statement_id", "Id of the statement.", "lavrov-reasonable-time")
 
 
 @blp.route("")
@@ -26,12 +30,29 @@ class Statements(MethodView):
         """
         return list_response("statements", {k: args[k] for k in FILTERS}, args, key_count=1)
 
+    @blp.create_doc(StatementSchema)
+    def post(self):
+        """Create a statement (needs a write token)."""
+        return writes.create("statements", "statement", StatementSchema)
 
-@blp.route(
-    "/<statement_id>", parameters=[id_parameter("statement_id", "Id of the statement.", "lavrov-reasonable-time")]
-)
+
+@blp.route("/<statement_id>", parameters=[STATEMENT_ID])
 class Statement(MethodView):
+    @blp.arguments(AsOfQuerySchema, location="query")
     @blp.item_doc(StatementSchema)
-    def get(self, statement_id: str):
-        """Get one statement."""
-        return item_response("statements", "statement", statement_id)
+    def get(self, args: dict, statement_id: str):
+        """Get one statement, now or as it stood at `as_of`."""
+        return item_response("statements", "statement", statement_id, args["as_of"])
+
+    @blp.update_doc(StatementSchema)
+    def patch(self, statement_id: str):
+        """Change a statement with a JSON Merge Patch (needs a write token and If-Match)."""
+        return writes.update("statements", "statement", StatementSchema, statement_id)
+
+    @blp.delete_doc()
+    def delete(self, statement_id: str):
+        """Delete a statement, leaving a tombstone (needs a write token and If-Match)."""
+        return writes.delete("statements", "statement", statement_id)
+
+
+add_revision_routes(blp, "statements", "statement", StatementSchema, STATEMENT_ID)

@@ -2,14 +2,18 @@
 
 from flask.views import MethodView
 
+from api import writes
 from api.openapi import ApiBlueprint, id_parameter
 from api.resource import item_response, list_response
+from api.revisions import add_revision_routes
+from schemas.revisions import AsOfQuerySchema
 from schemas.talks import TalkPageSchema, TalkQuerySchema, TalkSchema
 
 blp = ApiBlueprint(
     "talks", __name__, url_prefix="/v1/talks", description="Meetings and calls where the proposals are negotiated."
 )
 FILTERS = ("party", "proposal", "status", "since", "until")
+TALK_ID = id_parameter("talk_id", "Id of the talk.", "geneva-strategic-stability-2022-01-10")
 
 
 @blp.route("")
@@ -23,15 +27,32 @@ class Talks(MethodView):
         """
         return list_response("talks", {k: args[k] for k in FILTERS}, args, key_count=2)
 
+    @blp.create_doc(TalkSchema)
+    def post(self):
+        """Create a talk (needs a write token)."""
+        return writes.create("talks", "talk", TalkSchema)
 
-@blp.route(
-    "/<talk_id>", parameters=[id_parameter("talk_id", "Id of the talk.", "geneva-strategic-stability-2022-01-10")]
-)
+
+@blp.route("/<talk_id>", parameters=[TALK_ID])
 class Talk(MethodView):
+    @blp.arguments(AsOfQuerySchema, location="query")
     @blp.item_doc(TalkSchema)
-    def get(self, talk_id: str):
-        """Get one talk.
+    def get(self, args: dict, talk_id: str):
+        """Get one talk, now or as it stood at `as_of`.
 
         Its parties, proposals, delegations, chair and sources.
         """
-        return item_response("talks", "talk", talk_id)
+        return item_response("talks", "talk", talk_id, args["as_of"])
+
+    @blp.update_doc(TalkSchema)
+    def patch(self, talk_id: str):
+        """Change a talk with a JSON Merge Patch (needs a write token and If-Match)."""
+        return writes.update("talks", "talk", TalkSchema, talk_id)
+
+    @blp.delete_doc()
+    def delete(self, talk_id: str):
+        """Delete a talk, leaving a tombstone (needs a write token and If-Match)."""
+        return writes.delete("talks", "talk", talk_id)
+
+
+add_revision_routes(blp, "talks", "talk", TalkSchema, TALK_ID)

@@ -8,6 +8,7 @@ from schemas.common import (
     SlugList,
     StrictSchema,
     Text,
+    WholeNumber,
     nested_list,
     next_cursor,
     page_of,
@@ -31,8 +32,7 @@ class ClauseInProposalSchema(StrictSchema):
 
     id = Slug("Stable, readable id of the clause.", "us-russia-security-treaty-article-5", required=True)
     proposal_id = Slug("The proposal this clause belongs to.", "us-russia-security-treaty", dump_only=True)
-    position = fields.Integer(
-        strict=True,
+    position = WholeNumber(
         required=True,
         validate=validate.Range(min=0, max=10_000),
         metadata={"description": "Order within the proposal (0 is a preamble, 1 the first article).", "example": 5},

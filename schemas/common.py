@@ -8,6 +8,17 @@ SLUG_PATTERN = r"^[a-z0-9]+(-[a-z0-9]+)*$"
 NO_NUL = validate.Regexp(r"^[^\x00]*$", error="Must not contain NUL characters.")
 
 
+class WholeNumber(fields.Integer):
+    """A JSON integer: 5 or 5.0, never "5", 5.5, true, or a number Postgres cannot store."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.make_error("invalid")
+        if isinstance(value, float) and not value.is_integer():
+            raise self.make_error("invalid")
+        return super()._deserialize(int(value), attr, data, **kwargs)
+
+
 class StrictSchema(Schema):
     """Unknown fields are an error, never silently dropped."""
 

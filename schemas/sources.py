@@ -3,7 +3,6 @@
 from marshmallow import fields, validate
 
 from schemas.common import (
-    NO_NUL,
     Date,
     ListQuerySchema,
     Slug,
@@ -25,7 +24,7 @@ class SourceSchema(StrictSchema):
     url = fields.String(
         required=True,
         allow_none=True,
-        validate=[validate.URL(schemes={"http", "https"}), validate.Length(max=2000), NO_NUL],
+        validate=[validate.Regexp(r"^https?://[^\s\x00]+$", error="Not an http(s) URL."), validate.Length(max=2000)],
         metadata={"description": "Where it can be read, when known.", "example": "https://tass.com/world/1386819"},
     )
     published_on = Date("Publication date, when the source gives it.", None, required=True, allow_none=True)

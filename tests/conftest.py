@@ -94,9 +94,8 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def live_server(database_url: str) -> Iterator[str]:
-    """The production server (`proposals-api serve`: granian, 2 workers) on a free port."""
+def start_server(database_url: str) -> tuple[str, subprocess.Popen]:
+    """Starts the production server (`proposals-api serve`: granian, 2 workers) on a free port."""
     port = free_port()
     env = dict(os.environ, DATABASE_URL=database_url, PORT=str(port), WEB_CONCURRENCY="2")
     process = subprocess.Popen(
@@ -106,19 +105,27 @@ def live_server(database_url: str) -> Iterator[str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
-    base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                break
+                return f"http://127.0.0.1:{port}", process
         except OSError as error:
             if process.poll() is not None:
                 raise RuntimeError(process.stdout.read().decode()) from error
             time.sleep(0.2)
-    else:
-        process.kill()
-        raise RuntimeError("the server did not start within 60 s")
-    yield base
+    process.kill()
+    raise RuntimeError("the server did not start within 60 s")
+
+
+def stop_server(process: subprocess.Popen) -> None:
     process.terminate()
     process.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def live_server(database_url: str) -> Iterator[str]:
+    """The production server on the shared test database."""
+    base, process = start_server(database_url)
+    yield base
+    stop_server(process)

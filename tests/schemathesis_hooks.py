@@ -1,12 +1,19 @@
 """Schemathesis hooks, loaded through SCHEMATHESIS_HOOKS by tests/test_openapi.py."""
 
+import uuid
+
 import schemathesis
 
 
 @schemathesis.hook
 def before_call(ctx, case, **kwargs):
+    if case.meta is None or case.meta.generation.mode.name != "POSITIVE":
+        return
     # A cursor is a signed token only the server can mint: any generated value, however
-    # well-formed, is rightly refused with 400, which schemathesis would count as a valid
-    # request rejected. Forged cursors are covered by tests/test_errors.py instead.
-    if case.query and "cursor" in case.query and case.meta.generation.mode.name == "POSITIVE":
+    # well-formed, is rightly refused with 400. Forged cursors are tested in test_errors.py.
+    if case.query and "cursor" in case.query:
         del case.query["cursor"]
+    # An Idempotency-Key names one request; reusing it with another body is rightly 422.
+    # A client makes a fresh key per new request, so the generated ones do too.
+    if case.headers and "Idempotency-Key" in case.headers:
+        case.headers["Idempotency-Key"] = f"st-{uuid.uuid4()}"

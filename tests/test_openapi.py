@@ -5,10 +5,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psycopg
+import pytest
 import yaml
 from openapi_spec_validator import validate
 
+from api.auth import create_token
 from api.cli import openapi_yaml
+from api.dataset import seed
+from api.migrate import migrate
+from tests.conftest import create_database, drop_database, start_server, stop_server
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -55,28 +61,40 @@ def test_every_operation_documents_its_errors_as_problem_json():
             assert list(response["content"]) == ["application/problem+json"], name
 
 
-def test_schemathesis_finds_no_failure_against_the_running_server(live_server):
-    env = dict(os.environ, SCHEMATHESIS_HOOKS="tests.schemathesis_hooks", PYTHONPATH=str(ROOT))
-    result = subprocess.run(
-        [
-            str(Path(sys.executable).with_name("st")),
-            "run",
-            f"{live_server}/v1/openapi.json",
-            "--checks",
-            "all",
-            "--max-examples",
-            "40",
-            "--workers",
-            "2",
-            "--seed",
-            "1",
-            "--suppress-health-check",
-            "too_slow",
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
+@pytest.fixture
+def scratch_server(server_url):
+    """The production server on a seeded database of its own, which schemathesis may write to."""
+    url = create_database(server_url, "proposals_fuzz")
+    with psycopg.connect(url, autocommit=True) as conn:
+        migrate(conn)
+        seed(conn)
+        token = create_token(conn, "schemathesis", "write", None)
+    base, process = start_server(url)
+    yield base, token
+    stop_server(process)
+    drop_database(server_url, url)
+
+
+def test_schemathesis_finds_no_failure_against_the_running_server(scratch_server):
+    """Every operation, positive and negative data, with a write token (schemathesis.toml)."""
+    base, token = scratch_server
+    env = dict(
+        os.environ, SCHEMATHESIS_HOOKS="tests.schemathesis_hooks", PYTHONPATH=str(ROOT), SCHEMATHESIS_TOKEN=token
     )
-    assert result.returncode == 0, result.stdout[-6000:]
+    command = [
+        str(Path(sys.executable).with_name("st")),
+        "run",
+        f"{base}/v1/openapi.json",
+        "--checks",
+        "all",
+        "--max-examples",
+        "40",
+        "--workers",
+        "2",
+        "--seed",
+        "1",
+        "--suppress-health-check",
+        "too_slow",
+    ]
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout[-8000:]

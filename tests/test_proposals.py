@@ -40,7 +40,7 @@ def test_article_5_of_the_treaty_carries_the_seed_quote(client):
 
 def test_list_proposals_filters_by_proposer_and_party(client):
     by_russia = [p["id"] for p in client.get("/v1/proposals?proposer=russia").get_json()["items"]]
-    assert by_russia == sorted([AGREEMENT, TREATY])
+    assert by_russia == sorted([AGREEMENT, TREATY, "russia-reply-2022-02-17"])
     for_us = [p["id"] for p in client.get("/v1/proposals?party=united-states").get_json()["items"]]
     assert TREATY in for_us and AGREEMENT in for_us  # the US is an addressee of both
     assert client.get("/v1/proposals?proposer=ukraine").get_json()["items"] == []

@@ -9,13 +9,10 @@ def test_list_talks_gives_the_january_2022_talks_with_date_and_place(client):
     assert response.mimetype == "application/json"
     body = response.get_json()
     assert body["next_cursor"] is None
-    january = {t["id"]: t for t in body["items"] if t["starts_on"].startswith("2022-01")}
-    assert sorted((t["starts_on"], t["location"]) for t in january.values()) == [
-        ("2022-01-10", "Geneva"),
-        ("2022-01-12", "Brussels"),
-        ("2022-01-13", "Vienna"),
-    ]
-    assert all(t["status"] == "scheduled" for t in january.values())
+    january = [t for t in body["items"] if t["starts_on"].startswith("2022-01")]
+    assert [t["starts_on"] for t in january] == ["2022-01-10", "2022-01-12", "2022-01-13"]
+    assert [t["location"].split(",")[0] for t in january] == ["Geneva", "Brussels", "Vienna"]
+    assert all(t["status"] == "held" for t in january)  # history.json: they took place
     starts = [t["starts_on"] for t in body["items"]]
     assert starts == sorted(starts)
 
@@ -49,9 +46,9 @@ def test_get_talk_shows_its_fields_and_sources(client):
         "updated_at",
     ]
     assert talk["party_ids"] == ["russia", "united-states"]
-    assert talk["source_ids"] == ["sputnik-lavrov-security-guarantees"]
-    assert talk["revision"] == 1
-    assert response.headers["ETag"] == '"1.1"'
+    assert "sputnik-lavrov-security-guarantees" in talk["source_ids"]
+    assert talk["revision"] == 2
+    assert response.headers["ETag"] == '"1.2"'
 
 
 def test_filter_talks_by_party(client):
@@ -66,7 +63,9 @@ def test_filter_talks_by_date_range_is_inclusive(client):
 
 def test_filter_talks_by_status_and_proposal(client):
     held = client.get("/v1/talks?status=held").get_json()["items"]
-    assert [t["id"] for t in held] == ["putin-biden-call-2021-12-30"]
+    assert held[0]["id"] == "putin-biden-call-2021-12-30"
+    assert all(t["status"] == "held" for t in held)
+    assert client.get("/v1/talks?status=cancelled").get_json()["items"] == []
     on_treaty = client.get("/v1/talks?proposal=us-russia-security-treaty").get_json()["items"]
     assert GENEVA in [t["id"] for t in on_treaty]
     assert all("us-russia-security-treaty" in t["proposal_ids"] for t in on_treaty)

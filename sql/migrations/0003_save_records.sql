@@ -41,16 +41,28 @@ BEGIN
      FROM (SELECT unnest(touched) UNION SELECT unnest(text_array(r->'member_of'))) AS x(g);
 END $$;
 
-CREATE FUNCTION save_clauses(r jsonb, cs bigint, vf timestamptz, why text) RETURNS void
+-- Writes one clause and refreshes it; its proposal is refreshed by the caller.
+CREATE FUNCTION write_clause(r jsonb, cs bigint, vf timestamptz, why text) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
   cid text := r->>'id';
+  existing clauses;
 BEGIN
+  SELECT * INTO existing FROM clauses WHERE id = cid FOR UPDATE;
+  IF existing.deleted_at IS NOT NULL THEN
+    RAISE EXCEPTION 'clause % was deleted; its id cannot be reused', cid
+      USING ERRCODE = 'unique_violation', DETAIL = format('Key (id)=(%s) belongs to a deleted clause.', cid);
+  END IF;
+  IF existing.proposal_id IS NOT NULL AND existing.proposal_id <> r->>'proposal_id' THEN
+    RAISE EXCEPTION 'clause % belongs to proposal %', cid, existing.proposal_id
+      USING ERRCODE = 'unique_violation',
+            DETAIL = format('Key (id)=(%s) already belongs to proposal %s.', cid, existing.proposal_id);
+  END IF;
   INSERT INTO clauses (id, proposal_id, position, label, summary, topics)
-  VALUES (cid, r->>'proposal_id', (r->>'position')::int, r->>'label', r->>'summary',
+  VALUES (cid, r->>'proposal_id', (r->>'position')::numeric::int, r->>'label', r->>'summary',
           text_array(r->'topics'))
   ON CONFLICT (id) DO UPDATE SET proposal_id = EXCLUDED.proposal_id, position = EXCLUDED.position,
-    label = EXCLUDED.label, summary = EXCLUDED.summary, topics = EXCLUDED.topics, deleted_at = NULL;
+    label = EXCLUDED.label, summary = EXCLUDED.summary, topics = EXCLUDED.topics;
   DELETE FROM clause_obligations WHERE clause_id = cid;
   INSERT INTO clause_obligations (clause_id, party_id, position)
   SELECT cid, p, n FROM unnest(text_array(r->'obligated_party_ids')) WITH ORDINALITY AS u(p, n);
@@ -70,6 +82,15 @@ BEGIN
    || setweight(to_tsvector('english', array_to_string(c.topics, ' ')), 'C')
    WHERE c.id = cid;
   PERFORM refresh_item('clauses', cid, cs, vf, why);
+END $$;
+
+-- A clause written on its own: its proposal's representation holds it, so the proposal
+-- gets a revision too.
+CREATE FUNCTION save_clauses(r jsonb, cs bigint, vf timestamptz, why text) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM write_clause(r, cs, vf, why);
+  PERFORM refresh_item('proposals', r->>'proposal_id', cs, vf, why);
 END $$;
 
 -- A proposal record carries its whole ordered list of clauses: clauses it no longer
@@ -110,7 +131,7 @@ BEGIN
     -- Move live clauses out of the way so that a reordering never collides mid-way.
     UPDATE clauses SET position = position + 1000000 WHERE proposal_id = pid AND deleted_at IS NULL;
     FOR c IN SELECT x FROM jsonb_array_elements(r->'clauses') AS x LOOP
-      PERFORM save_clauses(c || jsonb_build_object('proposal_id', pid), cs, vf, why);
+      PERFORM write_clause(c || jsonb_build_object('proposal_id', pid), cs, vf, why);
     END LOOP;
   END IF;
   PERFORM refresh_item('proposals', pid, cs, vf, why);

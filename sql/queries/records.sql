@@ -15,3 +15,23 @@ SELECT sha256 FROM dataset_imports WHERE name = %(name)s
 -- name: record_dataset_import
 INSERT INTO dataset_imports (name, sha256) VALUES (%(name)s, %(sha256)s)
 ON CONFLICT (name) DO UPDATE SET sha256 = EXCLUDED.sha256, imported_at = now()
+
+-- name: new_changeset_now
+INSERT INTO changesets (actor) VALUES (%(actor)s) RETURNING id, recorded_at
+
+-- name: lock_key
+SELECT pg_advisory_xact_lock(hashtextextended(%(key)s, 0))
+
+-- name: item_for_update
+SELECT doc::jsonb, revision, deleted_at IS NOT NULL AS deleted FROM {table} WHERE id = %(id)s FOR UPDATE
+
+-- name: delete_item
+SELECT delete_item(%(collection)s, %(id)s, %(changeset)s, %(valid_from)s, %(note)s)
+
+-- name: idempotent_response
+SELECT request_sha256, status, location, etag, body FROM idempotency_keys
+ WHERE actor = %(actor)s AND key = %(key)s
+
+-- name: remember_response
+INSERT INTO idempotency_keys (actor, key, request_sha256, status, location, etag, body)
+VALUES (%(actor)s, %(key)s, %(request_sha256)s, %(status)s, %(location)s, %(etag)s, %(body)s)

@@ -1,0 +1,88 @@
+"""Bearer tokens for writes (RFC 6750).
+
+A token is `pat_<id>_<secret>`. The database keeps only the SHA-256 of the secret: the id
+finds the row, and the hashes are compared in constant time. Revocation and expiry are
+read from the database on every request, so they count at once in every worker.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from datetime import datetime
+
+import psycopg
+from flask import request
+
+from api.db import connection
+from api.errors import ApiError
+from api.sql import q
+
+SCOPES = ("read", "write")
+TOKEN = re.compile(r"^pat_([1-9][0-9]{0,17})_([A-Za-z0-9_-]{20,100})$")
+REALM = 'Bearer realm="proposals-api"'
+SECURITY_SCHEME = {
+    "type": "http",
+    "scheme": "bearer",
+    "description": "A token made with `proposals-api tokens create NAME --scope write`. Reads need none.",
+}
+
+
+def parse_token(text: str) -> tuple[int, str] | None:
+    match = TOKEN.match(text)
+    return (int(match.group(1)), match.group(2)) if match else None
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _unauthorized(detail: str, invalid: bool) -> ApiError:
+    challenge = REALM + (', error="invalid_token"' if invalid else "")
+    return ApiError(401, detail, headers={"WWW-Authenticate": challenge})
+
+
+def require_scope(scope: str) -> str:
+    """The name of the request's token when it may act with `scope`; 401 or 403 otherwise."""
+    header = request.headers.get("Authorization")
+    if not header:
+        raise _unauthorized("This request needs a token: send Authorization: Bearer <token>.", invalid=False)
+    kind, _, text = header.partition(" ")
+    parsed = parse_token(text.strip()) if kind.lower() == "bearer" else None
+    if parsed is None:
+        raise _unauthorized("The Authorization header does not hold a bearer token of ours.", invalid=True)
+    token_id, secret = parsed
+    row = connection().execute(q("token_by_id"), {"id": token_id}).fetchone()
+    if row is None or not hmac.compare_digest(row[1], hash_secret(secret)):
+        raise _unauthorized("The token is not known.", invalid=True)
+    name, _, token_scope, expired, revoked = row
+    if revoked:
+        raise ApiError(403, "The token was revoked.")
+    if expired:
+        raise ApiError(403, "The token has expired.")
+    if SCOPES.index(token_scope) < SCOPES.index(scope):
+        raise ApiError(403, f"The token may only {token_scope}; this request needs {scope}.")
+    return name
+
+
+def create_token(conn: psycopg.Connection, name: str, scope: str, expires_at: datetime | None) -> str:
+    """Stores a new token's hash; returns the token, which is never shown again."""
+    secret = secrets.token_urlsafe(32)
+    with conn.transaction():
+        token_id = conn.execute(
+            q("create_token"),
+            {"name": name, "secret_sha256": hash_secret(secret), "scope": scope, "expires_at": expires_at},
+        ).fetchone()[0]
+    return f"pat_{token_id}_{secret}"
+
+
+def revoke_token(conn: psycopg.Connection, name: str) -> bool:
+    with conn.transaction():
+        return conn.execute(q("revoke_token"), {"name": name}).fetchone() is not None
+
+
+def list_tokens(conn: psycopg.Connection) -> list[dict]:
+    rows = conn.execute(q("list_tokens")).fetchall()
+    return [dict(zip(("name", "scope", "created_at", "expires_at", "revoked_at"), row, strict=True)) for row in rows]

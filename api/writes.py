@@ -1,0 +1,255 @@
+"""Creating, changing and deleting items: each write is one transaction.
+
+The item, its revision snapshot, the revisions of items whose representation shows it (a
+clause's proposal, a party's groups) and the idempotency record commit together or not
+at all. Order of checks: token (401/403) → If-Match present (428) → body (415/400/422) →
+row lock and If-Match compared (412) → write. The row lock taken before the comparison
+makes concurrent writers on one revision queue up: exactly one of them wins.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+import orjson
+import psycopg
+from flask import Response, request
+from marshmallow import Schema, ValidationError
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+from api.auth import require_scope
+from api.dataset import input_shape, merge_patch
+from api.db import connection
+from api.errors import ApiError, field_errors
+from api.resource import SLUG, gone, json_response, make_etag, not_found
+from api.sql import q
+
+JSON = "application/json"
+MERGE_PATCH = "application/merge-patch+json"
+MAX_NOTE = 2000
+IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
+
+
+def _query(name: str, table: str) -> sql.Composed:
+    return sql.SQL(q(name)).format(table=sql.Identifier(table), function=sql.Identifier(f"save_{table}"))
+
+
+def change_note() -> str | None:
+    note = request.headers.get("X-Change-Note")
+    if note is None:
+        return None
+    if len(note) > MAX_NOTE or any(ord(c) < 32 for c in note):
+        raise ApiError(
+            400,
+            f"X-Change-Note must be at most {MAX_NOTE} printable characters.",
+            errors=[{"parameter": "X-Change-Note", "detail": "Too long or has control characters."}],
+        )
+    return note
+
+
+def required_if_match() -> list[str]:
+    """The entity tags of If-Match; 428 without one. A malformed value matches nothing (412 later)."""
+    header = request.headers.get("If-Match")
+    if header is None:
+        raise ApiError(428, "Send If-Match with the ETag of the revision you are changing (GET it first).")
+    return [t.strip() for t in header.split(",") if t.strip()]
+
+
+def read_json_body(media_types: tuple[str, ...]) -> dict:
+    """The request body as a JSON object, or the precise 4xx for why it is not one."""
+    if request.mimetype not in media_types:
+        raise ApiError(
+            415,
+            f"Send the body as {' or '.join(media_types)}.",
+            headers={"Accept-Patch" if MERGE_PATCH in media_types else "Accept-Post": ", ".join(media_types)},
+        )
+    charset = request.mimetype_params.get("charset", "utf-8").lower()
+    if charset not in ("utf-8", "utf8"):
+        raise ApiError(415, "Only UTF-8 bodies are accepted.")
+    raw = request.get_data(cache=True)
+    if raw.startswith((b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")):
+        raise ApiError(400, "The body starts with a byte order mark; send plain UTF-8 JSON.")
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as error:
+        raise ApiError(400, f"The body is not valid UTF-8 JSON: {str(error).splitlines()[0][:200]}") from error
+    if not isinstance(body, dict):
+        raise ApiError(422, "The body must be a JSON object.", errors=[{"pointer": "", "detail": "Not an object."}])
+    return body
+
+
+def validated(schema: type[Schema], record: dict) -> dict:
+    try:
+        schema().load(record)
+    except ValidationError as error:
+        raise ApiError(422, "The item has invalid fields.", errors=field_errors(error.messages, "json")) from error
+    return record
+
+
+def _database_conflict(error: psycopg.errors.IntegrityError) -> ApiError:
+    detail = error.diag.message_detail or error.diag.message_primary or "conflicts with stored data"
+    if isinstance(error, psycopg.errors.ForeignKeyViolation) and "is not present" in detail:
+        return ApiError(409, f"The item refers to something that does not exist: {detail}")
+    if isinstance(error, psycopg.errors.CheckViolation):
+        return ApiError(422, "The item breaks a rule of the data model.")
+    return ApiError(409, f"The change conflicts with stored data: {detail}")
+
+
+def _save(conn: psycopg.Connection, collection: str, record: dict, actor: str, note: str | None) -> None:
+    changeset, now = conn.execute(q("new_changeset_now"), {"actor": actor}).fetchone()
+    conn.execute(
+        _query("save_record", collection),
+        {"record": Jsonb(record), "changeset": changeset, "valid_from": now, "note": note},
+    )
+
+
+def _locked_item(conn: psycopg.Connection, collection: str, singular: str, item_id: str, if_match: list[str]) -> dict:
+    row = conn.execute(_query("item_for_update", collection), {"id": item_id}).fetchone()
+    if row is None:
+        raise not_found(singular, item_id)
+    doc, revision, deleted = row
+    if deleted:
+        raise gone(singular, item_id)
+    current = make_etag(revision)
+    if "*" not in if_match and current not in if_match:
+        raise ApiError(
+            412, f"The {singular} has changed: it is at {current} now. GET it, then retry.", headers={"ETag": current}
+        )
+    return doc
+
+
+def create(collection: str, singular: str, schema: type[Schema]) -> Response:
+    actor = require_scope("write")
+    note = change_note()
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and not IDEMPOTENCY_KEY.match(key):
+        raise ApiError(
+            400,
+            "Idempotency-Key must be 1 to 200 visible ASCII characters.",
+            errors=[{"parameter": "Idempotency-Key", "detail": "Not a valid key."}],
+        )
+    body = read_json_body((JSON,))
+    record = validated(schema, body)
+    digest = hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS) + request.path.encode()).hexdigest()
+    conn = connection()
+    try:
+        with conn.transaction():
+            if key is not None:
+                conn.execute(q("lock_key"), {"key": f"idempotency:{actor}:{key}"})
+                seen = conn.execute(q("idempotent_response"), {"actor": actor, "key": key}).fetchone()
+                if seen is not None:
+                    return _replay(seen, digest)
+            item_id = record["id"]
+            conn.execute(q("lock_key"), {"key": f"{collection}:{item_id}"})
+            existing = conn.execute(_query("item_revision", collection), {"id": item_id}).fetchone()
+            if existing is not None:
+                what = "was deleted, and its id cannot be reused" if existing[1] else "already exists"
+                raise ApiError(
+                    409,
+                    f"The {singular} {item_id!r} {what}.",
+                    errors=[{"pointer": "/id", "detail": f"Taken by a {singular} that {what}."}],
+                )
+            _save(conn, collection, record, actor, note)
+            doc, etag = _current_of(conn, collection, item_id)
+            location = f"/v1/{collection}/{item_id}"
+            if key is not None:
+                conn.execute(
+                    q("remember_response"),
+                    {
+                        "actor": actor,
+                        "key": key,
+                        "request_sha256": digest,
+                        "status": 201,
+                        "location": location,
+                        "etag": etag,
+                        "body": doc.decode(),
+                    },
+                )
+    except psycopg.errors.IntegrityError as error:
+        raise _database_conflict(error) from error
+    return json_response(doc, etag, status=201, headers={"Location": location})
+
+
+def _replay(seen: tuple, digest: str) -> Response:
+    request_sha256, status, location, etag, body = seen
+    if request_sha256 != digest:
+        raise ApiError(
+            422,
+            "This Idempotency-Key was already used with a different request body.",
+            errors=[{"parameter": "Idempotency-Key", "detail": "Reused with another body."}],
+        )
+    headers = {"Location": location} if location else {}
+    return json_response(body.encode(), etag, status=status, headers=headers | {"Idempotent-Replayed": "true"})
+
+
+def _current_of(conn: psycopg.Connection, collection: str, item_id: str) -> tuple[bytes, str]:
+    doc, revision, _ = conn.execute(_query("item_doc", collection), {"id": item_id}).fetchone()
+    return doc.encode(), make_etag(revision)
+
+
+def update(
+    collection: str, singular: str, schema: type[Schema], item_id: str, fixed: tuple[str, ...] = ("id",)
+) -> Response:
+    """PATCH as JSON Merge Patch (RFC 7396) of the item's writable fields."""
+    actor = require_scope("write")
+    if not SLUG.match(item_id) or len(item_id) > 100:
+        raise not_found(singular, item_id)
+    note = change_note()
+    if_match = required_if_match()
+    patch = read_json_body((MERGE_PATCH, JSON))
+    try:
+        schema().load(patch, partial=True)  # fields as such: checked before anything is locked
+    except ValidationError as error:
+        raise ApiError(422, "The patch has invalid fields.", errors=field_errors(error.messages, "json")) from error
+    conn = connection()
+    try:
+        with conn.transaction():
+            doc = _locked_item(conn, collection, singular, item_id, if_match)
+            current = input_shape(doc)
+            record = merge_patch(current, patch)
+            # In a merge patch null removes a member; members that are always present become null.
+            record |= {
+                name: None for name in current.keys() - record.keys() if schema._declared_fields[name].allow_none
+            }
+            for name in fixed:
+                if record.get(name) != current.get(name):
+                    raise ApiError(
+                        422,
+                        f"{name} cannot be changed.",
+                        errors=[{"pointer": f"/{name}", "detail": "Cannot be changed."}],
+                    )
+            validated(schema, record)
+            _save(conn, collection, record, actor, note)
+            body, etag = _current_of(conn, collection, item_id)
+    except psycopg.errors.IntegrityError as error:
+        raise _database_conflict(error) from error
+    return json_response(body, etag)
+
+
+def delete(collection: str, singular: str, item_id: str) -> Response:
+    """Leaves a tombstone: the item answers 410 afterwards, its revisions stay readable."""
+    actor = require_scope("write")
+    if not SLUG.match(item_id) or len(item_id) > 100:
+        raise not_found(singular, item_id)
+    note = change_note()
+    if_match = required_if_match()
+    conn = connection()
+    try:
+        with conn.transaction():
+            _locked_item(conn, collection, singular, item_id, if_match)
+            changeset, now = conn.execute(q("new_changeset_now"), {"actor": actor}).fetchone()
+            conn.execute(
+                q("delete_item"),
+                {
+                    "collection": collection,
+                    "id": item_id,
+                    "changeset": changeset,
+                    "valid_from": now,
+                    "note": note,
+                },
+            )
+    except psycopg.errors.IntegrityError as error:
+        raise _database_conflict(error) from error
+    return Response(status=204)
