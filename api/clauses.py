@@ -15,6 +15,7 @@ blp = ApiBlueprint(
     url_prefix="/v1/clauses",
     description="The articles of the proposals: our summary, topics, who they bind, and quoted words.",
 )
+FILTERS = ("q", "proposal", "topic", "party", "quoted")
 CLAUSE_ID = id_parameter("clause_id", "Id of the clause.", "us-russia-security-treaty-article-5")
 
 
@@ -23,11 +24,15 @@ class Clauses(MethodView):
     @blp.arguments(ClauseQuerySchema, location="query")
     @blp.list_doc(ClausePageSchema)
     def get(self, args: dict):
-        """List clauses, by proposal and position.
+        """List clauses in document order, or search them with `q`.
 
-        Filter by proposal.
+        Filter by proposal, topic, a party the clause binds, and whether a source quotes it. With `q`, the
+        clauses matching it come ranked, best first, each with a highlighted snippet in `search`.
         """
-        return list_response("clauses", {"proposal": args["proposal"]}, args, key_count=3)
+        filters = {k: args[k] for k in FILTERS}
+        if args["q"]:
+            return list_response("clauses", filters, args, key_count=2, query="search_clauses")
+        return list_response("clauses", filters, args, key_count=3)
 
     @blp.create_doc(ClauseSchema)
     def post(self):

@@ -79,7 +79,8 @@ class ProposalClauses(MethodView):
         )
         if row is None:
             raise not_found("proposal", proposal_id)
-        return list_response("clauses", {"proposal": proposal_id}, args, key_count=3)
+        filters = {"q": None, "proposal": proposal_id, "topic": None, "party": None, "quoted": None}
+        return list_response("clauses", filters, args, key_count=3)
 
 
 add_revision_routes(blp, "proposals", "proposal", ProposalSchema, PROPOSAL_ID)

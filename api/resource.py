@@ -158,11 +158,12 @@ def list_response(
     paging: Mapping[str, object],
     key_count: int,
     *,
+    query: str | None = None,
     version_query: str = "collection_version",
 ) -> Response:
     """GET of a list: one query for the page (plus one for the ETag when it is empty).
 
-    `list_<collection>` gives the page: each row is the item's JSON, its keyset values,
+    `query` (by default `list_<collection>`) gives the page: each row is the item's JSON, its keyset values,
     then the version the list's ETag names. `version_query` gives that version alone.
     """
     version_params = {"collection": collection} | filters
@@ -176,15 +177,15 @@ def list_response(
             return not_modified(make_etag(version))
     after: list[str | None] = [None] * key_count
     if paging.get("cursor"):
-        after = decode_cursor(collection, paging["cursor"], filters, key_count)
+        after = decode_cursor(query or collection, paging["cursor"], filters, key_count)
     params = dict(filters, limit=limit + 1, **{f"after_{i + 1}": v for i, v in enumerate(after)})
-    rows = conn.execute(q(f"list_{collection}"), params).fetchall()
+    rows = conn.execute(q(query or f"list_{collection}"), params).fetchall()
     page = rows[:limit]
     version = rows[0][-1] if rows else conn.execute(q(version_query), version_params).fetchone()[0]
     headers = {}
     next_cursor = None
     if len(rows) > limit:
-        next_cursor = encode_cursor(collection, [str(v) for v in page[-1][1:-1]], filters)
+        next_cursor = encode_cursor(query or collection, [str(v) for v in page[-1][1:-1]], filters)
         query = {k: v for k, v in request.args.items() if k != "cursor"} | {"cursor": next_cursor}
         headers["Link"] = f'<{request.base_url}?{urlencode(query)}>; rel="next"'
     body = (

@@ -15,7 +15,7 @@ blp = ApiBlueprint(
     url_prefix="/v1/statements",
     description="What officials said about the proposals and talks: exact quotes or paraphrases.",
 )
-FILTERS = ("party", "speaker", "proposal", "talk")
+FILTERS = ("q", "party", "speaker", "proposal", "talk", "since", "until")
 STATEMENT_ID = id_parameter("statement_id", "Id of the statement.", "lavrov-reasonable-time")
 
 
@@ -24,11 +24,15 @@ class Statements(MethodView):
     @blp.arguments(StatementQuerySchema, location="query")
     @blp.list_doc(StatementPageSchema)
     def get(self, args: dict):
-        """List statements.
+        """List statements, or search them with `q`.
 
-        Filter by party, speaker, proposal and talk.
+        Filter by party, speaker, proposal, talk and a range of dates. With `q`, the statements matching it
+        come ranked, best first, each with a highlighted snippet in `search`.
         """
-        return list_response("statements", {k: args[k] for k in FILTERS}, args, key_count=1)
+        filters = {k: args[k] for k in FILTERS}
+        if args["q"]:
+            return list_response("statements", filters, args, key_count=2, query="search_statements")
+        return list_response("statements", filters, args, key_count=1)
 
     @blp.create_doc(StatementSchema)
     def post(self):

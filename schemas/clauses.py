@@ -13,6 +13,8 @@ from schemas.common import (
     next_cursor,
     page_of,
     revision,
+    search_hit,
+    search_query,
     source_ids,
     updated_at,
 )
@@ -63,6 +65,7 @@ class ClauseInProposalSchema(StrictSchema):
 
 class ClauseSchema(ClauseInProposalSchema):
     proposal_id = Slug("The proposal this clause belongs to.", "us-russia-security-treaty", required=True)
+    search = search_hit()
 
 
 class ClausePageSchema(StrictSchema):
@@ -71,4 +74,14 @@ class ClausePageSchema(StrictSchema):
 
 
 class ClauseQuerySchema(ListQuerySchema):
+    q = search_query()
     proposal = Slug("Only clauses of this proposal.", "us-russia-security-treaty", load_default=None)
+    topic = Slug("Only clauses with this topic.", "nato-enlargement", load_default=None)
+    party = Slug("Only clauses that bind this party.", "united-states", load_default=None)
+    quoted = fields.Boolean(
+        load_default=None,
+        metadata={
+            "description": "true: only clauses a source quotes (with excerpts); false: only the others.",
+            "example": True,
+        },
+    )

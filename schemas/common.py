@@ -101,6 +101,41 @@ def page_of(schema: type[Schema], description: str) -> fields.List:
     return nested_list(schema, description, required=True)
 
 
+class SearchHitSchema(Schema):
+    rank = fields.Float(
+        metadata={"description": "Relevance to `q` (Postgres ts_rank); higher is better.", "example": 0.0759}
+    )
+    snippet = fields.String(
+        metadata={
+            "description": "The best matching passages, with matches between <mark> and </mark>.",
+            "example": "Article 5 … The Parties shall refrain from <mark>deploying</mark> their armed forces",
+        }
+    )
+
+
+def search_hit() -> fields.Nested:
+    return fields.Nested(
+        SearchHitSchema,
+        dump_only=True,
+        metadata={
+            "description": "Present only in results of a search (`q`): rank and snippet.",
+            "example": {"rank": 0.0759, "snippet": "refrain from <mark>deploying</mark>"},
+        },
+    )
+
+
+def search_query() -> fields.String:
+    return fields.String(
+        load_default=None,
+        validate=[validate.Length(min=1, max=500), NO_NUL],
+        metadata={
+            "description": 'Full-text search, web-search syntax: words, "exact phrase", or, -word. '
+            "Results come ranked, best first, each with a highlighted snippet.",
+            "example": "deployment",
+        },
+    )
+
+
 class ProblemFieldErrorSchema(Schema):
     pointer = fields.String(
         metadata={"description": "JSON Pointer to the offending member of the request body.", "example": "/title"}

@@ -12,6 +12,8 @@ from schemas.common import (
     next_cursor,
     page_of,
     revision,
+    search_hit,
+    search_query,
     source_ids,
     updated_at,
 )
@@ -51,6 +53,7 @@ class StatementSchema(StrictSchema):
     source_ids = source_ids()
     revision = revision()
     updated_at = updated_at()
+    search = search_hit()
 
     @validates_schema
     def _quote_matches_kind(self, data, **kwargs):
@@ -64,7 +67,10 @@ class StatementPageSchema(StrictSchema):
 
 
 class StatementQuerySchema(ListQuerySchema):
+    q = search_query()
     party = Slug("Only statements made for this party.", "russia", load_default=None)
     speaker = Text("Only statements by this speaker (exact name).", "Sergey Lavrov", max_length=200, load_default=None)
     proposal = Slug("Only statements about this proposal.", "us-russia-security-treaty", load_default=None)
     talk = Slug("Only statements about this talk.", "geneva-strategic-stability-2022-01-10", load_default=None)
+    since = Date("Only statements made on or after this date.", "2021-12-30", load_default=None)
+    until = Date("Only statements made on or before this date.", "2022-01-31", load_default=None)

@@ -95,16 +95,21 @@ def free_port() -> int:
 
 
 def start_server(database_url: str) -> tuple[str, subprocess.Popen]:
-    """Starts the production server (`proposals-api serve`: granian, 2 workers) on a free port."""
+    """Starts the production server (`proposals-api serve`: granian, 2 workers) on a free port.
+
+    Its output goes to a file: a pipe nobody reads would fill up and stall the server.
+    """
     port = free_port()
     env = dict(os.environ, DATABASE_URL=database_url, PORT=str(port), WEB_CONCURRENCY="2")
-    process = subprocess.Popen(
-        [str(Path(sys.executable).with_name("proposals-api")), "serve"],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+    with tempfile.NamedTemporaryFile(prefix=f"proposals-server-{port}-", suffix=".log", delete=False) as log:
+        process = subprocess.Popen(
+            [str(Path(sys.executable).with_name("proposals-api")), "serve"],
+            env=env,
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    process.log_path = log.name
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -112,7 +117,7 @@ def start_server(database_url: str) -> tuple[str, subprocess.Popen]:
                 return f"http://127.0.0.1:{port}", process
         except OSError as error:
             if process.poll() is not None:
-                raise RuntimeError(process.stdout.read().decode()) from error
+                raise RuntimeError(Path(log.name).read_text()) from error
             time.sleep(0.2)
     process.kill()
     raise RuntimeError("the server did not start within 60 s")
@@ -121,6 +126,7 @@ def start_server(database_url: str) -> tuple[str, subprocess.Popen]:
 def stop_server(process: subprocess.Popen) -> None:
     process.terminate()
     process.wait(timeout=30)
+    Path(process.log_path).unlink(missing_ok=True)
 
 
 @pytest.fixture(scope="session")

@@ -70,14 +70,14 @@ def scratch_server(server_url):
         seed(conn)
         token = create_token(conn, "schemathesis", "write", None)
     base, process = start_server(url)
-    yield base, token
+    yield base, token, process
     stop_server(process)
     drop_database(server_url, url)
 
 
 def test_schemathesis_finds_no_failure_against_the_running_server(scratch_server):
     """Every operation, positive and negative data, with a write token (schemathesis.toml)."""
-    base, token = scratch_server
+    base, token, server = scratch_server
     env = dict(
         os.environ, SCHEMATHESIS_HOOKS="tests.schemathesis_hooks", PYTHONPATH=str(ROOT), SCHEMATHESIS_TOKEN=token
     )
@@ -97,4 +97,5 @@ def test_schemathesis_finds_no_failure_against_the_running_server(scratch_server
         "too_slow",
     ]
     result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
-    assert result.returncode == 0, result.stdout[-8000:]
+    server_log = Path(server.log_path).read_text()[-4000:]
+    assert result.returncode == 0, result.stdout[-8000:] + "\n--- server log ---\n" + server_log
