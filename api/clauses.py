@@ -6,9 +6,9 @@ from api import writes
 from api.openapi import ApiBlueprint, id_parameter
 from api.resource import item_response, list_response
 from api.revisions import add_revision_routes
-from schemas.clauses import ClausePageSchema, ClauseQuerySchema, ClauseSchema
-from schemas.revisions import AsOfQuerySchema
+from schemas.clauses import ClauseItemQuerySchema, ClausePageSchema, ClauseQuerySchema, ClauseSchema
 
+COLUMNS = [name for name in ClauseSchema._declared_fields if name != "search"]
 blp = ApiBlueprint(
     "clauses",
     __name__,
@@ -31,8 +31,10 @@ class Clauses(MethodView):
         """
         filters = {k: args[k] for k in FILTERS}
         if args["q"]:
-            return list_response("clauses", filters, args, key_count=2, query="search_clauses")
-        return list_response("clauses", filters, args, key_count=3)
+            return list_response(
+                "clauses", filters, args, key_count=2, query="search_clauses", columns=[*COLUMNS, "search"]
+            )
+        return list_response("clauses", filters, args, key_count=3, columns=COLUMNS)
 
     @blp.create_doc(ClauseSchema)
     def post(self):
@@ -42,11 +44,11 @@ class Clauses(MethodView):
 
 @blp.route("/<clause_id>", parameters=[CLAUSE_ID])
 class Clause(MethodView):
-    @blp.arguments(AsOfQuerySchema, location="query")
+    @blp.arguments(ClauseItemQuerySchema, location="query")
     @blp.item_doc(ClauseSchema)
     def get(self, args: dict, clause_id: str):
         """Get one clause, now or as it stood at `as_of`."""
-        return item_response("clauses", "clause", clause_id, args["as_of"])
+        return item_response("clauses", "clause", clause_id, args)
 
     @blp.update_doc(ClauseSchema, fixed=("id", "proposal_id"))
     def patch(self, clause_id: str):

@@ -28,6 +28,12 @@ LINK_HEADER = {
     "description": 'The next page, as `<url>; rel="next"`; absent on the last page.',
     "schema": {"type": "string"},
 }
+CSV_SCHEMA = {
+    "type": "string",
+    "description": "With `format=csv` or `Accept: text/csv`: a header row, then one row per item (UTF-8, RFC 4180 "
+    "quoting). Lists of ids are joined with `;`, nested objects are JSON text, null is an empty cell.",
+    "example": "id,title,format\r\ngeneva-strategic-stability-2022-01-10,Geneva talks,bilateral\r\n",
+}
 IF_NONE_MATCH = {
     "in": "header",
     "name": "If-None-Match",
@@ -95,6 +101,8 @@ class ApiBlueprint(Blueprint):
             view = self.header_params(IF_NONE_MATCH)(view)
             view = self.alt_response(304, response="NOT_MODIFIED", headers={"ETag": ETAG_HEADER})(view)
             view = self.alt_response(400, response="BAD_REQUEST")(view)
+            view = self.alt_response(406, response="NOT_ACCEPTABLE")(view)
+            view = self.doc(responses={200: {"content": {"text/csv": {"schema": CSV_SCHEMA}}}})(view)
             return self.response(200, page_schema, headers={"ETag": ETAG_HEADER, "Link": LINK_HEADER})(view)
 
         return decorate
@@ -151,6 +159,8 @@ class ApiBlueprint(Blueprint):
             view = self.alt_response(304, response="NOT_MODIFIED", headers={"ETag": ETAG_HEADER})(view)
             view = self.alt_response(404, response="NOT_FOUND")(view)
             view = self.alt_response(410, response="GONE")(view)
+            view = self.alt_response(400, response="BAD_REQUEST")(view)
+            view = self.alt_response(406, response="NOT_ACCEPTABLE")(view)
             return self.response(200, schema, headers={"ETag": ETAG_HEADER})(view)
 
         return decorate

@@ -6,9 +6,9 @@ from api import writes
 from api.openapi import ApiBlueprint, id_parameter
 from api.resource import item_response, list_response
 from api.revisions import add_revision_routes
-from schemas.parties import PartyPageSchema, PartyQuerySchema, PartySchema
-from schemas.revisions import AsOfQuerySchema
+from schemas.parties import PartyItemQuerySchema, PartyPageSchema, PartyQuerySchema, PartySchema
 
+COLUMNS = [name for name in PartySchema._declared_fields if name != "search"]
 blp = ApiBlueprint(
     "parties",
     __name__,
@@ -27,7 +27,9 @@ class Parties(MethodView):
 
         Filter by kind and by membership (`member_of=nato` lists NATO's members).
         """
-        return list_response("parties", {"kind": args["kind"], "member_of": args["member_of"]}, args, key_count=1)
+        return list_response(
+            "parties", {"kind": args["kind"], "member_of": args["member_of"]}, args, key_count=1, columns=COLUMNS
+        )
 
     @blp.create_doc(PartySchema)
     def post(self):
@@ -37,11 +39,11 @@ class Parties(MethodView):
 
 @blp.route("/<party_id>", parameters=[PARTY_ID])
 class Party(MethodView):
-    @blp.arguments(AsOfQuerySchema, location="query")
+    @blp.arguments(PartyItemQuerySchema, location="query")
     @blp.item_doc(PartySchema)
     def get(self, args: dict, party_id: str):
         """Get one party, now or as it stood at `as_of`."""
-        return item_response("parties", "party", party_id, args["as_of"])
+        return item_response("parties", "party", party_id, args)
 
     @blp.update_doc(PartySchema)
     def patch(self, party_id: str):

@@ -3,16 +3,16 @@
 from flask.views import MethodView
 
 from api import writes
+from api.clauses import COLUMNS as CLAUSE_COLUMNS
 from api.db import connection
 from api.openapi import ApiBlueprint, id_parameter
 from api.resource import item_response, list_response, not_found
 from api.revisions import add_revision_routes
 from api.sql import q
-from schemas.clauses import ClausePageSchema
-from schemas.common import ListQuerySchema
-from schemas.proposals import ProposalPageSchema, ProposalQuerySchema, ProposalSchema
-from schemas.revisions import AsOfQuerySchema
+from schemas.clauses import ClausePageSchema, ProposalClausesQuerySchema
+from schemas.proposals import ProposalItemQuerySchema, ProposalPageSchema, ProposalQuerySchema, ProposalSchema
 
+COLUMNS = [name for name in ProposalSchema._declared_fields if name != "search"]
 blp = ApiBlueprint(
     "proposals",
     __name__,
@@ -32,7 +32,7 @@ class Proposals(MethodView):
 
         Filter by proposer, by a party that proposes or receives them, and by status.
         """
-        return list_response("proposals", {k: args[k] for k in FILTERS}, args, key_count=1)
+        return list_response("proposals", {k: args[k] for k in FILTERS}, args, key_count=1, columns=COLUMNS)
 
     @blp.create_doc(ProposalSchema)
     def post(self):
@@ -42,14 +42,14 @@ class Proposals(MethodView):
 
 @blp.route("/<proposal_id>", parameters=[PROPOSAL_ID])
 class Proposal(MethodView):
-    @blp.arguments(AsOfQuerySchema, location="query")
+    @blp.arguments(ProposalItemQuerySchema, location="query")
     @blp.item_doc(ProposalSchema)
     def get(self, args: dict, proposal_id: str):
         """Get one proposal with its clauses, now or as it stood at `as_of`.
 
         The clauses come in document order, each with our summary and the exact words its sources quote.
         """
-        return item_response("proposals", "proposal", proposal_id, args["as_of"])
+        return item_response("proposals", "proposal", proposal_id, args)
 
     @blp.update_doc(ProposalSchema)
     def patch(self, proposal_id: str):
@@ -67,7 +67,7 @@ class Proposal(MethodView):
 
 @blp.route("/<proposal_id>/clauses", parameters=[PROPOSAL_ID])
 class ProposalClauses(MethodView):
-    @blp.arguments(ListQuerySchema, location="query")
+    @blp.arguments(ProposalClausesQuerySchema, location="query")
     @blp.list_doc(ClausePageSchema)
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, args: dict, proposal_id: str):
@@ -80,7 +80,7 @@ class ProposalClauses(MethodView):
         if row is None:
             raise not_found("proposal", proposal_id)
         filters = {"q": None, "proposal": proposal_id, "topic": None, "party": None, "quoted": None}
-        return list_response("clauses", filters, args, key_count=3)
+        return list_response("clauses", filters, args, key_count=3, columns=CLAUSE_COLUMNS)
 
 
 add_revision_routes(blp, "proposals", "proposal", ProposalSchema, PROPOSAL_ID)

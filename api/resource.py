@@ -8,10 +8,11 @@ its collection. Lists page with signed keyset cursors.
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import re
 from collections.abc import Mapping, Sequence
-from datetime import datetime
 from urllib.parse import urlencode
 
 import orjson
@@ -28,8 +29,9 @@ REPRESENTATION = "1"  # bump when the JSON shape changes, so old ETags stop matc
 CACHE_CONTROL = "public, no-cache"  # always revalidate; the ETag makes that cheap
 
 
-def make_etag(version: int | str) -> str:
-    return f'"{REPRESENTATION}.{version}"'
+def make_etag(version: int | str, variant: str = "") -> str:
+    """Names a representation: the version of its data, plus the variant (CSV, sparse fields)."""
+    return f'"{REPRESENTATION}.{version}{variant}"'
 
 
 def etag_matches(if_none_match: str, etag: str) -> bool:
@@ -69,14 +71,48 @@ def _item_query(name: str, table: str) -> sql.Composed:
     return sql.SQL(q(name)).format(table=sql.Identifier(table))
 
 
-def item_response(table: str, singular: str, item_id: str, as_of: datetime | None = None) -> Response:
+def wants_csv(requested: str | None, csv_allowed: bool) -> bool:
+    """`format=` wins; else the Accept header decides between JSON and CSV (406 if neither)."""
+    if requested is not None:
+        return requested == "csv"
+    if not request.accept_mimetypes:
+        return False
+    offered = ["application/json", "text/csv"] if csv_allowed else ["application/json"]
+    best = request.accept_mimetypes.best_match(offered)
+    if best is None:
+        raise ApiError(406, f"This resource is available as {' or '.join(offered)}.")
+    return best == "text/csv"
+
+
+def variant(only: Sequence[str] | None, csv: bool) -> str:
+    tag = ";csv" if csv else ""
+    if only:
+        tag += ";f=" + hashlib.sha256(",".join(only).encode()).hexdigest()[:10]
+    return tag
+
+
+def project(doc: str, only: Sequence[str] | None) -> dict | str:
+    """The representation with only the requested fields, in the order they are stored."""
+    if not only:
+        return doc
+    item = orjson.loads(doc)
+    return {k: v for k, v in item.items() if k in only}
+
+
+def item_response(table: str, singular: str, item_id: str, args: Mapping[str, object] | None = None) -> Response:
     """GET of one item: 304 on a matching If-None-Match, 404 unknown, 410 deleted.
 
     With `as_of`, the item as it stood then: its newest revision valid by that instant.
+    With `fields`, a sparse representation (its ETag differs).
     """
+    args = args or {}
+    as_of, only = args.get("as_of"), args.get("only")
+    wants_csv(None, csv_allowed=False)
     if not SLUG.match(item_id) or len(item_id) > 100:
         raise not_found(singular, item_id)
     conn = connection()
+    tag = variant(only, csv=False)
+    if_none_match = request.headers.get("If-None-Match")
     if as_of is not None:
         row = conn.execute(q("revision_as_of"), {"collection": table, "id": item_id, "as_of": as_of}).fetchone()
         if row is None:
@@ -84,31 +120,26 @@ def item_response(table: str, singular: str, item_id: str, as_of: datetime | Non
             if known is None:
                 raise not_found(singular, item_id)
             raise ApiError(404, f"The {singular} {item_id!r} did not exist yet at {as_of.isoformat()}.")
-        snapshot, revision, deleted = row
-        if deleted:
-            raise gone(singular, item_id)
-        etag = make_etag(revision)
-        if_none_match = request.headers.get("If-None-Match")
-        if if_none_match and etag_matches(if_none_match, etag):
-            return not_modified(etag)
-        return json_response(snapshot.encode(), etag)
-    if_none_match = request.headers.get("If-None-Match")
-    if if_none_match:
-        row = conn.execute(_item_query("item_revision", table), {"id": item_id}).fetchone()
+    else:
+        if if_none_match:
+            row = conn.execute(_item_query("item_revision", table), {"id": item_id}).fetchone()
+            if row is None:
+                raise not_found(singular, item_id)
+            if row[1]:
+                raise gone(singular, item_id)
+            if etag_matches(if_none_match, make_etag(row[0], tag)):
+                return not_modified(make_etag(row[0], tag))
+        row = conn.execute(_item_query("item_doc", table), {"id": item_id}).fetchone()
         if row is None:
             raise not_found(singular, item_id)
-        if row[1]:
-            raise gone(singular, item_id)
-        etag = make_etag(row[0])
-        if etag_matches(if_none_match, etag):
-            return not_modified(etag)
-    row = conn.execute(_item_query("item_doc", table), {"id": item_id}).fetchone()
-    if row is None:
-        raise not_found(singular, item_id)
     doc, revision, deleted = row
     if deleted:
         raise gone(singular, item_id)
-    return json_response(doc.encode(), make_etag(revision))
+    etag = make_etag(revision, tag)
+    if if_none_match and etag_matches(if_none_match, etag):
+        return not_modified(etag)
+    body = project(doc, only)
+    return json_response(body.encode() if isinstance(body, str) else orjson.dumps(body), etag)
 
 
 def _cursor_secret() -> str:
@@ -160,6 +191,7 @@ def list_response(
     *,
     query: str | None = None,
     version_query: str = "collection_version",
+    columns: Sequence[str] | None = None,
 ) -> Response:
     """GET of a list: one query for the page (plus one for the ETag when it is empty).
 
@@ -169,12 +201,15 @@ def list_response(
     version_params = {"collection": collection} | filters
     settings = current_app.config["SETTINGS"]
     limit = paging.get("limit") or settings.default_page_size
+    only = paging.get("only")
+    as_csv = wants_csv(paging.get("representation"), csv_allowed=columns is not None)
+    tag = variant(only, as_csv)
     conn = connection()
     if_none_match = request.headers.get("If-None-Match")
     if if_none_match:
         version = conn.execute(q(version_query), version_params).fetchone()[0]
-        if etag_matches(if_none_match, make_etag(version)):
-            return not_modified(make_etag(version))
+        if etag_matches(if_none_match, make_etag(version, tag)):
+            return not_modified(make_etag(version, tag))
     after: list[str | None] = [None] * key_count
     if paging.get("cursor"):
         after = decode_cursor(query or collection, paging["cursor"], filters, key_count)
@@ -188,11 +223,40 @@ def list_response(
         next_cursor = encode_cursor(query or collection, [str(v) for v in page[-1][1:-1]], filters)
         query = {k: v for k, v in request.args.items() if k != "cursor"} | {"cursor": next_cursor}
         headers["Link"] = f'<{request.base_url}?{urlencode(query)}>; rel="next"'
-    body = (
-        b'{"items":['
-        + b",".join(row[0].encode() for row in page)
-        + b'],"next_cursor":'
-        + orjson.dumps(next_cursor)
-        + b"}"
-    )
-    return json_response(body, make_etag(version), headers=headers)
+    etag = make_etag(version, tag)
+    if as_csv:
+        return csv_response([orjson.loads(row[0]) for row in page], only or columns, etag, headers)
+    if only:
+        items = b",".join(orjson.dumps(project(row[0], only)) for row in page)
+    else:
+        items = b",".join(row[0].encode() for row in page)
+    body = b'{"items":[' + items + b'],"next_cursor":' + orjson.dumps(next_cursor) + b"}"
+    return json_response(body, etag, headers=headers)
+
+
+def csv_cell(value: object) -> str:
+    """Lists of ids joined with ';', nested objects as JSON text, null as an empty cell."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list) and all(isinstance(v, str | int | float) for v in value):
+        return ";".join(str(v) for v in value)
+    if isinstance(value, list | dict):
+        return orjson.dumps(value).decode()
+    return str(value)
+
+
+def csv_response(items: list[dict], columns: Sequence[str], etag: str, headers: dict) -> Response:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(columns)
+    for item in items:
+        writer.writerow([csv_cell(item.get(column)) for column in columns])
+    response = Response(out.getvalue().encode(), mimetype="text/csv")
+    response.headers["Content-Type"] = "text/csv; charset=utf-8; header=present"
+    response.headers["ETag"] = etag
+    response.headers["Cache-Control"] = CACHE_CONTROL
+    for name, value in headers.items():
+        response.headers[name] = value
+    return response

@@ -6,9 +6,9 @@ from api import writes
 from api.openapi import ApiBlueprint, id_parameter
 from api.resource import item_response, list_response
 from api.revisions import add_revision_routes
-from schemas.revisions import AsOfQuerySchema
-from schemas.sources import SourcePageSchema, SourceQuerySchema, SourceSchema
+from schemas.sources import SourceItemQuerySchema, SourcePageSchema, SourceQuerySchema, SourceSchema
 
+COLUMNS = [name for name in SourceSchema._declared_fields if name != "search"]
 blp = ApiBlueprint(
     "sources",
     __name__,
@@ -27,7 +27,7 @@ class Sources(MethodView):
 
         Filter by publisher.
         """
-        return list_response("sources", {"publisher": args["publisher"]}, args, key_count=1)
+        return list_response("sources", {"publisher": args["publisher"]}, args, key_count=1, columns=COLUMNS)
 
     @blp.create_doc(SourceSchema)
     def post(self):
@@ -37,11 +37,11 @@ class Sources(MethodView):
 
 @blp.route("/<source_id>", parameters=[SOURCE_ID])
 class Source(MethodView):
-    @blp.arguments(AsOfQuerySchema, location="query")
+    @blp.arguments(SourceItemQuerySchema, location="query")
     @blp.item_doc(SourceSchema)
     def get(self, args: dict, source_id: str):
         """Get one source, now or as it stood at `as_of`."""
-        return item_response("sources", "source", source_id, args["as_of"])
+        return item_response("sources", "source", source_id, args)
 
     @blp.update_doc(SourceSchema)
     def patch(self, source_id: str):

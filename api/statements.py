@@ -6,9 +6,9 @@ from api import writes
 from api.openapi import ApiBlueprint, id_parameter
 from api.resource import item_response, list_response
 from api.revisions import add_revision_routes
-from schemas.revisions import AsOfQuerySchema
-from schemas.statements import StatementPageSchema, StatementQuerySchema, StatementSchema
+from schemas.statements import StatementItemQuerySchema, StatementPageSchema, StatementQuerySchema, StatementSchema
 
+COLUMNS = [name for name in StatementSchema._declared_fields if name != "search"]
 blp = ApiBlueprint(
     "statements",
     __name__,
@@ -31,8 +31,10 @@ class Statements(MethodView):
         """
         filters = {k: args[k] for k in FILTERS}
         if args["q"]:
-            return list_response("statements", filters, args, key_count=2, query="search_statements")
-        return list_response("statements", filters, args, key_count=1)
+            return list_response(
+                "statements", filters, args, key_count=2, query="search_statements", columns=[*COLUMNS, "search"]
+            )
+        return list_response("statements", filters, args, key_count=1, columns=COLUMNS)
 
     @blp.create_doc(StatementSchema)
     def post(self):
@@ -42,11 +44,11 @@ class Statements(MethodView):
 
 @blp.route("/<statement_id>", parameters=[STATEMENT_ID])
 class Statement(MethodView):
-    @blp.arguments(AsOfQuerySchema, location="query")
+    @blp.arguments(StatementItemQuerySchema, location="query")
     @blp.item_doc(StatementSchema)
     def get(self, args: dict, statement_id: str):
         """Get one statement, now or as it stood at `as_of`."""
-        return item_response("statements", "statement", statement_id, args["as_of"])
+        return item_response("statements", "statement", statement_id, args)
 
     @blp.update_doc(StatementSchema)
     def patch(self, statement_id: str):

@@ -6,9 +6,9 @@ from api import writes
 from api.openapi import ApiBlueprint, id_parameter
 from api.resource import item_response, list_response
 from api.revisions import add_revision_routes
-from schemas.revisions import AsOfQuerySchema
-from schemas.talks import TalkPageSchema, TalkQuerySchema, TalkSchema
+from schemas.talks import TalkItemQuerySchema, TalkPageSchema, TalkQuerySchema, TalkSchema
 
+COLUMNS = [name for name in TalkSchema._declared_fields if name != "search"]
 blp = ApiBlueprint(
     "talks", __name__, url_prefix="/v1/talks", description="Meetings and calls where the proposals are negotiated."
 )
@@ -25,7 +25,7 @@ class Talks(MethodView):
 
         Filter by party, proposal, status and a range of start dates; page with `cursor`.
         """
-        return list_response("talks", {k: args[k] for k in FILTERS}, args, key_count=2)
+        return list_response("talks", {k: args[k] for k in FILTERS}, args, key_count=2, columns=COLUMNS)
 
     @blp.create_doc(TalkSchema)
     def post(self):
@@ -35,14 +35,14 @@ class Talks(MethodView):
 
 @blp.route("/<talk_id>", parameters=[TALK_ID])
 class Talk(MethodView):
-    @blp.arguments(AsOfQuerySchema, location="query")
+    @blp.arguments(TalkItemQuerySchema, location="query")
     @blp.item_doc(TalkSchema)
     def get(self, args: dict, talk_id: str):
         """Get one talk, now or as it stood at `as_of`.
 
         Its parties, proposals, delegations, chair and sources.
         """
-        return item_response("talks", "talk", talk_id, args["as_of"])
+        return item_response("talks", "talk", talk_id, args)
 
     @blp.update_doc(TalkSchema)
     def patch(self, talk_id: str):

@@ -9,6 +9,8 @@ from schemas.common import (
     StrictSchema,
     Text,
     WholeNumber,
+    fields_param,
+    format_param,
     nested_list,
     next_cursor,
     page_of,
@@ -18,6 +20,7 @@ from schemas.common import (
     source_ids,
     updated_at,
 )
+from schemas.revisions import AsOfQuerySchema
 
 
 class ExcerptSchema(StrictSchema):
@@ -74,6 +77,8 @@ class ClausePageSchema(StrictSchema):
 
 
 class ClauseQuerySchema(ListQuerySchema):
+    only = fields_param(ClauseSchema)
+    representation = format_param()
     q = search_query()
     proposal = Slug("Only clauses of this proposal.", "us-russia-security-treaty", load_default=None)
     topic = Slug("Only clauses with this topic.", "nato-enlargement", load_default=None)
@@ -85,3 +90,12 @@ class ClauseQuerySchema(ListQuerySchema):
             "example": True,
         },
     )
+
+
+class ClauseItemQuerySchema(AsOfQuerySchema):
+    only = fields_param(ClauseSchema)
+
+
+class ProposalClausesQuerySchema(ListQuerySchema):
+    only = fields_param(ClauseSchema)
+    representation = format_param()

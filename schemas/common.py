@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from marshmallow import RAISE, Schema, fields, validate
+from webargs.fields import DelimitedList
 
 SLUG_PATTERN = r"^[a-z0-9]+(-[a-z0-9]+)*$"
 NO_NUL = validate.Regexp(r"^[^\x00]*$", error="Must not contain NUL characters.")
@@ -173,6 +174,34 @@ class ProblemSchema(Schema):
         metadata={
             "description": "Field errors of a request that failed validation.",
             "example": [{"parameter": "limit", "detail": "Not a valid integer."}],
+        },
+    )
+
+
+def fields_param(schema: type[Schema]) -> DelimitedList:
+    names = list(schema._declared_fields)
+    return DelimitedList(
+        fields.String(validate=validate.OneOf(names)),
+        data_key="fields",
+        validate=validate.Length(min=1, max=len(names)),
+        metadata={
+            "description": "Only these fields, comma-separated (a sparse representation). One of: "
+            + ", ".join(names)
+            + ".",
+            "example": "id," + names[1],
+        },
+    )
+
+
+def format_param() -> fields.String:
+    return fields.String(
+        data_key="format",
+        load_default=None,
+        validate=validate.OneOf(["json", "csv"]),
+        metadata={
+            "description": "`csv` for CSV (same as `Accept: text/csv`); JSON by default. In CSV, lists of ids "
+            "are joined with `;`, nested objects are JSON text, null is an empty cell.",
+            "example": "csv",
         },
     )
 

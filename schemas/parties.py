@@ -8,12 +8,15 @@ from schemas.common import (
     SlugList,
     StrictSchema,
     Text,
+    fields_param,
+    format_param,
     next_cursor,
     page_of,
     revision,
     source_ids,
     updated_at,
 )
+from schemas.revisions import AsOfQuerySchema
 
 PARTY_KINDS = ("state", "alliance", "organization")
 
@@ -40,9 +43,15 @@ class PartyPageSchema(StrictSchema):
 
 
 class PartyQuerySchema(ListQuerySchema):
+    only = fields_param(PartySchema)
+    representation = format_param()
     kind = fields.String(
         load_default=None,
         validate=validate.OneOf(PARTY_KINDS),
         metadata={"description": "Only parties of this kind.", "example": "alliance"},
     )
     member_of = Slug("Only members of this party.", "nato", load_default=None)
+
+
+class PartyItemQuerySchema(AsOfQuerySchema):
+    only = fields_param(PartySchema)

@@ -10,6 +10,8 @@ from schemas.common import (
     SlugList,
     StrictSchema,
     Text,
+    fields_param,
+    format_param,
     nested_list,
     next_cursor,
     page_of,
@@ -17,6 +19,7 @@ from schemas.common import (
     source_ids,
     updated_at,
 )
+from schemas.revisions import AsOfQuerySchema
 
 DOCUMENT_TYPES = ("treaty", "agreement", "written_response")
 PROPOSAL_STATUSES = (
@@ -74,6 +77,8 @@ class ProposalPageSchema(StrictSchema):
 
 
 class ProposalQuerySchema(ListQuerySchema):
+    only = fields_param(ProposalSchema)
+    representation = format_param()
     proposer = Slug("Only proposals put forward by this party.", "russia", load_default=None)
     party = Slug("Only proposals this party puts forward or receives.", "united-states", load_default=None)
     status = fields.String(
@@ -81,3 +86,7 @@ class ProposalQuerySchema(ListQuerySchema):
         validate=validate.OneOf(PROPOSAL_STATUSES),
         metadata={"description": "Only proposals with this status.", "example": "draft"},
     )
+
+
+class ProposalItemQuerySchema(AsOfQuerySchema):
+    only = fields_param(ProposalSchema)

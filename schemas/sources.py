@@ -8,11 +8,14 @@ from schemas.common import (
     Slug,
     StrictSchema,
     Text,
+    fields_param,
+    format_param,
     next_cursor,
     page_of,
     revision,
     updated_at,
 )
+from schemas.revisions import AsOfQuerySchema
 
 
 class SourceSchema(StrictSchema):
@@ -43,4 +46,10 @@ class SourcePageSchema(StrictSchema):
 
 
 class SourceQuerySchema(ListQuerySchema):
+    only = fields_param(SourceSchema)
+    representation = format_param()
     publisher = Text("Only sources from this publisher (exact match).", "Sputnik", max_length=300, load_default=None)
+
+
+class SourceItemQuerySchema(AsOfQuerySchema):
+    only = fields_param(SourceSchema)

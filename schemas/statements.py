@@ -9,6 +9,8 @@ from schemas.common import (
     SlugList,
     StrictSchema,
     Text,
+    fields_param,
+    format_param,
     next_cursor,
     page_of,
     revision,
@@ -17,6 +19,7 @@ from schemas.common import (
     source_ids,
     updated_at,
 )
+from schemas.revisions import AsOfQuerySchema
 
 STATEMENT_KINDS = ("quote", "paraphrase")
 
@@ -67,6 +70,8 @@ class StatementPageSchema(StrictSchema):
 
 
 class StatementQuerySchema(ListQuerySchema):
+    only = fields_param(StatementSchema)
+    representation = format_param()
     q = search_query()
     party = Slug("Only statements made for this party.", "russia", load_default=None)
     speaker = Text("Only statements by this speaker (exact name).", "Sergey Lavrov", max_length=200, load_default=None)
@@ -74,3 +79,7 @@ class StatementQuerySchema(ListQuerySchema):
     talk = Slug("Only statements about this talk.", "geneva-strategic-stability-2022-01-10", load_default=None)
     since = Date("Only statements made on or after this date.", "2021-12-30", load_default=None)
     until = Date("Only statements made on or before this date.", "2022-01-31", load_default=None)
+
+
+class StatementItemQuerySchema(AsOfQuerySchema):
+    only = fields_param(StatementSchema)

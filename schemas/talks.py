@@ -10,6 +10,8 @@ from schemas.common import (
     StrictSchema,
     Text,
     example_of,
+    fields_param,
+    format_param,
     nested_list,
     next_cursor,
     page_of,
@@ -17,6 +19,7 @@ from schemas.common import (
     source_ids,
     updated_at,
 )
+from schemas.revisions import AsOfQuerySchema
 
 TALK_FORMATS = ("bilateral", "council", "multilateral", "phone_call")
 TALK_STATUSES = ("scheduled", "held", "cancelled", "postponed")
@@ -94,6 +97,8 @@ class TalkPageSchema(StrictSchema):
 
 
 class TalkQuerySchema(ListQuerySchema):
+    only = fields_param(TalkSchema)
+    representation = format_param()
     party = Slug("Only talks this party takes part in.", "nato", load_default=None)
     proposal = Slug("Only talks where this proposal is on the table.", "us-russia-security-treaty", load_default=None)
     status = fields.String(
@@ -103,3 +108,7 @@ class TalkQuerySchema(ListQuerySchema):
     )
     since = Date("Only talks starting on or after this date.", "2022-01-01", load_default=None)
     until = Date("Only talks starting on or before this date.", "2022-01-31", load_default=None)
+
+
+class TalkItemQuerySchema(AsOfQuerySchema):
+    only = fields_param(TalkSchema)
