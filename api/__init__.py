@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import logging
 
+from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Flask
 
-from api import auth, clauses, db, docs, health, parties, proposals, sources, statements, talks
+from api import auth, clauses, db, docs, export, health, parties, proposals, sources, statements, talks
 from api.config import Settings
-from api.openapi import ProblemApi
+from api.openapi import ProblemApi, schema_name
 
 API_VERSION = "1.0.0"
-RESOURCES = (parties, proposals, clauses, talks, statements, sources, health)
+RESOURCES = (parties, proposals, clauses, talks, statements, sources, export, health)
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -30,7 +31,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         JSON_SORT_KEYS=False,
     )
     db.init_app(app, settings)
-    api = ProblemApi(app)
+    api = ProblemApi(app, spec_kwargs={"marshmallow_plugin": MarshmallowPlugin(schema_name_resolver=schema_name)})
     api.spec.components.security_scheme("bearerAuth", auth.SECURITY_SCHEME)
     for resource in RESOURCES:
         api.register_blueprint(resource.blp)

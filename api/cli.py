@@ -15,6 +15,7 @@ from api import embedded
 from api.config import Settings
 from api.dataset import DatasetError, import_dataset, seed
 from api.db import direct_connection
+from api.export import export_lines
 from api.migrate import migrate
 from api.tokens import tokens
 
@@ -54,14 +55,28 @@ def seed_command() -> None:
 @main.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def import_command(file: Path) -> None:
-    """Load a dataset file, all or nothing."""
+    """Load a dataset file (JSON or NDJSON, as `export` writes it), all or nothing."""
+
+    def progress(changes):
+        with click.progressbar(list(changes), label=f"importing {file.name}", file=sys.stderr) as bar:
+            yield from bar
+
     with direct_connection(database_url(Settings.from_env())) as conn:
         migrate(conn)
         try:
-            count = import_dataset(conn, file)
+            count = import_dataset(conn, file, progress=progress if sys.stderr.isatty() else None)
         except DatasetError as error:
             raise click.ClickException(str(error)) from error
     click.echo(f"{file.name}: " + ("already loaded" if count is None else f"{count} change(s) applied"))
+
+
+@main.command("export")
+@click.argument("file", type=click.File("wb"))
+def export_command(file) -> None:
+    """Write the whole dataset with its history as NDJSON (`-` for standard output)."""
+    with direct_connection(database_url(Settings.from_env())) as conn:
+        for line in export_lines(conn):
+            file.write(line)
 
 
 @main.command("openapi")

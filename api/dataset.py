@@ -45,10 +45,13 @@ CLAUSE_SERVER_FIELDS = {"revision", "updated_at", "proposal_id"}
 
 
 class DatasetError(Exception):
-    """A change that cannot be applied; says which one and why."""
+    """A change that cannot be applied; says which one (the line, in NDJSON) and why."""
+
+    unit = "change"
 
     def __init__(self, index: int | None, collection: str | None, item_id: str | None, problem: str):
-        where = "dataset" if index is None else f"change {index + 1}"
+        self.index, self.collection, self.item_id, self.problem = index, collection, item_id, problem
+        where = "dataset" if index is None else f"{self.unit} {index + 1}"
         if collection:
             where += f" ({collection}"
             where += f" {item_id})" if item_id else ")"
@@ -94,13 +97,15 @@ class Importer:
 
     def __init__(self, conn: psycopg.Connection, actor: str):
         self.conn = conn
-        self.actor = actor
+        self.default_actor = actor
+        self.actor: str | None = None
         self.changeset: int | None = None
         self.written: set[tuple[str, str]] = set()
 
-    def _changeset_for(self, key: tuple[str, str]) -> int:
-        if self.changeset is None or key in self.written:
-            self.changeset = self.conn.execute(q("new_changeset"), {"actor": self.actor}).fetchone()[0]
+    def _changeset_for(self, key: tuple[str, str], actor: str) -> int:
+        if self.changeset is None or key in self.written or actor != self.actor:
+            self.changeset = self.conn.execute(q("new_changeset"), {"actor": actor}).fetchone()[0]
+            self.actor = actor
             self.written = set()
         self.written.add(key)
         return self.changeset
@@ -108,7 +113,7 @@ class Importer:
     def apply(self, index: int, change: object) -> tuple[str, str]:
         if not isinstance(change, dict):
             raise DatasetError(index, None, None, "a change must be a JSON object")
-        unknown = set(change) - {"collection", "valid_from", "note", "record", "id", "patch"}
+        unknown = set(change) - {"collection", "valid_from", "note", "actor", "record", "id", "patch", "deleted"}
         collection = change.get("collection")
         if unknown:
             raise DatasetError(index, None, None, f"unknown keys {sorted(unknown)}")
@@ -121,6 +126,13 @@ class Importer:
         note = change.get("note")
         if note is not None and (not isinstance(note, str) or len(note) > 2000):
             raise DatasetError(index, collection, None, "note must be a string of at most 2000 characters")
+        actor = change.get("actor", self.default_actor)
+        if not isinstance(actor, str) or not 1 <= len(actor) <= 200:
+            raise DatasetError(index, collection, None, "actor must be a string of 1 to 200 characters")
+        if change.get("deleted") is True:
+            return self._delete(index, collection, change, valid_from, note, actor)
+        if "deleted" in change:
+            raise DatasetError(index, collection, None, "deleted can only be true")
         record = self._record(index, collection, change)
         item_id = record.get("id") if isinstance(record, dict) else None
         try:
@@ -129,7 +141,7 @@ class Importer:
             raise DatasetError(
                 index, collection, item_id, f"invalid fields {_field_problem(error.messages)}"
             ) from error
-        changeset = self._changeset_for((collection, item_id))
+        changeset = self._changeset_for((collection, item_id), actor)
         query = sql.SQL(q("save_record")).format(function=sql.Identifier(f"save_{collection}"))
         try:
             with self.conn.transaction():  # a savepoint, so the error names this change
@@ -139,6 +151,30 @@ class Importer:
         except psycopg.errors.IntegrityError as error:
             detail = error.diag.message_detail or error.diag.message_primary
             raise DatasetError(index, collection, item_id, f"conflicts with the data: {detail}") from error
+        return collection, item_id
+
+    def _delete(
+        self, index: int, collection: str, change: dict, valid_from: datetime, note: str | None, actor: str
+    ) -> tuple[str, str]:
+        item_id = change.get("id")
+        if not isinstance(item_id, str) or set(change) & {"record", "patch"}:
+            raise DatasetError(index, collection, None, "a deletion needs a string `id` and no record or patch")
+        changeset = self._changeset_for((collection, item_id), actor)
+        try:
+            with self.conn.transaction():
+                self.conn.execute(
+                    q("delete_item"),
+                    {
+                        "collection": collection,
+                        "id": item_id,
+                        "changeset": changeset,
+                        "valid_from": valid_from,
+                        "note": note,
+                    },
+                )
+        except (psycopg.errors.IntegrityError, psycopg.errors.NoDataFound) as error:
+            detail = error.diag.message_detail or error.diag.message_primary
+            raise DatasetError(index, collection, item_id, f"cannot be deleted: {detail}") from error
         return collection, item_id
 
     def _record(self, index: int, collection: str, change: dict) -> dict:
@@ -163,12 +199,27 @@ class Importer:
         return patched
 
 
+class LineError(DatasetError):
+    unit = "line"
+
+
 def read_dataset(path: Path) -> tuple[dict, str]:
+    """A dataset file: one JSON document, or NDJSON (one change per line, as `export` writes)."""
     raw = path.read_bytes()
     try:
         document = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise DatasetError(None, None, None, f"{path.name} is not valid JSON: {error}") from error
+    except json.JSONDecodeError:
+        document = None
+    except UnicodeDecodeError as error:
+        raise DatasetError(None, None, None, f"{path.name} is not UTF-8: {error}") from error
+    if document is None:
+        changes = []
+        for number, line in enumerate(raw.splitlines()):
+            try:
+                changes.append(json.loads(line))
+            except (UnicodeDecodeError, json.JSONDecodeError) as error:
+                raise LineError(number, None, None, f"not valid JSON: {error}") from error
+        document = {"format": FORMAT, "changes": changes, "ndjson": True}
     if (
         not isinstance(document, dict)
         or document.get("format") != FORMAT
@@ -194,7 +245,12 @@ def import_dataset(
         importer = Importer(conn, actor or f"import:{name}")
         changes = enumerate(document["changes"])
         for index, change in progress(changes) if progress else changes:
-            importer.apply(index, change)
+            try:
+                importer.apply(index, change)
+            except DatasetError as error:
+                if document.get("ndjson"):
+                    raise LineError(index, error.collection, error.item_id, error.problem) from error
+                raise
         conn.execute(q("record_dataset_import"), {"name": name, "sha256": digest})
     return len(document["changes"])
 

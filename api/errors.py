@@ -104,6 +104,13 @@ def handle_http_exception(error: HTTPException) -> Response:
 
 
 def handle_database_error(error: Exception) -> Response:
+    if isinstance(error, psycopg.errors.TransactionRollback):
+        log.warning("write conflicted with concurrent writes: %s", error.__class__.__name__)
+        return problem(
+            503,
+            "The write conflicted with concurrent writes; try again.",
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
     if isinstance(error, PoolTimeout | psycopg.OperationalError):
         log.warning("database unavailable: %s", error.__class__.__name__)
         return problem(

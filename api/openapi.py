@@ -18,7 +18,7 @@ from marshmallow import RAISE, Schema
 from webargs.flaskparser import FlaskParser
 
 from api import errors
-from schemas.common import ProblemSchema
+from schemas.common import ProblemSchema, as_served
 
 ETAG_HEADER = {
     "description": "Names this representation; send it back in If-None-Match to get 304.",
@@ -46,6 +46,20 @@ IF_NONE_MATCH = {
 class Parser(FlaskParser):
     DEFAULT_UNKNOWN_BY_LOCATION: ClassVar[dict] = {"query": RAISE, "json": RAISE, "path": RAISE}
     DEFAULT_VALIDATION_STATUS = 400
+
+
+def schema_name(schema: type[Schema] | Schema) -> str:
+    """Component names: `Talk` as responses serve it (any field may be absent with `fields=`),
+    `TalkInput` as a create must send it (required fields required)."""
+    cls = schema if isinstance(schema, type) else type(schema)
+    name = cls.__name__.removesuffix("Schema")
+    served = isinstance(schema, Schema) and schema.partial
+    if not served and name in INPUT_NAMES:
+        return name + "Input"
+    return name
+
+
+INPUT_NAMES = {"Source", "Party", "Proposal", "Clause", "Talk", "Statement"}
 
 
 class ProblemApi(Api):
@@ -116,7 +130,9 @@ class ApiBlueprint(Blueprint):
                 security=BEARER, requestBody={"required": True, "content": {"application/json": {"schema": schema}}}
             )(view)
             view = write_errors(view, self, 400, 401, 403, 409, 413, 415, 422)
-            return self.response(201, schema, headers={"ETag": ETAG_HEADER, "Location": LOCATION_HEADER})(view)
+            return self.response(201, as_served(schema), headers={"ETag": ETAG_HEADER, "Location": LOCATION_HEADER})(
+                view
+            )
 
         return decorate
 
@@ -134,7 +150,7 @@ class ApiBlueprint(Blueprint):
                 },
             )(view)
             view = write_errors(view, self, 400, 401, 403, 404, 409, 410, 412, 413, 415, 422, 428)
-            return self.response(200, schema, headers={"ETag": ETAG_HEADER})(view)
+            return self.response(200, as_served(schema), headers={"ETag": ETAG_HEADER})(view)
 
         return decorate
 
@@ -161,7 +177,7 @@ class ApiBlueprint(Blueprint):
             view = self.alt_response(410, response="GONE")(view)
             view = self.alt_response(400, response="BAD_REQUEST")(view)
             view = self.alt_response(406, response="NOT_ACCEPTABLE")(view)
-            return self.response(200, schema, headers={"ETag": ETAG_HEADER})(view)
+            return self.response(200, as_served(schema), headers={"ETag": ETAG_HEADER})(view)
 
         return decorate
 

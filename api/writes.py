@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
+from typing import TypeVar
 
 import orjson
 import psycopg
@@ -30,6 +32,8 @@ JSON = "application/json"
 MERGE_PATCH = "application/merge-patch+json"
 MAX_NOTE = 2000
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
+ATTEMPTS = 3
+T = TypeVar("T")
 
 
 def _query(name: str, table: str) -> sql.Composed:
@@ -106,6 +110,8 @@ def _save(conn: psycopg.Connection, collection: str, record: dict, actor: str, n
 
 
 def _locked_item(conn: psycopg.Connection, collection: str, singular: str, item_id: str, if_match: list[str]) -> dict:
+    if collection == "clauses":
+        conn.execute(q("lock_proposal_of_clause"), {"id": item_id})  # the proposal first, always
     row = conn.execute(_query("item_for_update", collection), {"id": item_id}).fetchone()
     if row is None:
         raise not_found(singular, item_id)
@@ -118,6 +124,21 @@ def _locked_item(conn: psycopg.Connection, collection: str, singular: str, item_
             412, f"The {singular} has changed: it is at {current} now. GET it, then retry.", headers={"ETag": current}
         )
     return doc
+
+
+def in_transaction(conn: psycopg.Connection, work: Callable[[], T]) -> T:
+    """Runs `work` in one transaction; again, up to three times, if Postgres rolls it back for a
+    conflict with a concurrent one (deadlock, serialization failure). Integrity errors become 409/422."""
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            with conn.transaction():
+                return work()
+        except psycopg.errors.TransactionRollback:
+            if attempt == ATTEMPTS:
+                raise
+        except psycopg.errors.IntegrityError as error:
+            raise _database_conflict(error) from error
+    raise AssertionError("unreachable")
 
 
 def create(collection: str, singular: str, schema: type[Schema]) -> Response:
@@ -134,42 +155,44 @@ def create(collection: str, singular: str, schema: type[Schema]) -> Response:
     record = validated(schema, body)
     digest = hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS) + request.path.encode()).hexdigest()
     conn = connection()
-    try:
-        with conn.transaction():
-            if key is not None:
-                conn.execute(q("lock_key"), {"key": f"idempotency:{actor}:{key}"})
-                seen = conn.execute(q("idempotent_response"), {"actor": actor, "key": key}).fetchone()
-                if seen is not None:
-                    return _replay(seen, digest)
-            item_id = record["id"]
-            conn.execute(q("lock_key"), {"key": f"{collection}:{item_id}"})
-            existing = conn.execute(_query("item_revision", collection), {"id": item_id}).fetchone()
-            if existing is not None:
-                what = "was deleted, and its id cannot be reused" if existing[1] else "already exists"
-                raise ApiError(
-                    409,
-                    f"The {singular} {item_id!r} {what}.",
-                    errors=[{"pointer": "/id", "detail": f"Taken by a {singular} that {what}."}],
-                )
-            _save(conn, collection, record, actor, note)
-            doc, etag = _current_of(conn, collection, item_id)
-            location = f"/v1/{collection}/{item_id}"
-            if key is not None:
-                conn.execute(
-                    q("remember_response"),
-                    {
-                        "actor": actor,
-                        "key": key,
-                        "request_sha256": digest,
-                        "status": 201,
-                        "location": location,
-                        "etag": etag,
-                        "body": doc.decode(),
-                    },
-                )
-    except psycopg.errors.IntegrityError as error:
-        raise _database_conflict(error) from error
-    return json_response(doc, etag, status=201, headers={"Location": location})
+    item_id = record["id"]
+    location = f"/v1/{collection}/{item_id}"
+
+    def work() -> Response:
+        if key is not None:
+            conn.execute(q("lock_key"), {"key": f"idempotency:{actor}:{key}"})
+            seen = conn.execute(q("idempotent_response"), {"actor": actor, "key": key}).fetchone()
+            if seen is not None:
+                return _replay(seen, digest)
+        if collection == "clauses":
+            conn.execute(q("lock_proposal"), {"id": record["proposal_id"]})  # the proposal first, always
+        conn.execute(q("lock_key"), {"key": f"{collection}:{item_id}"})
+        existing = conn.execute(_query("item_revision", collection), {"id": item_id}).fetchone()
+        if existing is not None:
+            what = "was deleted, and its id cannot be reused" if existing[1] else "already exists"
+            raise ApiError(
+                409,
+                f"The {singular} {item_id!r} {what}.",
+                errors=[{"pointer": "/id", "detail": f"Taken by a {singular} that {what}."}],
+            )
+        _save(conn, collection, record, actor, note)
+        doc, etag = _current_of(conn, collection, item_id)
+        if key is not None:
+            conn.execute(
+                q("remember_response"),
+                {
+                    "actor": actor,
+                    "key": key,
+                    "request_sha256": digest,
+                    "status": 201,
+                    "location": location,
+                    "etag": etag,
+                    "body": doc.decode(),
+                },
+            )
+        return json_response(doc, etag, status=201, headers={"Location": location})
+
+    return in_transaction(conn, work)
 
 
 def _replay(seen: tuple, digest: str) -> Response:
@@ -204,28 +227,24 @@ def update(
     except ValidationError as error:
         raise ApiError(422, "The patch has invalid fields.", errors=field_errors(error.messages, "json")) from error
     conn = connection()
-    try:
-        with conn.transaction():
-            doc = _locked_item(conn, collection, singular, item_id, if_match)
-            current = input_shape(doc)
-            record = merge_patch(current, patch)
-            # In a merge patch null removes a member; members that are always present become null.
-            record |= {
-                name: None for name in current.keys() - record.keys() if schema._declared_fields[name].allow_none
-            }
-            for name in fixed:
-                if record.get(name) != current.get(name):
-                    raise ApiError(
-                        422,
-                        f"{name} cannot be changed.",
-                        errors=[{"pointer": f"/{name}", "detail": "Cannot be changed."}],
-                    )
-            validated(schema, record)
-            _save(conn, collection, record, actor, note)
-            body, etag = _current_of(conn, collection, item_id)
-    except psycopg.errors.IntegrityError as error:
-        raise _database_conflict(error) from error
-    return json_response(body, etag)
+
+    def work() -> Response:
+        doc = _locked_item(conn, collection, singular, item_id, if_match)
+        current = input_shape(doc)
+        record = merge_patch(current, patch)
+        # In a merge patch null removes a member; members that are always present become null.
+        record |= {name: None for name in current.keys() - record.keys() if schema._declared_fields[name].allow_none}
+        for name in fixed:
+            if record.get(name) != current.get(name):
+                raise ApiError(
+                    422, f"{name} cannot be changed.", errors=[{"pointer": f"/{name}", "detail": "Cannot be changed."}]
+                )
+        validated(schema, record)
+        _save(conn, collection, record, actor, note)
+        body, etag = _current_of(conn, collection, item_id)
+        return json_response(body, etag)
+
+    return in_transaction(conn, work)
 
 
 def delete(collection: str, singular: str, item_id: str) -> Response:
@@ -236,20 +255,14 @@ def delete(collection: str, singular: str, item_id: str) -> Response:
     note = change_note()
     if_match = required_if_match()
     conn = connection()
-    try:
-        with conn.transaction():
-            _locked_item(conn, collection, singular, item_id, if_match)
-            changeset, now = conn.execute(q("new_changeset_now"), {"actor": actor}).fetchone()
-            conn.execute(
-                q("delete_item"),
-                {
-                    "collection": collection,
-                    "id": item_id,
-                    "changeset": changeset,
-                    "valid_from": now,
-                    "note": note,
-                },
-            )
-    except psycopg.errors.IntegrityError as error:
-        raise _database_conflict(error) from error
-    return Response(status=204)
+
+    def work() -> Response:
+        _locked_item(conn, collection, singular, item_id, if_match)
+        changeset, now = conn.execute(q("new_changeset_now"), {"actor": actor}).fetchone()
+        conn.execute(
+            q("delete_item"),
+            {"collection": collection, "id": item_id, "changeset": changeset, "valid_from": now, "note": note},
+        )
+        return Response(status=204)
+
+    return in_transaction(conn, work)

@@ -98,8 +98,17 @@ def nested_list(schema: type[Schema], description: str, **kwargs) -> fields.List
     )
 
 
+def as_served(schema: type[Schema]) -> Schema:
+    """The schema of an item as responses carry it: every field may be left out (`fields=`)."""
+    return schema(partial=True)
+
+
 def page_of(schema: type[Schema], description: str) -> fields.List:
-    return nested_list(schema, description, required=True)
+    return fields.List(
+        fields.Nested(as_served(schema)),
+        required=True,
+        metadata={"description": description, "example": [example_of(schema)]},
+    )
 
 
 class SearchHitSchema(Schema):

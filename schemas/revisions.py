@@ -2,7 +2,7 @@
 
 from marshmallow import Schema, fields, validate
 
-from schemas.common import ListQuerySchema, StrictSchema, example_of, next_cursor
+from schemas.common import ListQuerySchema, StrictSchema, as_served, example_of, next_cursor
 
 
 class RevisionMetaSchema(StrictSchema):
@@ -40,7 +40,7 @@ def revision_schema(item_schema: type[Schema]) -> type[Schema]:
         (RevisionMetaSchema,),
         {
             "item": fields.Nested(
-                item_schema,
+                as_served(item_schema),
                 metadata={"description": "The item as it stood at this revision.", "example": example_of(item_schema)},
             )
         },

@@ -292,3 +292,27 @@ def test_twenty_racing_patches_exactly_one_wins(live_server, tokens, db):
     ).fetchall()
     assert rows == [(1,), (2,)]
     assert db.execute("SELECT revision FROM talks WHERE id = %s", (talk_id,)).fetchone() == (2,)
+
+
+def test_concurrent_writes_to_a_proposal_and_its_clauses_never_fail(live_server, tokens):
+    """Clause writers lock the proposal first, as proposal writers do: no deadlock, no 5xx."""
+    proposal = "/v1/proposals/russia-nato-security-agreement"
+
+    def write(n: int) -> int:
+        path = proposal if n % 2 else f"/v1/clauses/russia-nato-security-agreement-article-{1 + n % 9}"
+        body = {"summary": f"Concurrent edit {n}."} if n % 2 == 0 else {"status": "draft"}
+        attempt = urllib.request.Request(
+            f"{live_server}{path}",
+            data=json.dumps(body).encode(),
+            method="PATCH",
+            headers=bearer(tokens["write"], **{"Content-Type": "application/merge-patch+json", "If-Match": "*"}),
+        )
+        try:
+            with urllib.request.urlopen(attempt, timeout=30) as response:
+                return response.status
+        except urllib.error.HTTPError as error:
+            return error.code
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = list(pool.map(write, range(40)))
+    assert set(statuses) == {200}

@@ -36,3 +36,6 @@ BEGIN
   SELECT sid, s, n FROM unnest(text_array(r->'source_ids')) WITH ORDINALITY AS u(s, n);
   PERFORM refresh_item('statements', sid, cs, vf, why);
 END $$;
+
+-- Keyset pages of clauses in document order read this index in order, however deep.
+CREATE INDEX clauses_document_order_idx ON clauses (proposal_id, position, id) WHERE deleted_at IS NULL;

@@ -35,3 +35,10 @@ SELECT request_sha256, status, location, etag, body FROM idempotency_keys
 -- name: remember_response
 INSERT INTO idempotency_keys (actor, key, request_sha256, status, location, etag, body)
 VALUES (%(actor)s, %(key)s, %(request_sha256)s, %(status)s, %(location)s, %(etag)s, %(body)s)
+
+-- name: lock_proposal
+-- Writers lock a proposal before any of its clauses, so clause and proposal writes never deadlock.
+SELECT 1 FROM proposals WHERE id = %(id)s FOR UPDATE
+
+-- name: lock_proposal_of_clause
+SELECT 1 FROM proposals WHERE id = (SELECT proposal_id FROM clauses WHERE id = %(id)s) FOR UPDATE

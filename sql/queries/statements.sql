@@ -17,11 +17,10 @@ SELECT s.doc::text, s.id,
 
 -- name: search_statements
 -- Ranked full-text search over quote, speaker, summary and role; keyset on (rank descending, id).
-WITH query AS (SELECT websearch_to_tsquery('english', %(q)s) AS q),
-page AS (
-  SELECT s.id, s.doc, ts_rank(s.search, query.q) AS rank
-    FROM statements s, query
-   WHERE s.search @@ query.q
+WITH page AS (
+  SELECT s.id, s.doc, ts_rank(s.search, websearch_to_tsquery('english', %(q)s)) AS rank
+    FROM statements s
+   WHERE s.search @@ websearch_to_tsquery('english', %(q)s)
      AND s.deleted_at IS NULL
      AND (%(party)s::text IS NULL OR s.party_id = %(party)s)
      AND (%(speaker)s::text IS NULL OR s.speaker = %(speaker)s)
@@ -31,16 +30,16 @@ page AS (
           OR EXISTS (SELECT 1 FROM statement_talks x WHERE x.statement_id = s.id AND x.talk_id = %(talk)s))
      AND (%(since)s::date IS NULL OR s.said_on >= %(since)s)
      AND (%(until)s::date IS NULL OR s.said_on <= %(until)s)
-     AND (%(after_1)s::real IS NULL OR ts_rank(s.search, query.q) < %(after_1)s::real
-          OR (ts_rank(s.search, query.q) = %(after_1)s::real AND s.id > %(after_2)s::text))
+     AND (%(after_1)s::real IS NULL OR ts_rank(s.search, websearch_to_tsquery('english', %(q)s)) < %(after_1)s::real
+          OR (ts_rank(s.search, websearch_to_tsquery('english', %(q)s)) = %(after_1)s::real AND s.id > %(after_2)s::text))
    ORDER BY rank DESC, s.id
    LIMIT %(limit)s
 )
 SELECT left(p.doc::text, -1) || ',"search":' || row_to_json(h)::text || '}', p.rank::text, p.id,
        (SELECT max(seq) FROM revisions WHERE collection = 'statements') AS version
-  FROM page p, query,
+  FROM page p,
        LATERAL (SELECT p.rank,
-                       ts_headline('english', concat_ws(' … ', s.speaker, s.quote, s.summary), query.q,
+                       ts_headline('english', concat_ws(' … ', s.speaker, s.quote, s.summary), websearch_to_tsquery('english', %(q)s),
                                    'StartSel=<mark>, StopSel=</mark>, MaxFragments=2, MinWords=6, MaxWords=24')
                          AS snippet
                   FROM statements s WHERE s.id = p.id) h
