@@ -27,6 +27,14 @@ def database_url(settings: Settings) -> str:
     return settings.database_url or embedded.start(settings.embedded_pg_dir)
 
 
+def migrated(conn) -> list[str]:
+    """Applies pending migrations, turning a refusal into a plain error message."""
+    try:
+        return migrate(conn)
+    except RuntimeError as error:
+        raise click.ClickException(str(error)) from error
+
+
 @click.group()
 def main() -> None:
     """Proposals API: a versioned, source-cited data API for diplomatic draft proposals."""
@@ -39,7 +47,7 @@ main.add_command(tokens)
 def migrate_command() -> None:
     """Apply pending migrations from sql/migrations."""
     with direct_connection(database_url(Settings.from_env())) as conn:
-        applied = migrate(conn)
+        applied = migrated(conn)
     click.echo(f"applied {len(applied)} migration(s)" + (f": {', '.join(applied)}" if applied else ""))
 
 
@@ -47,7 +55,7 @@ def migrate_command() -> None:
 def seed_command() -> None:
     """Load the bundled dataset (once; running it again changes nothing)."""
     with direct_connection(database_url(Settings.from_env())) as conn:
-        migrate(conn)
+        migrated(conn)
         for name, count in seed(conn):
             click.echo(f"{name}: " + ("already loaded" if count is None else f"{count} change(s) applied"))
 
@@ -62,7 +70,7 @@ def import_command(file: Path) -> None:
             yield from bar
 
     with direct_connection(database_url(Settings.from_env())) as conn:
-        migrate(conn)
+        migrated(conn)
         try:
             count = import_dataset(conn, file, progress=progress if sys.stderr.isatty() else None)
         except DatasetError as error:
@@ -113,7 +121,7 @@ def serve_command(port: int | None, workers: int | None) -> None:
     settings = Settings.from_env()
     url = database_url(settings)
     with direct_connection(url) as conn:
-        migrate(conn)
+        migrated(conn)
         for name, count in seed(conn):
             if count is not None:
                 click.echo(f"seeded {name}: {count} change(s)")

@@ -25,11 +25,10 @@ class Parties(MethodView):
     def get(self, args: dict):
         """List parties.
 
-        Filter by kind and by membership (`member_of=nato` lists NATO's members).
+        Filter by kind and by membership (`member_of=nato` lists NATO's members); order with `sort`.
         """
-        return list_response(
-            "parties", {"kind": args["kind"], "member_of": args["member_of"]}, args, key_count=1, columns=COLUMNS
-        )
+        filters = {"kind": args["kind"], "member_of": args["member_of"], "sort": args["sort"]}
+        return list_response("parties", filters, args, key_count=2, columns=COLUMNS, sort_alias="p")
 
     @blp.create_doc(PartySchema)
     def post(self):

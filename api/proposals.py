@@ -32,7 +32,14 @@ class Proposals(MethodView):
 
         Filter by proposer, by a party that proposes or receives them, and by status.
         """
-        return list_response("proposals", {k: args[k] for k in FILTERS}, args, key_count=1, columns=COLUMNS)
+        return list_response(
+            "proposals",
+            {**{k: args[k] for k in FILTERS}, "sort": args["sort"]},
+            args,
+            key_count=2,
+            columns=COLUMNS,
+            sort_alias="p",
+        )
 
     @blp.create_doc(ProposalSchema)
     def post(self):

@@ -183,6 +183,24 @@ def decode_cursor(collection: str, cursor: str, filters: Mapping[str, object], k
     return payload["k"]
 
 
+SORT_CASTS = {"starts_on": "date", "updated_at": "timestamptz"}  # every other sortable field is text
+
+
+def _list_query(name: str, sort: str | None, alias: str) -> str | sql.Composed:
+    """The named list query with its ORDER BY and keyset filled in for `sort` (from an allowlist)."""
+    text = q(name)
+    if sort is None:
+        return text
+    column = sort.removeprefix("-")
+    descending = sort.startswith("-")
+    return sql.SQL(text).format(
+        key=sql.Identifier(alias, column),
+        cast=sql.SQL(SORT_CASTS.get(column, "text")),
+        cmp=sql.SQL("<" if descending else ">"),
+        dir=sql.SQL("DESC" if descending else "ASC"),
+    )
+
+
 def list_response(
     collection: str,
     filters: dict,
@@ -192,6 +210,7 @@ def list_response(
     query: str | None = None,
     version_query: str = "collection_version",
     columns: Sequence[str] | None = None,
+    sort_alias: str | None = None,
 ) -> Response:
     """GET of a list: one query for the page (plus one for the ETag when it is empty).
 
@@ -214,7 +233,8 @@ def list_response(
     if paging.get("cursor"):
         after = decode_cursor(query or collection, paging["cursor"], filters, key_count)
     params = dict(filters, limit=limit + 1, **{f"after_{i + 1}": v for i, v in enumerate(after)})
-    rows = conn.execute(q(query or f"list_{collection}"), params).fetchall()
+    sort = filters.get("sort") if sort_alias else None
+    rows = conn.execute(_list_query(query or f"list_{collection}", sort, sort_alias or ""), params).fetchall()
     page = rows[:limit]
     version = rows[0][-1] if rows else conn.execute(q(version_query), version_params).fetchone()[0]
     headers = {}

@@ -27,7 +27,14 @@ class Sources(MethodView):
 
         Filter by publisher.
         """
-        return list_response("sources", {"publisher": args["publisher"]}, args, key_count=1, columns=COLUMNS)
+        return list_response(
+            "sources",
+            {"publisher": args["publisher"], "sort": args["sort"]},
+            args,
+            key_count=2,
+            columns=COLUMNS,
+            sort_alias="s",
+        )
 
     @blp.create_doc(SourceSchema)
     def post(self):

@@ -15,7 +15,7 @@ blp = ApiBlueprint(
     url_prefix="/v1/statements",
     description="What officials said about the proposals and talks: exact quotes or paraphrases.",
 )
-FILTERS = ("q", "party", "speaker", "proposal", "talk", "since", "until")
+FILTERS = ("q", "party", "speaker", "proposal", "talk", "since", "until", "sort")
 STATEMENT_ID = id_parameter("statement_id", "Id of the statement.", "lavrov-reasonable-time")
 
 
@@ -34,7 +34,7 @@ class Statements(MethodView):
             return list_response(
                 "statements", filters, args, key_count=2, query="search_statements", columns=[*COLUMNS, "search"]
             )
-        return list_response("statements", filters, args, key_count=1, columns=COLUMNS)
+        return list_response("statements", filters, args, key_count=2, columns=COLUMNS, sort_alias="s")
 
     @blp.create_doc(StatementSchema)
     def post(self):

@@ -25,7 +25,14 @@ class Talks(MethodView):
 
         Filter by party, proposal, status and a range of start dates; page with `cursor`.
         """
-        return list_response("talks", {k: args[k] for k in FILTERS}, args, key_count=2, columns=COLUMNS)
+        return list_response(
+            "talks",
+            {**{k: args[k] for k in FILTERS}, "sort": args["sort"]},
+            args,
+            key_count=2,
+            columns=COLUMNS,
+            sort_alias="t",
+        )
 
     @blp.create_doc(TalkSchema)
     def post(self):

@@ -202,6 +202,19 @@ def fields_param(schema: type[Schema]) -> DelimitedList:
     )
 
 
+def sort_param(names: tuple[str, ...], default: str) -> fields.String:
+    choices = [*names, *(f"-{name}" for name in names)]
+    return fields.String(
+        load_default=default,
+        validate=validate.OneOf(choices),
+        metadata={
+            "description": f"Order by one of: {', '.join(names)}; a leading `-` reverses it. Ties go by id. "
+            f"Default: `{default}`.",
+            "example": f"-{names[0]}",
+        },
+    )
+
+
 def format_param() -> fields.String:
     return fields.String(
         data_key="format",

@@ -13,6 +13,7 @@ from schemas.common import (
     next_cursor,
     page_of,
     revision,
+    sort_param,
     source_ids,
     updated_at,
 )
@@ -42,7 +43,11 @@ class PartyPageSchema(StrictSchema):
     next_cursor = next_cursor()
 
 
+PARTY_SORTS = ("id", "name", "kind", "updated_at")
+
+
 class PartyQuerySchema(ListQuerySchema):
+    sort = sort_param(PARTY_SORTS, "id")
     only = fields_param(PartySchema)
     representation = format_param()
     kind = fields.String(

@@ -16,6 +16,7 @@ from schemas.common import (
     next_cursor,
     page_of,
     revision,
+    sort_param,
     source_ids,
     updated_at,
 )
@@ -76,7 +77,11 @@ class ProposalPageSchema(StrictSchema):
     next_cursor = next_cursor()
 
 
+PROPOSAL_SORTS = ("id", "title", "updated_at")
+
+
 class ProposalQuerySchema(ListQuerySchema):
+    sort = sort_param(PROPOSAL_SORTS, "id")
     only = fields_param(ProposalSchema)
     representation = format_param()
     proposer = Slug("Only proposals put forward by this party.", "russia", load_default=None)

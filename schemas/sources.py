@@ -13,6 +13,7 @@ from schemas.common import (
     next_cursor,
     page_of,
     revision,
+    sort_param,
     updated_at,
 )
 from schemas.revisions import AsOfQuerySchema
@@ -45,7 +46,11 @@ class SourcePageSchema(StrictSchema):
     next_cursor = next_cursor()
 
 
+SOURCE_SORTS = ("id", "publisher", "updated_at")
+
+
 class SourceQuerySchema(ListQuerySchema):
+    sort = sort_param(SOURCE_SORTS, "id")
     only = fields_param(SourceSchema)
     representation = format_param()
     publisher = Text("Only sources from this publisher (exact match).", "Sputnik", max_length=300, load_default=None)

@@ -16,6 +16,7 @@ from schemas.common import (
     revision,
     search_hit,
     search_query,
+    sort_param,
     source_ids,
     updated_at,
 )
@@ -69,7 +70,11 @@ class StatementPageSchema(StrictSchema):
     next_cursor = next_cursor()
 
 
+STATEMENT_SORTS = ("id", "speaker", "updated_at")
+
+
 class StatementQuerySchema(ListQuerySchema):
+    sort = sort_param(STATEMENT_SORTS, "id")
     only = fields_param(StatementSchema)
     representation = format_param()
     q = search_query()

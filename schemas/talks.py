@@ -16,6 +16,7 @@ from schemas.common import (
     next_cursor,
     page_of,
     revision,
+    sort_param,
     source_ids,
     updated_at,
 )
@@ -96,7 +97,11 @@ class TalkPageSchema(StrictSchema):
     next_cursor = next_cursor()
 
 
+TALK_SORTS = ("starts_on", "title", "updated_at", "id")
+
+
 class TalkQuerySchema(ListQuerySchema):
+    sort = sort_param(TALK_SORTS, "starts_on")
     only = fields_param(TalkSchema)
     representation = format_param()
     party = Slug("Only talks this party takes part in.", "nato", load_default=None)

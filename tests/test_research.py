@@ -139,3 +139,39 @@ def test_hostile_values_get_400_or_an_empty_result(client, param, value):
     assert response.status_code in (200, 400), response.get_data(as_text=True)
     if response.status_code == 200:
         assert response.get_json()["items"] == []
+
+
+@pytest.mark.parametrize(
+    ("path", "field"),
+    [
+        ("/v1/talks", "starts_on"),
+        ("/v1/parties", "name"),
+        ("/v1/sources", "publisher"),
+        ("/v1/proposals", "title"),
+        ("/v1/statements", "speaker"),
+    ],
+)
+def test_sort_both_ways_and_walk_sorted_pages(client, path, field):
+    def walk(sort: str) -> list[dict]:
+        items, cursor = [], None
+        while True:
+            body = client.get(
+                path, query_string={"sort": sort, "limit": 3} | ({"cursor": cursor} if cursor else {})
+            ).get_json()
+            items += body["items"]
+            cursor = body["next_cursor"]
+            if cursor is None:
+                return items
+
+    ascending, descending = walk(field), walk(f"-{field}")
+    key = [(item[field], item["id"]) for item in ascending]
+    assert key == sorted(key)
+    assert [item["id"] for item in descending] == [item["id"] for item in reversed(ascending)]
+
+
+def test_unknown_sort_field_is_400_and_cursors_keep_their_sort(client):
+    response = client.get("/v1/talks?sort=colour")
+    assert response.status_code == 400
+    assert response.get_json()["errors"][0]["parameter"] == "sort"
+    cursor = client.get("/v1/parties?sort=name&limit=2").get_json()["next_cursor"]
+    assert client.get(f"/v1/parties?sort=-name&limit=2&cursor={cursor}").status_code == 400

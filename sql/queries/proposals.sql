@@ -1,5 +1,6 @@
 -- name: list_proposals
-SELECT p.doc::text, p.id,
+-- Sorted by {key} ({dir}), then id; keyset on both. The placeholders are filled from an allowlist.
+SELECT p.doc::text, {key}::text, p.id,
        (SELECT max(seq) FROM revisions WHERE collection = 'proposals') AS version
   FROM proposals p
  WHERE p.deleted_at IS NULL
@@ -7,6 +8,6 @@ SELECT p.doc::text, p.id,
    AND (%(party)s::text IS NULL OR p.proposer_id = %(party)s
         OR EXISTS (SELECT 1 FROM proposal_addressees a WHERE a.proposal_id = p.id AND a.party_id = %(party)s))
    AND (%(status)s::text IS NULL OR p.status = %(status)s)
-   AND (%(after_1)s::text IS NULL OR p.id > %(after_1)s)
- ORDER BY p.id
+   AND (%(after_1)s::text IS NULL OR ({key}, p.id) {cmp} (%(after_1)s::{cast}, %(after_2)s::text))
+ ORDER BY {key} {dir}, p.id {dir}
  LIMIT %(limit)s

@@ -1,5 +1,6 @@
 -- name: list_statements
-SELECT s.doc::text, s.id,
+-- Sorted by {key} ({dir}), then id; keyset on both. The placeholders are filled from an allowlist.
+SELECT s.doc::text, {key}::text, s.id,
        (SELECT max(seq) FROM revisions WHERE collection = 'statements') AS version
   FROM statements s
  WHERE s.deleted_at IS NULL
@@ -11,8 +12,8 @@ SELECT s.doc::text, s.id,
         OR EXISTS (SELECT 1 FROM statement_talks x WHERE x.statement_id = s.id AND x.talk_id = %(talk)s))
    AND (%(since)s::date IS NULL OR s.said_on >= %(since)s)
    AND (%(until)s::date IS NULL OR s.said_on <= %(until)s)
-   AND (%(after_1)s::text IS NULL OR s.id > %(after_1)s)
- ORDER BY s.id
+   AND (%(after_1)s::text IS NULL OR ({key}, s.id) {cmp} (%(after_1)s::{cast}, %(after_2)s::text))
+ ORDER BY {key} {dir}, s.id {dir}
  LIMIT %(limit)s
 
 -- name: search_statements

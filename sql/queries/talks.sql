@@ -1,6 +1,6 @@
 -- name: list_talks
--- Talks by date, then id; keyset on (starts_on, id).
-SELECT t.doc::text, t.starts_on::text, t.id,
+-- Sorted by {key} ({dir}), then id; keyset on both. The placeholders are filled from an allowlist.
+SELECT t.doc::text, {key}::text, t.id,
        (SELECT max(seq) FROM revisions WHERE collection = 'talks') AS version
   FROM talks t
  WHERE t.deleted_at IS NULL
@@ -11,6 +11,6 @@ SELECT t.doc::text, t.starts_on::text, t.id,
    AND (%(status)s::text IS NULL OR t.status = %(status)s)
    AND (%(since)s::date IS NULL OR t.starts_on >= %(since)s)
    AND (%(until)s::date IS NULL OR t.starts_on <= %(until)s)
-   AND (%(after_1)s::date IS NULL OR (t.starts_on, t.id) > (%(after_1)s::date, %(after_2)s::text))
- ORDER BY t.starts_on, t.id
+   AND (%(after_1)s::text IS NULL OR ({key}, t.id) {cmp} (%(after_1)s::{cast}, %(after_2)s::text))
+ ORDER BY {key} {dir}, t.id {dir}
  LIMIT %(limit)s
