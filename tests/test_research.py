@@ -175,3 +175,25 @@ def test_unknown_sort_field_is_400_and_cursors_keep_their_sort(client):
     assert response.get_json()["errors"][0]["parameter"] == "sort"
     cursor = client.get("/v1/parties?sort=name&limit=2").get_json()["next_cursor"]
     assert client.get(f"/v1/parties?sort=-name&limit=2&cursor={cursor}").status_code == 400
+
+
+FILTERS = {
+    "/v1/talks": ["party", "proposal", "status", "since", "until", "sort", "fields", "cursor", "limit", "format"],
+    "/v1/proposals": ["proposer", "party", "status", "sort", "fields", "cursor"],
+    "/v1/statements": ["q", "party", "speaker", "proposal", "talk", "since", "until", "sort", "fields", "cursor"],
+    "/v1/parties": ["kind", "member_of", "sort", "fields", "cursor"],
+    "/v1/sources": ["publisher", "sort", "fields", "cursor"],
+    "/v1/proposals/us-russia-security-treaty/clauses": ["fields", "cursor", "format"],
+    "/v1/talks/geneva-strategic-stability-2022-01-10": ["as_of", "fields"],
+    "/v1/talks/geneva-strategic-stability-2022-01-10/revisions": ["cursor", "limit"],
+}
+HOSTILE = ["'; DROP TABLE talks; --", "%", "_", "\\", "a" * 10_000, "x\x00y", '"', "1 OR 1=1", "ü∂ƒ"]
+
+
+@pytest.mark.parametrize(("path", "param"), [(path, param) for path, params in FILTERS.items() for param in params])
+def test_hostile_values_in_every_filter_never_reach_5xx(client, path, param):
+    for value in HOSTILE:
+        response = client.get(path, query_string={param: value})
+        assert response.status_code in (200, 400), (value[:20], response.get_data(as_text=True)[:300])
+        if response.status_code == 200 and "items" in (body := response.get_json()):
+            assert body["items"] == []
