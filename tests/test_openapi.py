@@ -88,7 +88,7 @@ def test_schemathesis_finds_no_failure_against_the_running_server(scratch_server
         "--checks",
         "all",
         "--max-examples",
-        "40",
+        "25",
         "--workers",
         "2",
         "--seed",
