@@ -129,6 +129,8 @@ CREATE TABLE clauses (
 CREATE UNIQUE INDEX clauses_proposal_position_idx ON clauses (proposal_id, position)
   WHERE deleted_at IS NULL;
 CREATE INDEX clauses_search_idx ON clauses USING gin (search);
+-- Keyset pages of clauses in document order read this index in order, however deep.
+CREATE INDEX clauses_document_order_idx ON clauses (proposal_id, position, id) WHERE deleted_at IS NULL;
 
 CREATE TABLE clause_excerpts (
   clause_id slug NOT NULL REFERENCES clauses (id),
@@ -200,6 +202,7 @@ CREATE TABLE statements (
   kind         text NOT NULL CHECK (kind IN ('quote', 'paraphrase')),
   quote        text,
   summary      text NOT NULL,
+  search       tsvector,
   revision     integer NOT NULL DEFAULT 0,
   updated_at   timestamptz,
   deleted_at   timestamptz,
@@ -209,6 +212,7 @@ CREATE TABLE statements (
 );
 CREATE INDEX statements_party_idx ON statements (party_id, id);
 CREATE INDEX statements_said_on_idx ON statements (said_on, id);
+CREATE INDEX statements_search_idx ON statements USING gin (search);
 
 CREATE TABLE statement_proposals (
   statement_id slug NOT NULL REFERENCES statements (id),

@@ -166,6 +166,15 @@ BEGIN
   PERFORM refresh_item('talks', tid, cs, vf, why);
 END $$;
 
+-- Quote and speaker weigh more than our summary in search ranking.
+CREATE FUNCTION statement_search(s statements) RETURNS tsvector
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT setweight(to_tsvector('english', coalesce(s.quote, '')), 'A')
+      || setweight(to_tsvector('english', s.speaker), 'A')
+      || setweight(to_tsvector('english', s.summary), 'B')
+      || setweight(to_tsvector('english', coalesce(s.speaker_role, '')), 'C')
+$$;
+
 CREATE FUNCTION save_statements(r jsonb, cs bigint, vf timestamptz, why text) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -177,6 +186,7 @@ BEGIN
   ON CONFLICT (id) DO UPDATE SET speaker = EXCLUDED.speaker, speaker_role = EXCLUDED.speaker_role,
     party_id = EXCLUDED.party_id, said_on = EXCLUDED.said_on, kind = EXCLUDED.kind,
     quote = EXCLUDED.quote, summary = EXCLUDED.summary;
+  UPDATE statements s SET search = statement_search(s) WHERE s.id = sid;
   DELETE FROM statement_proposals WHERE statement_id = sid;
   INSERT INTO statement_proposals (statement_id, proposal_id, position)
   SELECT sid, p, n FROM unnest(text_array(r->'proposal_ids')) WITH ORDINALITY AS u(p, n);
