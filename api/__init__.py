@@ -7,7 +7,7 @@ import logging
 from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Flask
 
-from api import auth, clauses, db, docs, export, health, parties, proposals, sources, statements, talks
+from api import auth, clauses, db, docs, export, headers, health, parties, proposals, sources, statements, talks
 from api.config import Settings
 from api.openapi import ProblemApi, schema_name
 
@@ -36,4 +36,5 @@ def create_app(settings: Settings | None = None) -> Flask:
     for resource in RESOURCES:
         api.register_blueprint(resource.blp)
     app.register_blueprint(docs.pages)
+    headers.init_app(app)
     return app

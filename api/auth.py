@@ -20,7 +20,7 @@ from api.db import connection
 from api.errors import ApiError
 from api.sql import q
 
-SCOPES = ("read", "write")
+SCOPES = ("read", "write")  # in order of power: a token may do what any scope before its own allows
 TOKEN = re.compile(r"^pat_([1-9][0-9]{0,17})_([A-Za-z0-9_-]{20,100})$")
 REALM = 'Bearer realm="proposals-api"'
 SECURITY_SCHEME = {
@@ -28,34 +28,47 @@ SECURITY_SCHEME = {
     "scheme": "bearer",
     "description": "A token made with `proposals-api tokens create NAME --scope write`. Reads need none.",
 }
+# Compared against when the id is unknown, so an unknown id costs the same as a wrong secret.
+_NO_HASH = "0" * 64
 
 
 def parse_token(text: str) -> tuple[int, str] | None:
+    """(id, secret) of a well-formed token, else None; bounds keep junk away from the database."""
     match = TOKEN.match(text)
     return (int(match.group(1)), match.group(2)) if match else None
 
 
 def hash_secret(secret: str) -> str:
+    """What the database stores instead of the secret (hex SHA-256)."""
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def _unauthorized(detail: str, invalid: bool) -> ApiError:
+def _unauthorized(detail: str, *, invalid: bool) -> ApiError:
+    # RFC 6750 §3.1: no error code when no bearer token was presented at all.
     challenge = REALM + (', error="invalid_token"' if invalid else "")
     return ApiError(401, detail, headers={"WWW-Authenticate": challenge})
 
 
 def require_scope(scope: str) -> str:
-    """The name of the request's token when it may act with `scope`; 401 or 403 otherwise."""
-    header = request.headers.get("Authorization")
+    """The name of the request's token (the actor) when it may act with `scope`; 401 or 403 otherwise."""
+    if scope not in SCOPES:
+        raise ValueError(f"unknown scope {scope!r}")
+    header = request.headers.get("Authorization", "").strip()
     if not header:
         raise _unauthorized("This request needs a token: send Authorization: Bearer <token>.", invalid=False)
     kind, _, text = header.partition(" ")
-    parsed = parse_token(text.strip()) if kind.lower() == "bearer" else None
+    if kind.lower() != "bearer":
+        raise _unauthorized(
+            f"The Authorization header uses the {kind[:20]!r} scheme; send Authorization: Bearer <token>.",
+            invalid=False,
+        )
+    parsed = parse_token(text.strip())
     if parsed is None:
-        raise _unauthorized("The Authorization header does not hold a bearer token of ours.", invalid=True)
+        raise _unauthorized("The bearer token is malformed: a token looks like pat_<id>_<secret>.", invalid=True)
     token_id, secret = parsed
     row = connection().execute(q("token_by_id"), {"id": token_id}).fetchone()
-    if row is None or not hmac.compare_digest(row[1], hash_secret(secret)):
+    stored = row[1] if row is not None else _NO_HASH
+    if not hmac.compare_digest(stored, hash_secret(secret)) or row is None:
         raise _unauthorized("The token is not known.", invalid=True)
     name, _, token_scope, expired, revoked = row
     if revoked:
@@ -79,10 +92,12 @@ def create_token(conn: psycopg.Connection, name: str, scope: str, expires_at: da
 
 
 def revoke_token(conn: psycopg.Connection, name: str) -> bool:
+    """Revokes the named token for good; False when there is no such token, or it was revoked already."""
     with conn.transaction():
         return conn.execute(q("revoke_token"), {"name": name}).fetchone() is not None
 
 
 def list_tokens(conn: psycopg.Connection) -> list[dict]:
+    """Every token's name, scope and dates, oldest first; never the hash."""
     rows = conn.execute(q("list_tokens")).fetchall()
     return [dict(zip(("name", "scope", "created_at", "expires_at", "revoked_at"), row, strict=True)) for row in rows]

@@ -1,4 +1,7 @@
-"""`proposals-api tokens …`: make, list and revoke API tokens."""
+"""`proposals-api tokens …`: make, list and revoke API tokens.
+
+A group of its own (api.cli adds it to `main`), so it cannot import api.cli back.
+"""
 
 from __future__ import annotations
 
@@ -13,12 +16,28 @@ from api.config import Settings
 from api.db import direct_connection
 from api.migrate import migrate
 
+COLUMNS = ("name", "scope", "created", "expires", "revoked")
+
+
+def _database_url() -> str:
+    """DATABASE_URL when set, else the embedded server (started on demand), as api.cli does."""
+    settings = Settings.from_env()
+    return settings.database_url or embedded.start(settings.embedded_pg_dir)
+
 
 def _connect() -> psycopg.Connection:
-    settings = Settings.from_env()
-    conn = direct_connection(settings.database_url or embedded.start(settings.embedded_pg_dir))
-    migrate(conn)
+    """A migrated database, so the tokens table exists even before the first `serve`."""
+    conn = direct_connection(_database_url())
+    try:
+        migrate(conn)
+    except RuntimeError as error:
+        conn.close()
+        raise click.ClickException(str(error)) from error
     return conn
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if moment else "-"
 
 
 @click.group()
@@ -40,21 +59,21 @@ def create_command(name: str, scope: str, expires_in_days: int | None) -> None:
             raise click.ClickException(f"a token called {name!r} exists already") from error
         except psycopg.errors.CheckViolation as error:
             raise click.ClickException("a name is 1-100 of a-z 0-9 . _ - and starts with a letter or digit") from error
-    click.echo(token)
+    click.echo(token)  # alone on stdout, so TOKEN=$(proposals-api tokens create NAME) works
     click.echo(f"(token {name!r}, scope {scope}: keep it now, it will not be shown again)", err=True)
 
 
 @tokens.command("list")
 def list_command() -> None:
-    """List tokens (never their secrets)."""
+    """List tokens, oldest first (never their secrets)."""
     with _connect() as conn:
-        rows = list_tokens(conn)
-    click.echo(f"{'name':30} {'scope':6} {'created':20} {'expires':20} revoked")
-    for row in rows:
-        stamp = [
-            row[k].strftime("%Y-%m-%d %H:%M") if row[k] else "-" for k in ("created_at", "expires_at", "revoked_at")
+        rows = [
+            (row["name"], row["scope"], _when(row["created_at"]), _when(row["expires_at"]), _when(row["revoked_at"]))
+            for row in list_tokens(conn)
         ]
-        click.echo(f"{row['name']:30} {row['scope']:6} {stamp[0]:20} {stamp[1]:20} {stamp[2]}")
+    widths = [max(len(cell) for cell in column) for column in zip(COLUMNS, *rows, strict=True)]
+    for cells in [COLUMNS, *rows]:
+        click.echo("  ".join(cell.ljust(width) for cell, width in zip(cells, widths, strict=True)).rstrip())
 
 
 @tokens.command("revoke")
