@@ -21,7 +21,7 @@ from api.errors import ApiError
 from api.sql import q
 
 SCOPES = ("read", "write")  # in order of power: a token may do what any scope before its own allows
-TOKEN = re.compile(r"^pat_([1-9][0-9]{0,17})_([A-Za-z0-9_-]{20,100})$")
+TOKEN = re.compile(r"pat_([1-9][0-9]{0,17})_([A-Za-z0-9_-]{20,100})")  # used with fullmatch
 REALM = 'Bearer realm="proposals-api"'
 SECURITY_SCHEME = {
     "type": "http",
@@ -34,7 +34,7 @@ _NO_HASH = "0" * 64
 
 def parse_token(text: str) -> tuple[int, str] | None:
     """(id, secret) of a well-formed token, else None; bounds keep junk away from the database."""
-    match = TOKEN.match(text)
+    match = TOKEN.fullmatch(text)
     return (int(match.group(1)), match.group(2)) if match else None
 
 

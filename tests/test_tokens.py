@@ -111,7 +111,7 @@ def test_create_refuses_duplicate_and_bad_names(run):
     assert run("create", name).exit_code == 0
     duplicate = run("create", name)
     assert duplicate.exit_code == 1 and "exists already" in duplicate.stderr
-    for bad in ("Upper", "-dash-first", "with space", "x" * 101):
+    for bad in ("Upper", ".dot-first", "with space", "x" * 101):
         refused = run("create", bad)
         assert refused.exit_code == 1 and "a name is 1-100" in refused.stderr, bad
     assert run("create", unique_name(), "--scope", "admin").exit_code == 2
