@@ -259,6 +259,21 @@ def test_cannot_delete_what_others_refer_to(client, tokens):
     assert client.get("/v1/parties/russia").status_code == 200
 
 
+def live_patch(url: str, body: dict, tokens: dict, if_match: str) -> int:
+    """A merge-patch sent to the live server; its status."""
+    attempt = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        method="PATCH",
+        headers=bearer(tokens["write"], **{"Content-Type": "application/merge-patch+json", "If-Match": if_match}),
+    )
+    try:
+        with urllib.request.urlopen(attempt, timeout=30) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
 def test_twenty_racing_patches_exactly_one_wins(live_server, tokens, db):
     talk_id = unique("race-talk")
     request = urllib.request.Request(
@@ -271,18 +286,7 @@ def test_twenty_racing_patches_exactly_one_wins(live_server, tokens, db):
         etag = response.headers["ETag"]
 
     def patch(n: int) -> int:
-        body = json.dumps({"summary": f"Racer {n} was here."}).encode()
-        attempt = urllib.request.Request(
-            f"{live_server}/v1/talks/{talk_id}",
-            data=body,
-            method="PATCH",
-            headers=bearer(tokens["write"], **{"Content-Type": "application/merge-patch+json", "If-Match": etag}),
-        )
-        try:
-            with urllib.request.urlopen(attempt, timeout=30) as response:
-                return response.status
-        except urllib.error.HTTPError as error:
-            return error.code
+        return live_patch(f"{live_server}/v1/talks/{talk_id}", {"summary": f"Racer {n} was here."}, tokens, etag)
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=20) as pool:
         statuses = sorted(pool.map(patch, range(20)))
@@ -301,17 +305,7 @@ def test_concurrent_writes_to_a_proposal_and_its_clauses_never_fail(live_server,
     def write(n: int) -> int:
         path = proposal if n % 2 else f"/v1/clauses/russia-nato-security-agreement-article-{1 + n % 9}"
         body = {"summary": f"Concurrent edit {n}."} if n % 2 == 0 else {"status": "draft"}
-        attempt = urllib.request.Request(
-            f"{live_server}{path}",
-            data=json.dumps(body).encode(),
-            method="PATCH",
-            headers=bearer(tokens["write"], **{"Content-Type": "application/merge-patch+json", "If-Match": "*"}),
-        )
-        try:
-            with urllib.request.urlopen(attempt, timeout=30) as response:
-                return response.status
-        except urllib.error.HTTPError as error:
-            return error.code
+        return live_patch(f"{live_server}{path}", body, tokens, "*")
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
         statuses = list(pool.map(write, range(40)))
