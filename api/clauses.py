@@ -22,7 +22,7 @@ CLAUSE_ID = id_parameter("clause_id", "Id of the clause.", "us-russia-security-t
 @blp.route("")
 class Clauses(MethodView):
     @blp.arguments(ClauseQuerySchema, location="query")
-    @blp.list_doc(ClausePageSchema)
+    @blp.list_doc(ClausePageSchema, "listClauses")
     def get(self, args: dict):
         """List clauses in document order, or search them with `q`.
 
@@ -36,7 +36,7 @@ class Clauses(MethodView):
             )
         return list_response("clauses", filters, args, key_count=3, columns=COLUMNS)
 
-    @blp.create_doc(ClauseSchema)
+    @blp.create_doc(ClauseSchema, "createClause")
     def post(self):
         """Add a clause to a proposal (needs a write token); the proposal gets a new revision."""
         return writes.create("clauses", "clause", ClauseSchema)
@@ -45,12 +45,12 @@ class Clauses(MethodView):
 @blp.route("/<clause_id>", parameters=[CLAUSE_ID])
 class Clause(MethodView):
     @blp.arguments(ClauseItemQuerySchema, location="query")
-    @blp.item_doc(ClauseSchema)
+    @blp.item_doc(ClauseSchema, "getClause")
     def get(self, args: dict, clause_id: str):
         """Get one clause, now or as it stood at `as_of`."""
         return item_response("clauses", "clause", clause_id, args)
 
-    @blp.update_doc(ClauseSchema, fixed=("id", "proposal_id"))
+    @blp.update_doc(ClauseSchema, "updateClause", fixed=("id", "proposal_id"))
     def patch(self, clause_id: str):
         """Change a clause with a JSON Merge Patch; its proposal gets a new revision too.
 
@@ -58,7 +58,7 @@ class Clause(MethodView):
         """
         return writes.update("clauses", "clause", ClauseSchema, clause_id, fixed=("id", "proposal_id"))
 
-    @blp.delete_doc()
+    @blp.delete_doc("deleteClause")
     def delete(self, clause_id: str):
         """Delete a clause, leaving a tombstone; its proposal gets a new revision."""
         return writes.delete("clauses", "clause", clause_id)

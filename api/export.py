@@ -61,9 +61,14 @@ class Export(MethodView):
         headers={"ETag": {"description": "Names this state of the dataset.", "schema": {"type": "string"}}},
     )
     @blp.alt_response(304, response="NOT_MODIFIED")
-    @blp.alt_response(503, response="SERVICE_UNAVAILABLE")
+    @blp.operation("exportDataset")
+    @blp.no_query()
     def get(self):
-        """Export the whole dataset with its history as NDJSON (streamed)."""
+        """Export the whole dataset with its history as NDJSON (streamed).
+
+        Every change of every item in commit order, tombstones included: `proposals-api import` loads it into
+        another database, and exporting that database gives the same bytes. The ETag changes with any write.
+        """
         conn = connection()
         etag = make_etag(conn.execute(q("export_version")).fetchone()[0], ";export")
         if_none_match = request.headers.get("If-None-Match")

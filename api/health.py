@@ -18,14 +18,21 @@ def _status(text: str) -> Response:
 
 @blp.route("/healthz")
 class Health(MethodView):
+    @blp.doc(operationId="checkHealth", security=[])
+    @blp.no_query()
     @blp.response(200, description='The process is alive: `{"status": "ok"}`.')
     def get(self):
-        """Liveness: answers while the process runs, whatever the database does."""
+        """Liveness: answers while the process runs, whatever the database does.
+
+        For a process supervisor: a failure here means restart the process. It never touches the database.
+        """
         return _status("ok")
 
 
 @blp.route("/readyz")
 class Ready(MethodView):
+    @blp.doc(operationId="checkReadiness", security=[])
+    @blp.no_query()
     @blp.response(200, description='The database answers: `{"status": "ready"}`.')
     @blp.alt_response(
         503,
@@ -33,7 +40,10 @@ class Ready(MethodView):
         headers={"Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}}},
     )
     def get(self):
-        """Readiness: 200 when the database answers, 503 with Retry-After when it does not."""
+        """Readiness: 200 when the database answers, 503 with Retry-After when it does not.
+
+        For a load balancer: send no traffic here while it answers 503. The service reconnects by itself.
+        """
         try:
             connection().execute("SELECT 1")
         except Exception as error:  # any failure to reach the database means "not ready"

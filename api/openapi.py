@@ -18,7 +18,7 @@ from marshmallow import RAISE, Schema
 from webargs.flaskparser import FlaskParser
 
 from api import errors
-from schemas.common import ProblemSchema, as_served
+from schemas.common import NoQuerySchema, ProblemSchema, as_served
 
 ETAG_HEADER = {
     "description": "Names this representation; send it back in If-None-Match to get 304.",
@@ -33,6 +33,10 @@ CSV_SCHEMA = {
     "description": "With `format=csv` or `Accept: text/csv`: a header row, then one row per item (UTF-8, RFC 4180 "
     "quoting). Lists of ids are joined with `;`, nested objects are JSON text, null is an empty cell.",
     "example": "id,title,format\r\ngeneva-strategic-stability-2022-01-10,Geneva talks,bilateral\r\n",
+}
+RETRY_AFTER_HEADER = {
+    "description": "Seconds to wait before trying again.",
+    "schema": {"type": "integer", "minimum": 0, "example": 1},
 }
 IF_NONE_MATCH = {
     "in": "header",
@@ -92,12 +96,28 @@ class ApiBlueprint(Blueprint):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._prepare_doc_cbks.append(self._prepare_header_params_doc)
+        self._prepare_doc_cbks.append(self._prepare_default_description)
 
     @staticmethod
     def _prepare_header_params_doc(doc: dict, doc_info: dict, **kwargs) -> dict:
         """Appends header parameters after the query parameters (a plain doc() would replace them)."""
         doc.setdefault("parameters", []).extend(doc_info.get("header_params", []))
         return doc
+
+    @staticmethod
+    def _prepare_default_description(doc: dict, doc_info: dict, **kwargs) -> dict:
+        """What every operation of a kind shares; a docstring with a description of its own wins."""
+        if "default_description" in doc_info:
+            doc["description"] = doc_info["default_description"]
+        return doc
+
+    @staticmethod
+    def described(text: str) -> Callable:
+        def decorate(view: Callable) -> Callable:
+            view._apidoc = {**getattr(view, "_apidoc", {}), "default_description": text}
+            return view
+
+        return decorate
 
     @staticmethod
     def header_params(*params: dict) -> Callable:
@@ -108,10 +128,32 @@ class ApiBlueprint(Blueprint):
 
         return decorate
 
-    def list_doc(self, page_schema: type) -> Callable:
+    def operation(self, operation_id: str, security: list[dict] | None = None) -> Callable:
+        """Names the operation, says who may call it (anyone, unless `security` asks for a token) and
+        documents the answer every operation may give: 503 with Retry-After while the database is away."""
+
+        def decorate(view: Callable) -> Callable:
+            view = self.alt_response(503, response="SERVICE_UNAVAILABLE", headers={"Retry-After": RETRY_AFTER_HEADER})(
+                view
+            )
+            return self.doc(operationId=operation_id, security=security or ANONYMOUS)(view)
+
+        return decorate
+
+    def no_query(self) -> Callable:
+        """Rejects any query parameter with 400 (the view receives nothing)."""
+
+        def decorate(view: Callable) -> Callable:
+            view = self.alt_response(400, response="BAD_REQUEST")(view)
+            return self.arguments(NoQuerySchema, location="query", as_kwargs=True)(view)
+
+        return decorate
+
+    def list_doc(self, page_schema: type, operation_id: str) -> Callable:
         """Documents a list GET: the page, its ETag and Link headers, 304 and 400."""
 
         def decorate(view: Callable) -> Callable:
+            view = self.operation(operation_id)(view)
             view = self.header_params(IF_NONE_MATCH)(view)
             view = self.alt_response(304, response="NOT_MODIFIED", headers={"ETag": ETAG_HEADER})(view)
             view = self.alt_response(400, response="BAD_REQUEST")(view)
@@ -121,14 +163,14 @@ class ApiBlueprint(Blueprint):
 
         return decorate
 
-    def create_doc(self, schema: type) -> Callable:
+    def create_doc(self, schema: type, operation_id: str) -> Callable:
         """Documents a POST: the body, the token, 201 with Location, and every refusal."""
 
         def decorate(view: Callable) -> Callable:
+            view = self.described(CREATE_DESCRIPTION.format(item=item_name(schema)))(view)
+            view = self.operation(operation_id, BEARER)(view)
             view = self.header_params(IDEMPOTENCY_KEY, CHANGE_NOTE)(view)
-            view = self.doc(
-                security=BEARER, requestBody={"required": True, "content": {"application/json": {"schema": schema}}}
-            )(view)
+            view = self.doc(requestBody={"required": True, "content": {"application/json": {"schema": schema}}})(view)
             view = write_errors(view, self, 400, 401, 403, 409, 413, 415, 422)
             return self.response(201, as_served(schema), headers={"ETag": ETAG_HEADER, "Location": LOCATION_HEADER})(
                 view
@@ -136,14 +178,15 @@ class ApiBlueprint(Blueprint):
 
         return decorate
 
-    def update_doc(self, schema: type, fixed: tuple[str, ...] = ("id",)) -> Callable:
+    def update_doc(self, schema: type, operation_id: str, fixed: tuple[str, ...] = ("id",)) -> Callable:
         """Documents a PATCH (JSON Merge Patch) with If-Match."""
 
         def decorate(view: Callable) -> Callable:
+            view = self.described(UPDATE_DESCRIPTION.format(item=item_name(schema)))(view)
+            view = self.operation(operation_id, BEARER)(view)
             body = {"schema": patch_schema(schema, fixed)}
             view = self.header_params(IF_MATCH, CHANGE_NOTE)(view)
             view = self.doc(
-                security=BEARER,
                 requestBody={
                     "required": True,
                     "content": {"application/merge-patch+json": body, "application/json": body},
@@ -154,12 +197,13 @@ class ApiBlueprint(Blueprint):
 
         return decorate
 
-    def delete_doc(self) -> Callable:
+    def delete_doc(self, operation_id: str) -> Callable:
         """Documents a DELETE with If-Match: 204, and the tombstone answers 410 afterwards."""
 
         def decorate(view: Callable) -> Callable:
+            view = self.described(DELETE_DESCRIPTION)(view)
+            view = self.operation(operation_id, BEARER)(view)
             view = self.header_params(IF_MATCH, CHANGE_NOTE)(view)
-            view = self.doc(security=BEARER)(view)
             view = write_errors(view, self, 400, 401, 403, 404, 409, 410, 412, 428)
             return self.response(204, description="Deleted: the item now answers 410; its revisions stay readable.")(
                 view
@@ -167,10 +211,12 @@ class ApiBlueprint(Blueprint):
 
         return decorate
 
-    def item_doc(self, schema: type) -> Callable:
+    def item_doc(self, schema: type, operation_id: str) -> Callable:
         """Documents an item GET: the item and its ETag, 304, 404 and 410."""
 
         def decorate(view: Callable) -> Callable:
+            view = self.described(ITEM_DESCRIPTION.format(item=item_name(schema)))(view)
+            view = self.operation(operation_id)(view)
             view = self.header_params(IF_NONE_MATCH)(view)
             view = self.alt_response(304, response="NOT_MODIFIED", headers={"ETag": ETAG_HEADER})(view)
             view = self.alt_response(404, response="NOT_FOUND")(view)
@@ -181,6 +227,29 @@ class ApiBlueprint(Blueprint):
 
         return decorate
 
+
+def item_name(schema: type[Schema]) -> str:
+    return schema.__name__.removesuffix("Schema").lower()
+
+
+CREATE_DESCRIPTION = (
+    "Send the whole {item} as JSON. The answer is 201 with the {item} as served, its `ETag` and its `Location`. "
+    "With an `Idempotency-Key`, a retry gets the first answer back and creates nothing. Needs a bearer token with "
+    "the `write` scope: 401 without one, 403 with a read-only token."
+)
+UPDATE_DESCRIPTION = (
+    "Send only the fields to change (RFC 7396 JSON Merge Patch); `null` clears an optional field. Send the {item}'s "
+    "current `ETag` in `If-Match`: 428 without it, 412 when the {item} has changed since. The change is a new "
+    "revision, whose note is `X-Change-Note`. Needs a bearer token with the `write` scope."
+)
+DELETE_DESCRIPTION = (
+    "Afterwards the item answers 410 Gone and its revisions stay readable: the tombstone is its last revision. "
+    "409 while live records still refer to it. Needs a bearer token with the `write` scope and `If-Match`."
+)
+ITEM_DESCRIPTION = (
+    "`fields=` returns only the named fields and `as_of=` the revision valid at that instant. An id never seen is "
+    "404, a deleted {item} 410; `If-None-Match` with the current ETag gets 304."
+)
 
 IF_MATCH_PATTERN = r'^\s*(\*|"[^"]*"(\s*,\s*"[^"]*")*)\s*$'
 IF_MATCH = {
@@ -212,6 +281,7 @@ IDEMPOTENCY_KEY = {
 }
 LOCATION_HEADER = {"description": "The URL of the new item.", "schema": {"type": "string"}}
 BEARER = [{"bearerAuth": []}]
+ANONYMOUS: list[dict] = []  # reads need no token
 
 
 def write_errors(view: Callable, blp: Blueprint, *codes: int) -> Callable:

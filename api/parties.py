@@ -21,7 +21,7 @@ PARTY_ID = id_parameter("party_id", "Id of the party.", "nato")
 @blp.route("")
 class Parties(MethodView):
     @blp.arguments(PartyQuerySchema, location="query")
-    @blp.list_doc(PartyPageSchema)
+    @blp.list_doc(PartyPageSchema, "listParties")
     def get(self, args: dict):
         """List parties.
 
@@ -30,7 +30,7 @@ class Parties(MethodView):
         filters = {"kind": args["kind"], "member_of": args["member_of"], "sort": args["sort"]}
         return list_response("parties", filters, args, key_count=2, columns=COLUMNS, sort_alias="p")
 
-    @blp.create_doc(PartySchema)
+    @blp.create_doc(PartySchema, "createParty")
     def post(self):
         """Create a party (needs a write token)."""
         return writes.create("parties", "party", PartySchema)
@@ -39,17 +39,17 @@ class Parties(MethodView):
 @blp.route("/<party_id>", parameters=[PARTY_ID])
 class Party(MethodView):
     @blp.arguments(PartyItemQuerySchema, location="query")
-    @blp.item_doc(PartySchema)
+    @blp.item_doc(PartySchema, "getParty")
     def get(self, args: dict, party_id: str):
         """Get one party, now or as it stood at `as_of`."""
         return item_response("parties", "party", party_id, args)
 
-    @blp.update_doc(PartySchema)
+    @blp.update_doc(PartySchema, "updateParty")
     def patch(self, party_id: str):
         """Change a party with a JSON Merge Patch (needs a write token and If-Match)."""
         return writes.update("parties", "party", PartySchema, party_id)
 
-    @blp.delete_doc()
+    @blp.delete_doc("deleteParty")
     def delete(self, party_id: str):
         """Delete a party nothing refers to, leaving a tombstone (needs a write token and If-Match)."""
         return writes.delete("parties", "party", party_id)

@@ -26,7 +26,7 @@ PROPOSAL_ID = id_parameter("proposal_id", "Id of the proposal.", "us-russia-secu
 @blp.route("")
 class Proposals(MethodView):
     @blp.arguments(ProposalQuerySchema, location="query")
-    @blp.list_doc(ProposalPageSchema)
+    @blp.list_doc(ProposalPageSchema, "listProposals")
     def get(self, args: dict):
         """List proposals.
 
@@ -41,7 +41,7 @@ class Proposals(MethodView):
             sort_alias="p",
         )
 
-    @blp.create_doc(ProposalSchema)
+    @blp.create_doc(ProposalSchema, "createProposal")
     def post(self):
         """Create a proposal with its clauses (needs a write token)."""
         return writes.create("proposals", "proposal", ProposalSchema)
@@ -50,7 +50,7 @@ class Proposals(MethodView):
 @blp.route("/<proposal_id>", parameters=[PROPOSAL_ID])
 class Proposal(MethodView):
     @blp.arguments(ProposalItemQuerySchema, location="query")
-    @blp.item_doc(ProposalSchema)
+    @blp.item_doc(ProposalSchema, "getProposal")
     def get(self, args: dict, proposal_id: str):
         """Get one proposal with its clauses, now or as it stood at `as_of`.
 
@@ -58,7 +58,7 @@ class Proposal(MethodView):
         """
         return item_response("proposals", "proposal", proposal_id, args)
 
-    @blp.update_doc(ProposalSchema)
+    @blp.update_doc(ProposalSchema, "updateProposal")
     def patch(self, proposal_id: str):
         """Change a proposal with a JSON Merge Patch (needs a write token and If-Match).
 
@@ -66,7 +66,7 @@ class Proposal(MethodView):
         """
         return writes.update("proposals", "proposal", ProposalSchema, proposal_id)
 
-    @blp.delete_doc()
+    @blp.delete_doc("deleteProposal")
     def delete(self, proposal_id: str):
         """Delete a proposal and its clauses, leaving tombstones (needs a write token and If-Match)."""
         return writes.delete("proposals", "proposal", proposal_id)
@@ -75,10 +75,14 @@ class Proposal(MethodView):
 @blp.route("/<proposal_id>/clauses", parameters=[PROPOSAL_ID])
 class ProposalClauses(MethodView):
     @blp.arguments(ProposalClausesQuerySchema, location="query")
-    @blp.list_doc(ClausePageSchema)
+    @blp.list_doc(ClausePageSchema, "listProposalClauses")
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, args: dict, proposal_id: str):
-        """List the clauses of one proposal, in document order."""
+        """List the clauses of one proposal, in document order.
+
+        The same clauses the proposal carries inline, paged with `cursor`, with `fields=` and CSV like every
+        list; 404 when the proposal does not exist.
+        """
         row = (
             connection().execute(q("proposal_exists"), {"id": proposal_id}).fetchone()
             if len(proposal_id) <= 100

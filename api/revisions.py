@@ -87,6 +87,7 @@ def add_revision_routes(
     revision = revision_schema(item_schema)
     page = revision_page_schema(revision)
     id_name = id_parameter["name"]
+    name = singular.capitalize()
     number_parameter = {
         "in": "path",
         "name": "number",
@@ -98,7 +99,7 @@ def add_revision_routes(
     @blp.route(f"/<{id_name}>/revisions", parameters=[id_parameter])
     class Revisions(MethodView):
         @blp.arguments(RevisionListQuerySchema, location="query")
-        @blp.list_doc(page)
+        @blp.list_doc(page, f"list{name}Revisions")
         @blp.alt_response(404, response="NOT_FOUND")
         def get(self, args: dict, **path: str):
             """List an item's revisions, newest first.
@@ -117,6 +118,8 @@ def add_revision_routes(
 
     @blp.route(f"/<{id_name}>/revisions/<int:number>", parameters=[id_parameter, number_parameter])
     class Revision(MethodView):
+        @blp.operation(f"get{name}Revision")
+        @blp.no_query()
         @blp.response(
             200, revision, headers={"ETag": {"description": "Names the revision.", "schema": {"type": "string"}}}
         )
@@ -133,6 +136,7 @@ def add_revision_routes(
 
     @blp.route(f"/<{id_name}>/revisions/<int:number>/diff", parameters=[id_parameter, number_parameter])
     class RevisionDiff(MethodView):
+        @blp.operation(f"get{name}RevisionDiff")
         @blp.arguments(DiffQuerySchema, location="query")
         @blp.response(
             200,

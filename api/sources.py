@@ -21,7 +21,7 @@ SOURCE_ID = id_parameter("source_id", "Id of the source.", "sputnik-lavrov-secur
 @blp.route("")
 class Sources(MethodView):
     @blp.arguments(SourceQuerySchema, location="query")
-    @blp.list_doc(SourcePageSchema)
+    @blp.list_doc(SourcePageSchema, "listSources")
     def get(self, args: dict):
         """List sources.
 
@@ -36,7 +36,7 @@ class Sources(MethodView):
             sort_alias="s",
         )
 
-    @blp.create_doc(SourceSchema)
+    @blp.create_doc(SourceSchema, "createSource")
     def post(self):
         """Create a source (needs a write token)."""
         return writes.create("sources", "source", SourceSchema)
@@ -45,17 +45,17 @@ class Sources(MethodView):
 @blp.route("/<source_id>", parameters=[SOURCE_ID])
 class Source(MethodView):
     @blp.arguments(SourceItemQuerySchema, location="query")
-    @blp.item_doc(SourceSchema)
+    @blp.item_doc(SourceSchema, "getSource")
     def get(self, args: dict, source_id: str):
         """Get one source, now or as it stood at `as_of`."""
         return item_response("sources", "source", source_id, args)
 
-    @blp.update_doc(SourceSchema)
+    @blp.update_doc(SourceSchema, "updateSource")
     def patch(self, source_id: str):
         """Change a source with a JSON Merge Patch (needs a write token and If-Match)."""
         return writes.update("sources", "source", SourceSchema, source_id)
 
-    @blp.delete_doc()
+    @blp.delete_doc("deleteSource")
     def delete(self, source_id: str):
         """Delete a source no record cites, leaving a tombstone (needs a write token and If-Match)."""
         return writes.delete("sources", "source", source_id)

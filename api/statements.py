@@ -22,7 +22,7 @@ STATEMENT_ID = id_parameter("statement_id", "Id of the statement.", "lavrov-reas
 @blp.route("")
 class Statements(MethodView):
     @blp.arguments(StatementQuerySchema, location="query")
-    @blp.list_doc(StatementPageSchema)
+    @blp.list_doc(StatementPageSchema, "listStatements")
     def get(self, args: dict):
         """List statements, or search them with `q`.
 
@@ -36,7 +36,7 @@ class Statements(MethodView):
             )
         return list_response("statements", filters, args, key_count=2, columns=COLUMNS, sort_alias="s")
 
-    @blp.create_doc(StatementSchema)
+    @blp.create_doc(StatementSchema, "createStatement")
     def post(self):
         """Create a statement (needs a write token)."""
         return writes.create("statements", "statement", StatementSchema)
@@ -45,17 +45,17 @@ class Statements(MethodView):
 @blp.route("/<statement_id>", parameters=[STATEMENT_ID])
 class Statement(MethodView):
     @blp.arguments(StatementItemQuerySchema, location="query")
-    @blp.item_doc(StatementSchema)
+    @blp.item_doc(StatementSchema, "getStatement")
     def get(self, args: dict, statement_id: str):
         """Get one statement, now or as it stood at `as_of`."""
         return item_response("statements", "statement", statement_id, args)
 
-    @blp.update_doc(StatementSchema)
+    @blp.update_doc(StatementSchema, "updateStatement")
     def patch(self, statement_id: str):
         """Change a statement with a JSON Merge Patch (needs a write token and If-Match)."""
         return writes.update("statements", "statement", StatementSchema, statement_id)
 
-    @blp.delete_doc()
+    @blp.delete_doc("deleteStatement")
     def delete(self, statement_id: str):
         """Delete a statement, leaving a tombstone (needs a write token and If-Match)."""
         return writes.delete("statements", "statement", statement_id)

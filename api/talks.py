@@ -19,7 +19,7 @@ TALK_ID = id_parameter("talk_id", "Id of the talk.", "geneva-strategic-stability
 @blp.route("")
 class Talks(MethodView):
     @blp.arguments(TalkQuerySchema, location="query")
-    @blp.list_doc(TalkPageSchema)
+    @blp.list_doc(TalkPageSchema, "listTalks")
     def get(self, args: dict):
         """List talks, earliest first.
 
@@ -34,7 +34,7 @@ class Talks(MethodView):
             sort_alias="t",
         )
 
-    @blp.create_doc(TalkSchema)
+    @blp.create_doc(TalkSchema, "createTalk")
     def post(self):
         """Create a talk (needs a write token)."""
         return writes.create("talks", "talk", TalkSchema)
@@ -43,7 +43,7 @@ class Talks(MethodView):
 @blp.route("/<talk_id>", parameters=[TALK_ID])
 class Talk(MethodView):
     @blp.arguments(TalkItemQuerySchema, location="query")
-    @blp.item_doc(TalkSchema)
+    @blp.item_doc(TalkSchema, "getTalk")
     def get(self, args: dict, talk_id: str):
         """Get one talk, now or as it stood at `as_of`.
 
@@ -51,12 +51,12 @@ class Talk(MethodView):
         """
         return item_response("talks", "talk", talk_id, args)
 
-    @blp.update_doc(TalkSchema)
+    @blp.update_doc(TalkSchema, "updateTalk")
     def patch(self, talk_id: str):
         """Change a talk with a JSON Merge Patch (needs a write token and If-Match)."""
         return writes.update("talks", "talk", TalkSchema, talk_id)
 
-    @blp.delete_doc()
+    @blp.delete_doc("deleteTalk")
     def delete(self, talk_id: str):
         """Delete a talk, leaving a tombstone (needs a write token and If-Match)."""
         return writes.delete("talks", "talk", talk_id)

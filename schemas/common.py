@@ -28,6 +28,10 @@ class StrictSchema(Schema):
         ordered = True
 
 
+class NoQuerySchema(StrictSchema):
+    """For operations that take no query parameters: any one given is a 400, not silently ignored."""
+
+
 def Slug(description: str, example: str, **kwargs) -> fields.String:  # noqa: N802 - a field factory
     return fields.String(
         validate=[validate.Length(min=1, max=100), validate.Regexp(SLUG_PATTERN, error="Not a valid id.")],
@@ -197,7 +201,7 @@ def fields_param(schema: type[Schema]) -> DelimitedList:
             "description": "Only these fields, comma-separated (a sparse representation). One of: "
             + ", ".join(names)
             + ".",
-            "example": "id," + names[1],
+            "example": ["id", names[1]],
         },
     )
 
