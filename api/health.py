@@ -6,6 +6,7 @@ from flask.views import MethodView
 from api.db import connection
 from api.errors import ApiError
 from api.openapi import ApiBlueprint
+from schemas.health import StatusSchema
 
 blp = ApiBlueprint("operations", __name__, description="Whether the service is alive and ready.")
 
@@ -20,7 +21,7 @@ def _status(text: str) -> Response:
 class Health(MethodView):
     @blp.doc(operationId="checkHealth", security=[])
     @blp.no_query()
-    @blp.response(200, description='The process is alive: `{"status": "ok"}`.')
+    @blp.response(200, StatusSchema, description='The process is alive: `{"status": "ok"}`.')
     def get(self):
         """Liveness: answers while the process runs, whatever the database does.
 
@@ -33,7 +34,7 @@ class Health(MethodView):
 class Ready(MethodView):
     @blp.doc(operationId="checkReadiness", security=[])
     @blp.no_query()
-    @blp.response(200, description='The database answers: `{"status": "ready"}`.')
+    @blp.response(200, StatusSchema, description='The database answers: `{"status": "ready"}`.')
     @blp.alt_response(
         503,
         response="SERVICE_UNAVAILABLE",

@@ -80,11 +80,10 @@ class ClauseQuerySchema(ListQuerySchema):
     only = fields_param(ClauseSchema)
     representation = format_param()
     q = search_query()
-    proposal = Slug("Only clauses of this proposal.", "us-russia-security-treaty", load_default=None)
-    topic = Slug("Only clauses with this topic.", "nato-enlargement", load_default=None)
-    party = Slug("Only clauses that bind this party.", "united-states", load_default=None)
+    proposal = Slug("Only clauses of this proposal.", "us-russia-security-treaty")
+    topic = Slug("Only clauses with this topic.", "nato-enlargement")
+    party = Slug("Only clauses that bind this party.", "united-states")
     quoted = fields.Boolean(
-        load_default=None,
         metadata={
             "description": "true: only clauses a source quotes (with excerpts); false: only the others.",
             "example": True,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from marshmallow import RAISE, Schema, fields, validate
+from marshmallow import RAISE, Schema, fields, post_load, validate
 from webargs.fields import DelimitedList
 
 SLUG_PATTERN = r"^[a-z0-9]+(-[a-z0-9]+)*$"
@@ -28,7 +28,17 @@ class StrictSchema(Schema):
         ordered = True
 
 
-class NoQuerySchema(StrictSchema):
+class QuerySchema(StrictSchema):
+    """Query parameters: an absent one loads as None, so the document shows no `null` a URL cannot carry."""
+
+    @post_load
+    def absent_as_none(self, data: dict, **kwargs) -> dict:
+        for name in self.load_fields:
+            data.setdefault(name, None)
+        return data
+
+
+class NoQuerySchema(QuerySchema):
     """For operations that take no query parameters: any one given is a 400, not silently ignored."""
 
 
@@ -140,7 +150,6 @@ def search_hit() -> fields.Nested:
 
 def search_query() -> fields.String:
     return fields.String(
-        load_default=None,
         validate=[validate.Length(min=1, max=500), NO_NUL],
         metadata={
             "description": 'Full-text search, web-search syntax: words, "exact phrase", or, -word. '
@@ -222,7 +231,6 @@ def sort_param(names: tuple[str, ...], default: str) -> fields.String:
 def format_param() -> fields.String:
     return fields.String(
         data_key="format",
-        load_default=None,
         validate=validate.OneOf(["json", "csv"]),
         metadata={
             "description": "`csv` for CSV (same as `Accept: text/csv`); JSON by default. In CSV, lists of ids "
@@ -232,20 +240,18 @@ def format_param() -> fields.String:
     )
 
 
-class ListQuerySchema(StrictSchema):
+class ListQuerySchema(QuerySchema):
     """Paging parameters every list accepts."""
 
     limit = fields.Integer(  # not strict: query values are strings; int() still refuses "1.5"
-        load_default=None,
         validate=validate.Range(min=1, max=200),
         metadata={"description": "Items per page: 1 to 200, 50 when omitted.", "example": 50},
     )
     cursor = fields.String(
-        load_default=None,
         validate=validate.Length(min=1, max=1000),
         metadata={
             "description": "Opaque cursor from a previous page's `next_cursor`; valid only with the same filters.",
-            "example": None,
+            "example": "eyJrIjpbIjIwMjItMDEtMTAiXX0.signature",
         },
     )
 

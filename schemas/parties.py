@@ -51,11 +51,10 @@ class PartyQuerySchema(ListQuerySchema):
     only = fields_param(PartySchema)
     representation = format_param()
     kind = fields.String(
-        load_default=None,
         validate=validate.OneOf(PARTY_KINDS),
         metadata={"description": "Only parties of this kind.", "example": "alliance"},
     )
-    member_of = Slug("Only members of this party.", "nato", load_default=None)
+    member_of = Slug("Only members of this party.", "nato")
 
 
 class PartyItemQuerySchema(AsOfQuerySchema):

@@ -84,10 +84,9 @@ class ProposalQuerySchema(ListQuerySchema):
     sort = sort_param(PROPOSAL_SORTS, "id")
     only = fields_param(ProposalSchema)
     representation = format_param()
-    proposer = Slug("Only proposals put forward by this party.", "russia", load_default=None)
-    party = Slug("Only proposals this party puts forward or receives.", "united-states", load_default=None)
+    proposer = Slug("Only proposals put forward by this party.", "russia")
+    party = Slug("Only proposals this party puts forward or receives.", "united-states")
     status = fields.String(
-        load_default=None,
         validate=validate.OneOf(PROPOSAL_STATUSES),
         metadata={"description": "Only proposals with this status.", "example": "draft"},
     )

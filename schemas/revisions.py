@@ -2,7 +2,7 @@
 
 from marshmallow import Schema, fields, validate
 
-from schemas.common import ListQuerySchema, StrictSchema, as_served, example_of, next_cursor
+from schemas.common import ListQuerySchema, QuerySchema, StrictSchema, as_served, example_of, next_cursor
 
 
 class RevisionMetaSchema(StrictSchema):
@@ -63,9 +63,8 @@ def revision_page_schema(revision: type[Schema]) -> type[Schema]:
     )
 
 
-class AsOfQuerySchema(StrictSchema):
+class AsOfQuerySchema(QuerySchema):
     as_of = fields.AwareDateTime(
-        load_default=None,
         format="iso",
         metadata={
             "description": "Show the item as it stood at this instant (RFC 3339 with a zone): its newest revision "
@@ -79,10 +78,9 @@ class RevisionListQuerySchema(ListQuerySchema):
     pass
 
 
-class DiffQuerySchema(StrictSchema):
+class DiffQuerySchema(QuerySchema):
     from_revision = fields.Integer(
         data_key="from",
-        load_default=None,
         validate=validate.Range(min=1, max=2_000_000_000),
         metadata={"description": "The revision to compare with; the one before when omitted.", "example": 1},
     )

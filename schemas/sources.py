@@ -53,7 +53,7 @@ class SourceQuerySchema(ListQuerySchema):
     sort = sort_param(SOURCE_SORTS, "id")
     only = fields_param(SourceSchema)
     representation = format_param()
-    publisher = Text("Only sources from this publisher (exact match).", "Sputnik", max_length=300, load_default=None)
+    publisher = Text("Only sources from this publisher (exact match).", "Sputnik", max_length=300)
 
 
 class SourceItemQuerySchema(AsOfQuerySchema):

@@ -78,12 +78,12 @@ class StatementQuerySchema(ListQuerySchema):
     only = fields_param(StatementSchema)
     representation = format_param()
     q = search_query()
-    party = Slug("Only statements made for this party.", "russia", load_default=None)
-    speaker = Text("Only statements by this speaker (exact name).", "Sergey Lavrov", max_length=200, load_default=None)
-    proposal = Slug("Only statements about this proposal.", "us-russia-security-treaty", load_default=None)
-    talk = Slug("Only statements about this talk.", "geneva-strategic-stability-2022-01-10", load_default=None)
-    since = Date("Only statements made on or after this date.", "2021-12-30", load_default=None)
-    until = Date("Only statements made on or before this date.", "2022-01-31", load_default=None)
+    party = Slug("Only statements made for this party.", "russia")
+    speaker = Text("Only statements by this speaker (exact name).", "Sergey Lavrov", max_length=200)
+    proposal = Slug("Only statements about this proposal.", "us-russia-security-treaty")
+    talk = Slug("Only statements about this talk.", "geneva-strategic-stability-2022-01-10")
+    since = Date("Only statements made on or after this date.", "2021-12-30")
+    until = Date("Only statements made on or before this date.", "2022-01-31")
 
 
 class StatementItemQuerySchema(AsOfQuerySchema):

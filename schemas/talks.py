@@ -104,15 +104,14 @@ class TalkQuerySchema(ListQuerySchema):
     sort = sort_param(TALK_SORTS, "starts_on")
     only = fields_param(TalkSchema)
     representation = format_param()
-    party = Slug("Only talks this party takes part in.", "nato", load_default=None)
-    proposal = Slug("Only talks where this proposal is on the table.", "us-russia-security-treaty", load_default=None)
+    party = Slug("Only talks this party takes part in.", "nato")
+    proposal = Slug("Only talks where this proposal is on the table.", "us-russia-security-treaty")
     status = fields.String(
-        load_default=None,
         validate=validate.OneOf(TALK_STATUSES),
         metadata={"description": "Only talks with this status.", "example": "held"},
     )
-    since = Date("Only talks starting on or after this date.", "2022-01-01", load_default=None)
-    until = Date("Only talks starting on or before this date.", "2022-01-31", load_default=None)
+    since = Date("Only talks starting on or after this date.", "2022-01-01")
+    until = Date("Only talks starting on or before this date.", "2022-01-31")
 
 
 class TalkItemQuerySchema(AsOfQuerySchema):
