@@ -7,7 +7,21 @@ import logging
 from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Flask
 
-from api import auth, clauses, db, docs, export, headers, health, parties, proposals, sources, statements, talks
+from api import (
+    auth,
+    clauses,
+    db,
+    docs,
+    export,
+    headers,
+    health,
+    negotiation,
+    parties,
+    proposals,
+    sources,
+    statements,
+    talks,
+)
 from api.config import Settings
 from api.openapi import ProblemApi, schema_name
 
@@ -19,6 +33,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings.from_env()
     logging.basicConfig(level=settings.log_level)
     app = Flask(__name__)
+    app.url_map.merge_slashes = False  # `/v1/talks//revisions` is no route: 404, not a redirect
     app.config.update(
         SETTINGS=settings,
         API_TITLE="Proposals API",
@@ -35,6 +50,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     api.spec.components.security_scheme("bearerAuth", auth.SECURITY_SCHEME)
     for resource in RESOURCES:
         api.register_blueprint(resource.blp)
+    negotiation.init_app(app, api.spec)
     app.register_blueprint(docs.pages)
     headers.init_app(app)
     return app

@@ -168,6 +168,7 @@ class ApiBlueprint(Blueprint):
 
         def decorate(view: Callable) -> Callable:
             view = self.described(CREATE_DESCRIPTION.format(item=item_name(schema)))(view)
+            view = self.no_query()(view)
             view = self.operation(operation_id, BEARER)(view)
             view = self.header_params(IDEMPOTENCY_KEY, CHANGE_NOTE)(view)
             view = self.doc(requestBody={"required": True, "content": {"application/json": {"schema": schema}}})(view)
@@ -183,6 +184,7 @@ class ApiBlueprint(Blueprint):
 
         def decorate(view: Callable) -> Callable:
             view = self.described(UPDATE_DESCRIPTION.format(item=item_name(schema)))(view)
+            view = self.no_query()(view)
             view = self.operation(operation_id, BEARER)(view)
             body = {"schema": patch_schema(schema, fixed)}
             view = self.header_params(IF_MATCH, CHANGE_NOTE)(view)
@@ -202,6 +204,7 @@ class ApiBlueprint(Blueprint):
 
         def decorate(view: Callable) -> Callable:
             view = self.described(DELETE_DESCRIPTION)(view)
+            view = self.no_query()(view)
             view = self.operation(operation_id, BEARER)(view)
             view = self.header_params(IF_MATCH, CHANGE_NOTE)(view)
             view = write_errors(view, self, 400, 401, 403, 404, 409, 410, 412, 428)

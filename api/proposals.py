@@ -6,7 +6,7 @@ from api import writes
 from api.clauses import COLUMNS as CLAUSE_COLUMNS
 from api.db import connection
 from api.openapi import ApiBlueprint, id_parameter
-from api.resource import item_response, list_response, not_found
+from api.resource import is_id, item_response, list_response, not_found
 from api.revisions import add_revision_routes
 from api.sql import q
 from schemas.clauses import ClausePageSchema, ProposalClausesQuerySchema
@@ -83,11 +83,7 @@ class ProposalClauses(MethodView):
         The same clauses the proposal carries inline, paged with `cursor`, with `fields=` and CSV like every
         list; 404 when the proposal does not exist.
         """
-        row = (
-            connection().execute(q("proposal_exists"), {"id": proposal_id}).fetchone()
-            if len(proposal_id) <= 100
-            else None
-        )
+        row = connection().execute(q("proposal_exists"), {"id": proposal_id}).fetchone() if is_id(proposal_id) else None
         if row is None:
             raise not_found("proposal", proposal_id)
         filters = {"q": None, "proposal": proposal_id, "topic": None, "party": None, "quoted": None}

@@ -24,7 +24,14 @@ from api.db import connection
 from api.errors import ApiError
 from api.sql import q
 
-SLUG = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+SLUG = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
+
+
+def is_id(value: str) -> bool:
+    """Whether a path segment can name an item at all; anything else is a 404 without a query."""
+    return len(value) <= 100 and SLUG.fullmatch(value) is not None
+
+
 REPRESENTATION = "1"  # bump when the JSON shape changes, so old ETags stop matching
 CACHE_CONTROL = "public, no-cache"  # always revalidate; the ETag makes that cheap
 
@@ -108,7 +115,7 @@ def item_response(table: str, singular: str, item_id: str, args: Mapping[str, ob
     args = args or {}
     as_of, only = args.get("as_of"), args.get("only")
     wants_csv(None, csv_allowed=False)
-    if not SLUG.match(item_id) or len(item_id) > 100:
+    if not is_id(item_id):
         raise not_found(singular, item_id)
     conn = connection()
     tag = variant(only, csv=False)

@@ -15,7 +15,7 @@ from marshmallow import Schema
 from api.db import connection
 from api.errors import ApiError
 from api.openapi import ApiBlueprint
-from api.resource import SLUG, json_response, list_response, make_etag, not_found
+from api.resource import is_id, json_response, list_response, make_etag, not_found
 from api.sql import q
 from schemas.revisions import (
     DiffQuerySchema,
@@ -61,7 +61,7 @@ def _escape(token: str) -> str:
 
 
 def _require_item(collection: str, singular: str, item_id: str) -> None:
-    if not SLUG.match(item_id) or len(item_id) > 100:
+    if not is_id(item_id):
         raise not_found(singular, item_id)
     if connection().execute(q("item_exists"), {"collection": collection, "id": item_id}).fetchone() is None:
         raise not_found(singular, item_id)

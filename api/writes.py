@@ -10,6 +10,7 @@ makes concurrent writers on one revision queue up: exactly one of them wins.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Callable
 from typing import TypeVar
@@ -25,7 +26,7 @@ from api.auth import require_scope
 from api.dataset import input_shape, merge_patch
 from api.db import connection
 from api.errors import ApiError, field_errors
-from api.resource import SLUG, gone, json_response, make_etag, not_found
+from api.resource import gone, is_id, json_response, make_etag, not_found
 from api.sql import q
 
 JSON = "application/json"
@@ -75,13 +76,48 @@ def read_json_body(media_types: tuple[str, ...]) -> dict:
     raw = request.get_data(cache=True)
     if raw.startswith((b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")):
         raise ApiError(400, "The body starts with a byte order mark; send plain UTF-8 JSON.")
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError as error:
-        raise ApiError(400, f"The body is not valid UTF-8 JSON: {str(error).splitlines()[0][:200]}") from error
+    body = parse_json(raw)
     if not isinstance(body, dict):
         raise ApiError(422, "The body must be a JSON object.", errors=[{"pointer": "", "detail": "Not an object."}])
     return body
+
+
+MAX_DEPTH = 32  # the deepest item (proposal → clauses → excerpts → excerpt) is 4 levels
+
+
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
+def parse_json(raw: bytes) -> object:
+    """Strict UTF-8 JSON. The standard library parser, not orjson, so that a number too large for
+    64 bits or a double (2**70, 1e400) still parses and the field's validation answers 422."""
+    try:
+        body = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError) as error:
+        reason = "nested too deeply" if isinstance(error, RecursionError) else str(error).splitlines()[0][:200]
+        raise ApiError(400, f"The body is not valid UTF-8 JSON: {reason}") from error
+    _check_shape(body)
+    return body
+
+
+def _check_shape(body: object) -> None:
+    """400 for nesting deeper than any item has, or a lone surrogate escape (no UTF-8 can carry it)."""
+    stack = [(body, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise ApiError(400, f"The body is nested more than {MAX_DEPTH} levels deep.")
+        if isinstance(node, dict):
+            stack.extend((key, depth + 1) for key in node)
+            stack.extend((value, depth + 1) for value in node.values())
+        elif isinstance(node, list):
+            stack.extend((value, depth + 1) for value in node)
+        elif isinstance(node, str):
+            try:
+                node.encode("utf-8")
+            except UnicodeEncodeError as error:
+                raise ApiError(400, "The body has a lone surrogate escape, which is not a character.") from error
 
 
 def validated(schema: type[Schema], record: dict) -> dict:
@@ -217,7 +253,7 @@ def update(
 ) -> Response:
     """PATCH as JSON Merge Patch (RFC 7396) of the item's writable fields."""
     actor = require_scope("write")
-    if not SLUG.match(item_id) or len(item_id) > 100:
+    if not is_id(item_id):
         raise not_found(singular, item_id)
     note = change_note()
     if_match = required_if_match()
@@ -250,7 +286,7 @@ def update(
 def delete(collection: str, singular: str, item_id: str) -> Response:
     """Leaves a tombstone: the item answers 410 afterwards, its revisions stay readable."""
     actor = require_scope("write")
-    if not SLUG.match(item_id) or len(item_id) > 100:
+    if not is_id(item_id):
         raise not_found(singular, item_id)
     note = change_note()
     if_match = required_if_match()
