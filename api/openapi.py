@@ -171,7 +171,10 @@ class ApiBlueprint(Blueprint):
             view = self.no_query()(view)
             view = self.operation(operation_id, BEARER)(view)
             view = self.header_params(IDEMPOTENCY_KEY, CHANGE_NOTE)(view)
-            view = self.doc(requestBody={"required": True, "content": {"application/json": {"schema": schema}}})(view)
+            view = self.doc(
+                requestBody={"required": True, "content": {"application/json": {"schema": schema}}},
+                responses={201: {"links": item_links(schema)}},
+            )(view)
             view = write_errors(view, self, 400, 401, 403, 409, 413, 415, 422)
             return self.response(201, as_served(schema), headers={"ETag": ETAG_HEADER, "Location": LOCATION_HEADER})(
                 view
@@ -193,6 +196,7 @@ class ApiBlueprint(Blueprint):
                     "required": True,
                     "content": {"application/merge-patch+json": body, "application/json": body},
                 },
+                responses={200: {"links": item_links(schema)}},
             )(view)
             view = write_errors(view, self, 400, 401, 403, 404, 409, 410, 412, 413, 415, 422, 428)
             return self.response(200, as_served(schema), headers={"ETag": ETAG_HEADER})(view)
@@ -233,6 +237,20 @@ class ApiBlueprint(Blueprint):
 
 def item_name(schema: type[Schema]) -> str:
     return schema.__name__.removesuffix("Schema").lower()
+
+
+def item_links(schema: type[Schema]) -> dict:
+    """OpenAPI links from a write's answer to what a client does next with the item: read it, change
+    it or delete it with the ETag just received, or read its history."""
+    name = schema.__name__.removesuffix("Schema")
+    by_id = {f"{item_name(schema)}_id": "$response.body#/id"}
+    with_etag = {**by_id, "header.If-Match": "$response.header.ETag"}
+    return {
+        f"Get{name}": {"operationId": f"get{name}", "parameters": by_id},
+        f"Update{name}": {"operationId": f"update{name}", "parameters": with_etag},
+        f"Delete{name}": {"operationId": f"delete{name}", "parameters": with_etag},
+        f"List{name}Revisions": {"operationId": f"list{name}Revisions", "parameters": by_id},
+    }
 
 
 CREATE_DESCRIPTION = (

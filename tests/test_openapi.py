@@ -101,3 +101,5 @@ def test_schemathesis_finds_no_failure_against_the_running_server(scratch_server
     result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     server_log = Path(server.log_path).read_text()[-4000:]
     assert result.returncode == 0, result.stdout[-8000:] + "\n--- server log ---\n" + server_log
+    assert "✅ Stateful" in result.stdout, "the stateful phase (sequences along the document's links) did not run"
+    assert "✅ Fuzzing" in result.stdout
