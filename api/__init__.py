@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-
 from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Flask
 
@@ -15,6 +13,8 @@ from api import (
     export,
     headers,
     health,
+    logs,
+    metrics,
     negotiation,
     parties,
     proposals,
@@ -31,7 +31,7 @@ RESOURCES = (parties, proposals, clauses, talks, statements, sources, export, he
 
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings.from_env()
-    logging.basicConfig(level=settings.log_level)
+    logs.configure(settings.log_level)
     app = Flask(__name__)
     app.url_map.merge_slashes = False  # `/v1/talks//revisions` is no route: 404, not a redirect
     app.config.update(
@@ -53,4 +53,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     negotiation.init_app(app, api.spec)
     app.register_blueprint(docs.pages)
     headers.init_app(app)
+    metrics.init_app(app)
+    logs.init_app(app)
     return app

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import click
@@ -125,7 +128,14 @@ def serve_command(port: int | None, workers: int | None) -> None:
         for name, count in seed(conn):
             if count is not None:
                 click.echo(f"seeded {name}: {count} change(s)")
-    env = dict(os.environ, DATABASE_URL=url)
+    # A fresh folder per run: the workers' metric files (summed at /metrics) and granian's log
+    # config. Files left from an earlier run would add its counts to this one's.
+    run_dir = Path(tempfile.mkdtemp(prefix="proposals-api-run-"))
+    metrics_dir = run_dir / "metrics"
+    metrics_dir.mkdir()
+    log_config = run_dir / "granian-logging.json"
+    log_config.write_text(json.dumps(granian_log_config()))
+    env = dict(os.environ, DATABASE_URL=url, PROMETHEUS_MULTIPROC_DIR=str(metrics_dir))
     command = [
         str(Path(sys.executable).with_name("granian")),
         "--interface",
@@ -141,15 +151,34 @@ def serve_command(port: int | None, workers: int | None) -> None:
         str(settings.pool_max_size),
         "--log-level",
         "warning",
+        "--log-config",
+        str(log_config),
         "api.wsgi:app",
     ]
     click.echo(f"serving on http://{settings.host}:{port or settings.port} (Ctrl-C stops it)")
-    server = subprocess.Popen(command, env=env, cwd=ROOT)
+    try:
+        server = subprocess.Popen(command, env=env, cwd=ROOT)
 
-    def forward(signum: int, frame: object) -> None:
-        server.send_signal(signal.SIGTERM)
+        def forward(signum: int, frame: object) -> None:
+            server.send_signal(signal.SIGTERM)
 
-    signal.signal(signal.SIGTERM, forward)
-    signal.signal(signal.SIGINT, forward)
-    code = server.wait()
+        signal.signal(signal.SIGTERM, forward)
+        signal.signal(signal.SIGINT, forward)
+        code = server.wait()
+    finally:
+        shutil.rmtree(run_dir, ignore_errors=True)
     sys.exit(code)  # normal exit, so the embedded Postgres stops on the way out
+
+
+def granian_log_config() -> dict:
+    """granian's own records (start, stop, a worker that died) as JSON lines on stderr, like ours."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "api.logs.JsonFormatter"}},
+        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}},
+        "loggers": {
+            "_granian": {"handlers": ["stderr"], "level": "WARNING", "propagate": False},
+            "granian.access": {"handlers": ["stderr"], "level": "WARNING", "propagate": False},
+        },
+    }

@@ -16,6 +16,8 @@ from flask import Flask, Response, request
 from psycopg_pool import PoolTimeout
 from werkzeug.exceptions import HTTPException
 
+from api import metrics
+
 PROBLEM_JSON = "application/problem+json"
 RETRY_AFTER_SECONDS = 1
 log = logging.getLogger("proposals_api")
@@ -104,26 +106,39 @@ def handle_http_exception(error: HTTPException) -> Response:
 
 
 def handle_database_error(error: Exception) -> Response:
+    """Maps a psycopg failure to its answer, counts it by kind, and logs it (never to the client).
+
+    An unreachable database (no connection within `pool_timeout`, a refused connection, a
+    backend killed mid-request: SQLSTATE class 08 and 57P0x are OperationalErrors) is 503
+    with Retry-After, logged as a warning without a trace: it says nothing about our code.
+    """
+    retry = {"Retry-After": str(RETRY_AFTER_SECONDS)}
     if isinstance(error, psycopg.errors.TransactionRollback):
+        _count("conflict")
         log.warning("write conflicted with concurrent writes: %s", error.__class__.__name__)
-        return problem(
-            503,
-            "The write conflicted with concurrent writes; try again.",
-            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
-        )
+        return problem(503, "The write conflicted with concurrent writes; try again.", headers=retry)
+    if isinstance(error, psycopg.errors.QueryCanceled):  # an OperationalError too: test it first
+        _count("timeout")
+        log.warning("query canceled: %s", _first_line(error))
+        return problem(503, "The query took too long; try again shortly.", headers=retry)
     if isinstance(error, PoolTimeout | psycopg.OperationalError):
-        log.warning("database unavailable: %s", error.__class__.__name__)
-        return problem(
-            503, "The database is unavailable; try again shortly.", headers={"Retry-After": str(RETRY_AFTER_SECONDS)}
-        )
-    if isinstance(error, psycopg.errors.QueryCanceled):
-        return problem(
-            503, "The query took too long; try again shortly.", headers={"Retry-After": str(RETRY_AFTER_SECONDS)}
-        )
+        _count("unavailable")
+        log.warning("database unavailable: %s: %s", error.__class__.__name__, _first_line(error))
+        return problem(503, "The database is unavailable; try again shortly.", headers=retry)
     if isinstance(error, psycopg.DataError):
+        _count("data")
         return problem(400, "A value in the request is out of range or malformed.")
+    _count("other")
     log.exception("database error")
     return problem(500)
+
+
+def _first_line(error: Exception) -> str:
+    return (str(error).strip().splitlines() or [""])[0][:300]
+
+
+def _count(kind: str) -> None:
+    metrics.DB_ERRORS.labels(kind).inc()
 
 
 def handle_unexpected(error: Exception) -> Response:

@@ -1,0 +1,107 @@
+"""Prometheus metrics at `/metrics`, summed over every worker process.
+
+granian runs several worker processes, and a scrape reaches only one of them. With
+`PROMETHEUS_MULTIPROC_DIR` set (`proposals-api serve` sets it to a fresh folder) each worker
+writes its values to files there and a scrape adds them all up (prometheus_client's
+multiprocess mode); without it (tests, a single process) the values are the process's own.
+`/metrics` is a plain Flask route, not an API operation: it stays out of the OpenAPI document.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+
+from flask import Flask, Response
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+METHODS = {"GET", "HEAD", "POST", "PATCH", "PUT", "DELETE", "OPTIONS"}
+UNMATCHED = "unmatched"  # no URL rule matched (404, 405): one series, whatever the path was
+
+REQUESTS = Counter(
+    "proposals_api_http_requests",
+    "HTTP requests answered, by method, route (the URL rule, not the path) and status.",
+    ["method", "route", "status"],
+)
+LATENCY = Histogram(
+    "proposals_api_http_request_duration_seconds",
+    "Time from receiving a request to the end of its response body, by method and route.",
+    ["method", "route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+POOL_IN_USE = Gauge(
+    "proposals_api_db_pool_connections_in_use",
+    "Database connections lent to requests right now (all workers).",
+    multiprocess_mode="livesum",
+)
+POOL_WAITING = Gauge(
+    "proposals_api_db_pool_requests_waiting",
+    "Requests waiting for a database connection right now (all workers).",
+    multiprocess_mode="livesum",
+)
+DB_ERRORS = Counter(
+    "proposals_api_db_errors",
+    "Database failures met by requests, by kind: unavailable (503), conflict (serialization "
+    "or deadlock, 503), timeout (503), data (400), other (500).",
+    ["kind"],
+)
+_LIVE_GAUGE_FILE = re.compile(r"gauge_live\w+?_(\d+)\.db$")
+
+
+def record_request(method: str, route: str | None, status: int, seconds: float) -> None:
+    """Counts one answered request and its duration."""
+    method = method if method in METHODS else "other"  # a client may send any token as a method
+    route = route or UNMATCHED
+    REQUESTS.labels(method, route, str(status)).inc()
+    LATENCY.labels(method, route).observe(seconds)
+
+
+def _multiprocess_dir() -> str | None:
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+
+
+def _forget_dead_workers(path: str) -> None:
+    """Drops the live gauges of workers that are gone (granian has no hook to say so)."""
+    for name in glob.glob(os.path.join(path, "gauge_live*_*.db")):
+        match = _LIVE_GAUGE_FILE.search(name)
+        if match is None:
+            continue
+        pid = int(match.group(1))
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            multiprocess.mark_process_dead(pid, path)
+        except PermissionError:
+            pass  # alive, someone else's
+
+
+def exposition() -> bytes:
+    """The text exposition of every metric, summed over the workers when there are several."""
+    path = _multiprocess_dir()
+    if path is None:
+        return generate_latest(REGISTRY)
+    _forget_dead_workers(path)
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=path)
+    return generate_latest(registry)
+
+
+def metrics_view() -> Response:
+    response = Response(exposition(), mimetype=CONTENT_TYPE_LATEST.split(";")[0])
+    response.headers["Content-Type"] = CONTENT_TYPE_LATEST
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def init_app(app: Flask) -> None:
+    app.add_url_rule("/metrics", "metrics", metrics_view, methods=["GET"])

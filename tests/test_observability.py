@@ -1,0 +1,180 @@
+"""JSON logs with request ids, errors logged (never sent), and Prometheus metrics over all workers."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import io
+import json
+import logging
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from api import create_app, logs
+from api.config import Settings
+from tests.conftest import start_server, stop_server
+
+TALK = "geneva-strategic-stability-2022-01-10"
+
+
+@pytest.fixture(scope="module")
+def server(database_url: str) -> Iterator[tuple[str, Path]]:
+    """The production server, and the file its stderr goes to."""
+    base, process = start_server(database_url)
+    log_path = Path(process.log_path)
+    yield base, log_path
+    stop_server(process)
+
+
+def fetch(url: str, headers: dict | None = None) -> tuple[int, dict, bytes]:
+    request = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=15) as response:
+            return response.status, {k.lower(): v for k, v in response.headers.items()}, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, {k.lower(): v for k, v in error.headers.items()}, error.read()
+
+
+def access_lines(log_path: Path, request_ids: set[str], seconds: float = 5) -> list[dict]:
+    """The access lines of these requests, once all are written (a line follows its response)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        lines = [json.loads(line) for line in log_path.read_text().splitlines() if line.startswith("{")]
+        found = [
+            line for line in lines if line["logger"] == "proposals_api.access" and line["request_id"] in request_ids
+        ]
+        if {line["request_id"] for line in found} == request_ids or time.monotonic() > deadline:
+            return found
+        time.sleep(0.05)
+
+
+def samples(text: str, name: str) -> dict[str, float]:
+    """{label text: value} of one metric in the Prometheus text format."""
+    out = {}
+    for line in text.splitlines():
+        if line.startswith(name + "{") or line.startswith(name + " "):
+            key, value = line.rsplit(" ", 1)
+            out[key[len(name) :]] = float(value)
+    return out
+
+
+def test_one_json_line_per_request_with_the_id_the_client_got(server):
+    base, log_path = server
+    given = "trace-7f3a.b_c"
+    status, headers, _ = fetch(f"{base}/v1/talks/{TALK}", {"X-Request-ID": given})
+    assert (status, headers["x-request-id"]) == (200, given)
+    ids = {given}
+    for path in ("/v1/talks", "/v1/talks/no-such-talk", "/no/such/route", "/healthz"):
+        status, headers, _ = fetch(f"{base}{path}", {"X-Request-ID": "<bad id>"})  # not well-formed: replaced
+        assert headers["x-request-id"] != "<bad id>" and len(headers["x-request-id"]) == 32
+        ids.add(headers["x-request-id"])
+    lines = access_lines(log_path, ids)
+    assert sorted(line["request_id"] for line in lines) == sorted(ids)  # exactly one line each
+    by_path = {line["path"]: line for line in lines}
+    one = by_path[f"/v1/talks/{TALK}"]
+    assert one["request_id"] == given
+    assert (one["method"], one["route"], one["status"], one["level"]) == ("GET", "/v1/talks/<talk_id>", 200, "INFO")
+    assert one["remote_addr"] == "127.0.0.1"
+    assert 0 < one["duration_ms"] < 10_000
+    assert one["ts"].endswith("Z")
+    assert by_path["/v1/talks/no-such-talk"]["status"] == 404
+    assert (by_path["/no/such/route"]["route"], by_path["/no/such/route"]["status"]) == (None, 404)
+
+
+def test_every_line_the_server_writes_to_stderr_is_json(server):
+    base, log_path = server
+    fetch(f"{base}/v1/parties")
+    # stdout goes to the same file: the two lines `serve` prints before granian starts.
+    lines = [line for line in log_path.read_text().splitlines() if line.strip()]
+    other = [line for line in lines if not line.startswith("{")]
+    assert all(line.startswith(("serving on ", "seeded ")) for line in other), other
+    for line in lines:
+        if line.startswith("{"):
+            entry = json.loads(line)
+            assert {"ts", "level", "logger", "message", "pid"} <= entry.keys()
+
+
+def test_metrics_add_up_over_the_workers(server):
+    base, log_path = server
+    route = "/v1/sources/<source_id>"
+    before = samples(fetch(f"{base}/metrics")[2].decode(), "proposals_api_http_requests_total")
+    key = f'{{method="GET",route="{route}",status="200"}}'
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda _: fetch(f"{base}/v1/sources/sputnik-lavrov-security-guarantees"), range(40)))
+    assert {status for status, _, _ in answers} == {200}
+    pids = {line["pid"] for line in access_lines(log_path, {h["x-request-id"] for _, h, _ in answers})}
+    assert len(pids) == 2, "both workers should have served some of the requests"
+    status, headers, body = fetch(f"{base}/metrics")
+    assert status == 200
+    assert headers["content-type"].startswith("text/plain; version=")
+    text = body.decode()
+    after = samples(text, "proposals_api_http_requests_total")
+    assert after[key] - before.get(key, 0) == 40  # one scrape, one worker, every worker's count
+    latency = samples(text, "proposals_api_http_request_duration_seconds_count")
+    assert latency[f'{{method="GET",route="{route}"}}'] >= 40
+    assert samples(text, "proposals_api_db_pool_requests_waiting") == {"": 0.0}
+
+
+def test_the_pool_gauge_counts_a_request_holding_a_connection(server, database_url):
+    base, _ = server
+    with (
+        psycopg.connect(database_url) as locker,
+        concurrent.futures.ThreadPoolExecutor(2) as pool,
+    ):
+        locker.execute("LOCK TABLE talks IN ACCESS EXCLUSIVE MODE")  # this read waits on it
+        pending = pool.submit(fetch, f"{base}/v1/talks/{TALK}")
+        deadline = time.monotonic() + 10
+        in_use = 0.0
+        while in_use < 1 and time.monotonic() < deadline:
+            in_use = samples(fetch(f"{base}/metrics")[2].decode(), "proposals_api_db_pool_connections_in_use")[""]
+            time.sleep(0.02)
+        locker.rollback()
+        assert pending.result(timeout=15)[0] == 200
+    assert in_use >= 1
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        idle = samples(fetch(f"{base}/metrics")[2].decode(), "proposals_api_db_pool_connections_in_use")[""]
+        if idle == 0:
+            break
+        time.sleep(0.02)
+    assert idle == 0
+
+
+def test_metrics_are_not_an_api_operation(client):
+    assert "/metrics" not in client.get("/v1/openapi.json").get_json()["paths"]
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert b"proposals_api_http_requests_total" in response.data
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_an_unexpected_error_is_logged_with_its_id_and_trace_and_never_sent():
+    app = create_app(Settings(database_url=None))
+
+    @app.get("/boom")
+    def boom():
+        raise RuntimeError("secret internals: token=abc")
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logs.JsonFormatter())
+    logging.getLogger().addHandler(handler)
+    try:
+        response = app.test_client().get("/boom", headers={"X-Request-ID": "boom-1"})
+        response.close()  # the access line is written when the server closes the response
+    finally:
+        logging.getLogger().removeHandler(handler)
+    assert response.status_code == 500
+    assert response.headers["Content-Type"] == "application/problem+json"
+    assert b"secret" not in response.data and b"Traceback" not in response.data
+    entries = [json.loads(line) for line in stream.getvalue().splitlines()]
+    error = next(e for e in entries if e["level"] == "ERROR")
+    assert error["request_id"] == "boom-1"
+    assert "RuntimeError: secret internals" in error["trace"] and "Traceback" in error["trace"]
+    access = next(e for e in entries if e["logger"] == "proposals_api.access")
+    assert (access["request_id"], access["status"], access["route"]) == ("boom-1", 500, "/boom")
