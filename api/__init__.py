@@ -7,6 +7,7 @@ from flask import Flask
 
 from api import (
     auth,
+    caching,
     clauses,
     db,
     docs,
@@ -53,6 +54,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     negotiation.init_app(app, api.spec)
     app.register_blueprint(docs.pages)
     headers.init_app(app)
+    caching.init_app(app, settings.cache_shared_max_age)
     metrics.init_app(app)
     logs.init_app(app)
     return app

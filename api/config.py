@@ -11,6 +11,16 @@ def _data_home() -> Path:
     return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
 
 
+def _switch(value: str | None, default: bool) -> bool:
+    if value is None or value == "":
+        return default
+    if value.lower() in ("on", "true", "1", "yes"):
+        return True
+    if value.lower() in ("off", "false", "0", "no"):
+        return False
+    raise ValueError(f"expected on or off, got {value!r}")
+
+
 @dataclass(frozen=True)
 class Settings:
     """Documented in the README's "Settings" table; a test keeps the two in step."""
@@ -27,6 +37,10 @@ class Settings:
     default_page_size: int = 50
     max_page_size: int = 200
     log_level: str = "INFO"
+    database_read_url: tuple[str, ...] = ()
+    replica_max_lag_bytes: int = 16 * 1024 * 1024
+    prepared_statements: bool = True
+    cache_shared_max_age: int = 0
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -45,6 +59,10 @@ class Settings:
             default_page_size=int(env.get("DEFAULT_PAGE_SIZE", defaults.default_page_size)),
             max_page_size=int(env.get("MAX_PAGE_SIZE", defaults.max_page_size)),
             log_level=env.get("LOG_LEVEL", defaults.log_level),
+            database_read_url=tuple(env.get("DATABASE_READ_URL", "").replace(",", " ").split()),
+            replica_max_lag_bytes=int(env.get("REPLICA_MAX_LAG_BYTES", defaults.replica_max_lag_bytes)),
+            prepared_statements=_switch(env.get("PREPARED_STATEMENTS"), defaults.prepared_statements),
+            cache_shared_max_age=int(env.get("CACHE_SHARED_MAX_AGE", defaults.cache_shared_max_age)),
         )
 
     def require_database_url(self) -> str:
@@ -66,4 +84,8 @@ ENV_NAMES = [
     "DEFAULT_PAGE_SIZE",
     "MAX_PAGE_SIZE",
     "LOG_LEVEL",
+    "DATABASE_READ_URL",
+    "REPLICA_MAX_LAG_BYTES",
+    "PREPARED_STATEMENTS",
+    "CACHE_SHARED_MAX_AGE",
 ]

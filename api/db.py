@@ -15,10 +15,12 @@ answers many requests a second instead of one, so a crowd does not queue up behi
 from __future__ import annotations
 
 import select
+import threading
+import time
 
 import psycopg
-from flask import Flask, current_app, g
-from psycopg_pool import ConnectionPool
+from flask import Flask, current_app, g, request
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from api import metrics
 from api.config import Settings
@@ -58,13 +60,16 @@ def _connection_class(reachability: Reachability) -> type[psycopg.Connection]:
 
 
 def connect_kwargs(settings: Settings) -> dict:
-    return {"autocommit": True, "connect_timeout": settings.connect_timeout, "application_name": "proposals-api"}
+    kwargs = {"autocommit": True, "connect_timeout": settings.connect_timeout, "application_name": "proposals-api"}
+    if not settings.prepared_statements:
+        kwargs["prepare_threshold"] = None  # pgbouncer before 1.21 in transaction mode cannot keep them
+    return kwargs
 
 
-def open_pool(settings: Settings) -> ConnectionPool:
+def open_pool(settings: Settings, url: str | None = None, name: str = "proposals-api") -> ConnectionPool:
     reachability = Reachability()
     pool = ConnectionPool(
-        settings.require_database_url(),
+        url or settings.require_database_url(),
         connection_class=_connection_class(reachability),
         min_size=settings.pool_min_size,
         max_size=settings.pool_max_size,
@@ -74,7 +79,7 @@ def open_pool(settings: Settings) -> ConnectionPool:
         reconnect_timeout=RECONNECT_TIMEOUT,
         check=_usable,
         open=False,
-        name="proposals-api",
+        name=name,
     )
     pool.reachability = reachability
     pool.open(wait=False)
@@ -99,30 +104,101 @@ def _usable(conn: psycopg.Connection) -> None:
 def init_app(app: Flask, settings: Settings) -> None:
     # Without a URL (e.g. when only the OpenAPI document is generated) requests get 503.
     app.extensions["db_pool"] = open_pool(settings) if settings.database_url else None
+    app.extensions["db_replicas"] = (
+        [
+            Replica(open_pool(settings, url, f"replica-{n}"), settings)
+            for n, url in enumerate(settings.database_read_url)
+        ]
+        if settings.database_url
+        else []
+    )
     app.teardown_appcontext(_give_back)
 
 
 def connection() -> psycopg.Connection:
-    """The connection of the current request, borrowed from the pool on first use."""
+    """The connection of the current request, borrowed on first use: from a replica for an
+    anonymous read when one is up and close enough behind the primary, else from the primary.
+
+    A request with a token always uses the primary, so an editor reads its own writes at once.
+    """
     if "db_conn" not in g:
         pool: ConnectionPool | None = current_app.extensions["db_pool"]
         if pool is None:
             raise psycopg.OperationalError("no database configured")
-        wait = UNREACHABLE_WAIT if pool.reachability.failing else None  # None: the pool's own timeout
-        metrics.POOL_WAITING.inc()
-        try:
-            g.db_conn = pool.getconn(wait)
-        finally:
-            metrics.POOL_WAITING.dec()
+        if request.method in ("GET", "HEAD") and "Authorization" not in request.headers:
+            for replica in current_app.extensions["db_replicas"]:
+                conn = replica.borrow(pool)
+                if conn is not None:
+                    g.db_pool, g.db_conn = replica.pool, conn
+                    metrics.POOL_IN_USE.inc()
+                    return conn
+        g.db_conn = _borrow(pool, UNREACHABLE_WAIT if pool.reachability.failing else None)
+        g.db_pool = pool
         metrics.POOL_IN_USE.inc()
     return g.db_conn
+
+
+def _borrow(pool: ConnectionPool, wait: float | None) -> psycopg.Connection:
+    metrics.POOL_WAITING.inc()
+    try:
+        return pool.getconn(wait)  # wait None: the pool's own timeout
+    finally:
+        metrics.POOL_WAITING.dec()
 
 
 def _give_back(exc: BaseException | None) -> None:
     conn = g.pop("db_conn", None)
     if conn is not None:
         metrics.POOL_IN_USE.dec()
-        current_app.extensions["db_pool"].putconn(conn)
+        g.pop("db_pool").putconn(conn)
+
+
+def lsn(text: str) -> int:
+    """A WAL position (`16/B374D848`) as a byte offset."""
+    high, low = text.split("/")
+    return (int(high, 16) << 32) + int(low, 16)
+
+
+class Replica:
+    """A read replica as one worker sees it: skipped for a while after it fails, and while its
+    replay is more than `replica_max_lag_bytes` behind the primary (checked at most once a second)."""
+
+    LAG_CHECK_INTERVAL = 1.0
+    DOWN_FOR = 5.0
+    WAIT = 0.2
+
+    def __init__(self, pool: ConnectionPool, settings: Settings) -> None:
+        self.pool = pool
+        self.max_lag = settings.replica_max_lag_bytes
+        self.down_until = 0.0
+        self.checked_at = 0.0
+        self.lagging = False
+        self.checking = threading.Lock()
+
+    def borrow(self, primary: ConnectionPool) -> psycopg.Connection | None:
+        now = time.monotonic()
+        if now < self.down_until:
+            return None
+        try:
+            if now - self.checked_at > self.LAG_CHECK_INTERVAL and self.checking.acquire(blocking=False):
+                try:
+                    self.lagging = self._lag(primary) > self.max_lag
+                    self.checked_at = now
+                finally:
+                    self.checking.release()
+            if self.lagging:
+                return None
+            return self.pool.getconn(UNREACHABLE_WAIT if self.pool.reachability.failing else self.WAIT)
+        except (PoolTimeout, psycopg.Error):
+            self.down_until = now + self.DOWN_FOR
+            return None
+
+    def _lag(self, primary: ConnectionPool) -> int:
+        with primary.connection(self.WAIT) as conn:
+            written = conn.execute("SELECT pg_current_wal_lsn()::text").fetchone()[0]
+        with self.pool.connection(self.WAIT) as conn:
+            replayed = conn.execute("SELECT pg_last_wal_replay_lsn()::text").fetchone()[0]
+        return lsn(written) - lsn(replayed) if replayed else 0
 
 
 def direct_connection(database_url: str) -> psycopg.Connection:

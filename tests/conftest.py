@@ -27,6 +27,16 @@ from api.migrate import migrate
 
 ROOT = Path(__file__).resolve().parent.parent
 
+if not Settings.from_env().prepared_statements:
+    # The app's own connections honour PREPARED_STATEMENTS=off (api/db.py); the harness's connections
+    # must not prepare statements either, or pgbouncer in transaction mode mixes them up between clients.
+    _connect = psycopg.Connection.connect
+
+    def _connect_unprepared(*args, **kwargs):
+        return _connect(*args, **{"prepare_threshold": None, **kwargs})
+
+    psycopg.connect = psycopg.Connection.connect = _connect_unprepared
+
 
 @pytest.fixture(scope="session")
 def server_url() -> Iterator[str]:
@@ -94,13 +104,16 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(database_url: str) -> tuple[str, subprocess.Popen]:
-    """Starts the production server (`proposals-api serve`: granian, 2 workers) on a free port.
+def start_server(
+    database_url: str, *, port: int | None = None, env: dict[str, str] | None = None
+) -> tuple[str, subprocess.Popen]:
+    """Starts the production server (`proposals-api serve`: granian, 2 workers) on a free port
+    (or `port`), with `env` added to the environment.
 
     Its output goes to a file: a pipe nobody reads would fill up and stall the server.
     """
-    port = free_port()
-    env = dict(os.environ, DATABASE_URL=database_url, PORT=str(port), WEB_CONCURRENCY="2")
+    port = port or free_port()
+    env = dict(os.environ, DATABASE_URL=database_url, PORT=str(port), WEB_CONCURRENCY="2", **(env or {}))
     with tempfile.NamedTemporaryFile(prefix=f"proposals-server-{port}-", suffix=".log", delete=False) as log:
         process = subprocess.Popen(
             [str(Path(sys.executable).with_name("proposals-api")), "serve"],
