@@ -17,6 +17,8 @@ from __future__ import annotations
 import select
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import psycopg
 from flask import Flask, current_app, g, request
@@ -116,26 +118,44 @@ def init_app(app: Flask, settings: Settings) -> None:
 
 
 def connection() -> psycopg.Connection:
-    """The connection of the current request, borrowed on first use: from a replica for an
-    anonymous read when one is up and close enough behind the primary, else from the primary.
-
-    A request with a token always uses the primary, so an editor reads its own writes at once.
-    """
+    """The connection of the current request, borrowed on first use and given back at teardown."""
     if "db_conn" not in g:
-        pool: ConnectionPool | None = current_app.extensions["db_pool"]
-        if pool is None:
-            raise psycopg.OperationalError("no database configured")
-        if request.method in ("GET", "HEAD") and "Authorization" not in request.headers:
-            for replica in current_app.extensions["db_replicas"]:
-                conn = replica.borrow(pool)
-                if conn is not None:
-                    g.db_pool, g.db_conn = replica.pool, conn
-                    metrics.POOL_IN_USE.inc()
-                    return conn
-        g.db_conn = _borrow(pool, UNREACHABLE_WAIT if pool.reachability.failing else None)
-        g.db_pool = pool
-        metrics.POOL_IN_USE.inc()
+        g.db_pool, g.db_conn = _lend()
     return g.db_conn
+
+
+@contextmanager
+def held_connection() -> Iterator[psycopg.Connection]:
+    """A connection the caller holds until it is done, for a streamed body.
+
+    Flask tears the request down (and gives the request's connection back) as soon as the view
+    returns, before a streamed body is produced; a stream reading on that connection would share it
+    with whichever request borrows it next.
+    """
+    pool, conn = _lend()
+    try:
+        yield conn
+    finally:
+        metrics.POOL_IN_USE.dec()
+        pool.putconn(conn)
+
+
+def _lend() -> tuple[ConnectionPool, psycopg.Connection]:
+    """From a replica for an anonymous read when one is up and close enough behind the primary,
+    else from the primary. A request with a token always uses the primary, so an editor reads its
+    own writes at once."""
+    pool: ConnectionPool | None = current_app.extensions["db_pool"]
+    if pool is None:
+        raise psycopg.OperationalError("no database configured")
+    if request.method in ("GET", "HEAD") and "Authorization" not in request.headers:
+        for replica in current_app.extensions["db_replicas"]:
+            conn = replica.borrow(pool)
+            if conn is not None:
+                metrics.POOL_IN_USE.inc()
+                return replica.pool, conn
+    conn = _borrow(pool, UNREACHABLE_WAIT if pool.reachability.failing else None)
+    metrics.POOL_IN_USE.inc()
+    return pool, conn
 
 
 def _borrow(pool: ConnectionPool, wait: float | None) -> psycopg.Connection:

@@ -15,7 +15,7 @@ from flask import Response, request, stream_with_context
 from flask.views import MethodView
 
 from api.dataset import input_shape
-from api.db import connection
+from api.db import connection, held_connection
 from api.openapi import ApiBlueprint
 from api.resource import etag_matches, make_etag, not_modified
 from api.sql import q
@@ -51,6 +51,11 @@ def export_lines(conn: psycopg.Connection) -> Iterator[bytes]:
             yield export_line(*row)
 
 
+def _stream() -> Iterator[bytes]:
+    with held_connection() as conn:
+        yield from export_lines(conn)
+
+
 @blp.route("")
 class Export(MethodView):
     @blp.response(
@@ -74,7 +79,7 @@ class Export(MethodView):
         if_none_match = request.headers.get("If-None-Match")
         if if_none_match and etag_matches(if_none_match, etag):
             return not_modified(etag)
-        response = Response(stream_with_context(export_lines(conn)), mimetype=NDJSON)
+        response = Response(stream_with_context(_stream()), mimetype=NDJSON)
         response.headers["ETag"] = etag
         response.headers["Cache-Control"] = "public, no-cache"
         response.headers["Content-Disposition"] = 'inline; filename="proposals-export.ndjson"'
