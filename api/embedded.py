@@ -12,6 +12,7 @@ import warnings
 from pathlib import Path
 
 log = logging.getLogger("proposals_api")
+_started: dict[Path, object] = {}
 
 
 def start(data_dir: Path, *, delete_on_exit: bool = False) -> str:
@@ -23,6 +24,15 @@ def start(data_dir: Path, *, delete_on_exit: bool = False) -> str:
 
     data_dir.mkdir(parents=True, exist_ok=True)
     server = pgserver.get_server(data_dir, cleanup_mode="delete" if delete_on_exit else "stop")
+    _started[data_dir] = server
     url = server.get_uri()
     log.info("embedded Postgres running in %s", data_dir)
     return url
+
+
+def stop(data_dir: Path) -> None:
+    """Stops the server this process started in `data_dir` now, while its folder still exists:
+    pgserver's own clean-up at exit finds nothing to stop once the folder is gone."""
+    server = _started.pop(data_dir, None)
+    if server is not None:
+        server.cleanup()

@@ -44,7 +44,11 @@ def server_url() -> Iterator[str]:
         yield os.environ["DATABASE_URL"]
         return
     with tempfile.TemporaryDirectory(prefix="proposals-test-pg-") as folder:
-        yield embedded.start(Path(folder) / "pg", delete_on_exit=True)
+        data_dir = Path(folder) / "pg"
+        try:
+            yield embedded.start(data_dir, delete_on_exit=True)
+        finally:
+            embedded.stop(data_dir)
 
 
 def create_database(server_url: str, prefix: str) -> str:
