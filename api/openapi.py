@@ -24,6 +24,11 @@ ETAG_HEADER = {
     "description": "Names this representation; send it back in If-None-Match to get 304.",
     "schema": {"type": "string", "example": '"1.42"'},
 }
+LAST_MODIFIED_HEADER = {
+    "description": "When this state of the item became true (`updated_at`, as an HTTP date). For information: "
+    "conditional requests use the ETag.",
+    "schema": {"type": "string", "example": "Mon, 10 Jan 2022 00:00:00 GMT"},
+}
 LINK_HEADER = {
     "description": 'The next page, as `<url>; rel="next"`; absent on the last page.',
     "schema": {"type": "string"},
@@ -230,7 +235,8 @@ class ApiBlueprint(Blueprint):
             view = self.alt_response(410, response="GONE")(view)
             view = self.alt_response(400, response="BAD_REQUEST")(view)
             view = self.alt_response(406, response="NOT_ACCEPTABLE")(view)
-            return self.response(200, as_served(schema), headers={"ETag": ETAG_HEADER})(view)
+            headers = {"ETag": ETAG_HEADER, "Last-Modified": LAST_MODIFIED_HEADER}
+            return self.response(200, as_served(schema), headers=headers)(view)
 
         return decorate
 

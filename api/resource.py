@@ -139,14 +139,19 @@ def item_response(table: str, singular: str, item_id: str, args: Mapping[str, ob
         row = conn.execute(_item_query("item_doc", table), {"id": item_id}).fetchone()
         if row is None:
             raise not_found(singular, item_id)
-    doc, revision, deleted = row
+    doc, revision, deleted, valid_from = row
     if deleted:
         raise gone(singular, item_id)
     etag = make_etag(revision, tag)
     if if_none_match and etag_matches(if_none_match, etag):
         return not_modified(etag)
     body = project(doc, only)
-    return json_response(body.encode() if isinstance(body, str) else orjson.dumps(body), etag)
+    response = json_response(body.encode() if isinstance(body, str) else orjson.dumps(body), etag)
+    if valid_from is not None:
+        # Informational: when this state became true. Conditional requests use the ETag only,
+        # since imported history can make it go backwards.
+        response.last_modified = valid_from
+    return response
 
 
 def _cursor_secret() -> str:

@@ -244,7 +244,7 @@ def _replay(seen: tuple, digest: str) -> Response:
 
 
 def _current_of(conn: psycopg.Connection, collection: str, item_id: str) -> tuple[bytes, str]:
-    doc, revision, _ = conn.execute(_query("item_doc", collection), {"id": item_id}).fetchone()
+    doc, revision, *_ = conn.execute(_query("item_doc", collection), {"id": item_id}).fetchone()
     return doc.encode(), make_etag(revision)
 
 

@@ -4,7 +4,7 @@
 SELECT revision, deleted_at IS NOT NULL AS deleted FROM {table} WHERE id = %(id)s
 
 -- name: item_doc
-SELECT doc::text, revision, deleted_at IS NOT NULL AS deleted FROM {table} WHERE id = %(id)s
+SELECT doc::text, revision, deleted_at IS NOT NULL AS deleted, updated_at FROM {table} WHERE id = %(id)s
 
 -- name: collection_version
 SELECT coalesce(max(seq), 0) FROM revisions WHERE collection = %(collection)s

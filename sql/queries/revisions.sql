@@ -23,7 +23,7 @@ SELECT row_to_json(d)::text, d.item FROM (
 
 -- name: revision_as_of
 -- The item as it stood at an instant: its newest revision already valid then.
-SELECT r.snapshot::text, r.revision, r.deleted
+SELECT r.snapshot::text, r.revision, r.deleted, r.valid_from
   FROM revisions r
  WHERE r.collection = %(collection)s AND r.item_id = %(id)s AND r.valid_from <= %(as_of)s
  ORDER BY r.revision DESC
