@@ -143,11 +143,10 @@ class Importer:
             ) from error
         changeset = self._changeset_for((collection, item_id), actor)
         query = sql.SQL(q("save_record")).format(function=sql.Identifier(f"save_{collection}"))
-        try:
-            with self.conn.transaction():  # a savepoint, so the error names this change
-                self.conn.execute(
-                    query, {"record": Jsonb(record), "changeset": changeset, "valid_from": valid_from, "note": note}
-                )
+        try:  # no savepoint: the import is all or nothing, and this except already knows the change
+            self.conn.execute(
+                query, {"record": Jsonb(record), "changeset": changeset, "valid_from": valid_from, "note": note}
+            )
         except psycopg.errors.IntegrityError as error:
             detail = error.diag.message_detail or error.diag.message_primary
             raise DatasetError(index, collection, item_id, f"conflicts with the data: {detail}") from error
@@ -161,17 +160,16 @@ class Importer:
             raise DatasetError(index, collection, None, "a deletion needs a string `id` and no record or patch")
         changeset = self._changeset_for((collection, item_id), actor)
         try:
-            with self.conn.transaction():
-                self.conn.execute(
-                    q("delete_item"),
-                    {
-                        "collection": collection,
-                        "id": item_id,
-                        "changeset": changeset,
-                        "valid_from": valid_from,
-                        "note": note,
-                    },
-                )
+            self.conn.execute(
+                q("delete_item"),
+                {
+                    "collection": collection,
+                    "id": item_id,
+                    "changeset": changeset,
+                    "valid_from": valid_from,
+                    "note": note,
+                },
+            )
         except (psycopg.errors.IntegrityError, psycopg.errors.NoDataFound) as error:
             detail = error.diag.message_detail or error.diag.message_primary
             raise DatasetError(index, collection, item_id, f"cannot be deleted: {detail}") from error
