@@ -20,9 +20,10 @@ SELECT deleted_at IS NOT NULL AS deleted FROM proposals WHERE id = %(id)s
 
 -- name: search_clauses
 -- Ranked full-text search (web-search syntax) over label, quoted excerpts, summary and
--- topics; keyset on (rank descending, id). The snippet is made for the page's rows only.
+-- topics; keyset on (rank descending, id). The representation and the snippet are read for the
+-- page's rows only: carrying `doc` through the sort of every match costs more than the search.
 WITH page AS (
-  SELECT c.id, c.doc, ts_rank(c.search, websearch_to_tsquery('english', %(q)s)) AS rank
+  SELECT c.id, ts_rank(c.search, websearch_to_tsquery('english', %(q)s)) AS rank
     FROM clauses c
    WHERE c.search @@ websearch_to_tsquery('english', %(q)s)
      AND c.deleted_at IS NULL
@@ -37,9 +38,10 @@ WITH page AS (
    ORDER BY rank DESC, c.id
    LIMIT %(limit)s
 )
-SELECT left(p.doc::text, -1) || ',"search":' || row_to_json(s)::text || '}', p.rank::text, p.id,
+SELECT left(d.doc::text, -1) || ',"search":' || row_to_json(s)::text || '}', p.rank::text, p.id,
        (SELECT max(seq) FROM revisions WHERE collection = 'clauses') AS version
-  FROM page p,
+  FROM page p
+  JOIN clauses d ON d.id = p.id,
        LATERAL (SELECT p.rank,
                        ts_headline('english',
                                    concat_ws(' … ', c.label, (SELECT string_agg(e.text, ' … ' ORDER BY e.position)

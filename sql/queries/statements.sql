@@ -18,8 +18,8 @@ SELECT s.doc::text, {key}::text, s.id,
 
 -- name: search_statements
 -- Ranked full-text search over quote, speaker, summary and role; keyset on (rank descending, id).
-WITH page AS (
-  SELECT s.id, s.doc, ts_rank(s.search, websearch_to_tsquery('english', %(q)s)) AS rank
+WITH page AS (  -- `doc` is read for the page's rows only, not carried through the sort
+  SELECT s.id, ts_rank(s.search, websearch_to_tsquery('english', %(q)s)) AS rank
     FROM statements s
    WHERE s.search @@ websearch_to_tsquery('english', %(q)s)
      AND s.deleted_at IS NULL
@@ -36,9 +36,10 @@ WITH page AS (
    ORDER BY rank DESC, s.id
    LIMIT %(limit)s
 )
-SELECT left(p.doc::text, -1) || ',"search":' || row_to_json(h)::text || '}', p.rank::text, p.id,
+SELECT left(d.doc::text, -1) || ',"search":' || row_to_json(h)::text || '}', p.rank::text, p.id,
        (SELECT max(seq) FROM revisions WHERE collection = 'statements') AS version
-  FROM page p,
+  FROM page p
+  JOIN statements d ON d.id = p.id,
        LATERAL (SELECT p.rank,
                        ts_headline('english', concat_ws(' … ', s.speaker, s.quote, s.summary), websearch_to_tsquery('english', %(q)s),
                                    'StartSel=<mark>, StopSel=</mark>, MaxFragments=2, MinWords=6, MaxWords=24')
