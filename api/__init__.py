@@ -11,6 +11,7 @@ from api import (
     clauses,
     db,
     docs,
+    explorer,
     export,
     headers,
     health,
@@ -19,12 +20,13 @@ from api import (
     negotiation,
     parties,
     proposals,
+    ratelimit,
     sources,
     statements,
     talks,
 )
 from api.config import Settings
-from api.openapi import ProblemApi, schema_name
+from api.openapi import ProblemApi, QueryExamplesInDescriptions, schema_name
 
 API_VERSION = "1.0.0"
 RESOURCES = (parties, proposals, clauses, talks, statements, sources, export, health)
@@ -47,14 +49,22 @@ def create_app(settings: Settings | None = None) -> Flask:
         JSON_SORT_KEYS=False,
     )
     db.init_app(app, settings)
-    api = ProblemApi(app, spec_kwargs={"marshmallow_plugin": MarshmallowPlugin(schema_name_resolver=schema_name)})
+    api = ProblemApi(
+        app,
+        spec_kwargs={
+            "marshmallow_plugin": MarshmallowPlugin(schema_name_resolver=schema_name),
+            "extra_plugins": [QueryExamplesInDescriptions()],
+        },
+    )
     api.spec.components.security_scheme("bearerAuth", auth.SECURITY_SCHEME)
     for resource in RESOURCES:
         api.register_blueprint(resource.blp)
     negotiation.init_app(app, api.spec)
     app.register_blueprint(docs.pages)
+    app.register_blueprint(explorer.explorer)
     headers.init_app(app)
     caching.init_app(app, settings.cache_shared_max_age)
+    ratelimit.init_app(app, settings)  # its write-token check and limits run before every other hook
     metrics.init_app(app)
     logs.init_app(app)
     return app

@@ -2,7 +2,10 @@
 
 A token is `pat_<id>_<secret>`. The database keeps only the SHA-256 of the secret: the id
 finds the row, and the hashes are compared in constant time. Revocation and expiry are
-read from the database on every request, so they count at once in every worker.
+read from the database on every request, so they count at once in every worker. Every write
+route is refused without a write token by `api.ratelimit`, which calls `authorize` for any
+non-safe method before a view runs (deny by default); the view's own call then costs nothing,
+because the verdict is kept for the rest of the request.
 """
 
 from __future__ import annotations
@@ -11,10 +14,11 @@ import hashlib
 import hmac
 import re
 import secrets
+from dataclasses import dataclass
 from datetime import datetime
 
 import psycopg
-from flask import request
+from flask import g, request
 
 from api.db import connection
 from api.errors import ApiError
@@ -49,10 +53,42 @@ def _unauthorized(detail: str, *, invalid: bool) -> ApiError:
     return ApiError(401, detail, headers={"WWW-Authenticate": challenge})
 
 
+@dataclass(frozen=True)
+class Token:
+    """A known token that is neither revoked nor expired (`authorize` checks its scope)."""
+
+    id: int
+    name: str
+    scope: str
+
+
 def require_scope(scope: str) -> str:
     """The name of the request's token (the actor) when it may act with `scope`; 401 or 403 otherwise."""
+    return authorize(scope).name
+
+
+def authorize(scope: str) -> Token:
+    """The request's token when it may act with `scope`; 401 or 403 otherwise.
+
+    The token row is read once per request: later calls (the guard, then the view) reuse it.
+    """
     if scope not in SCOPES:
         raise ValueError(f"unknown scope {scope!r}")
+    if "auth_token" not in g:
+        try:
+            g.auth_token = _verified_token()
+        except ApiError as error:
+            g.auth_token = error
+    token = g.auth_token
+    if isinstance(token, ApiError):
+        raise token
+    if SCOPES.index(token.scope) < SCOPES.index(scope):
+        raise ApiError(403, f"The token may only {token.scope}; this request needs {scope}.")
+    return token
+
+
+def _verified_token() -> Token:
+    """The request's bearer token, known, not revoked and not expired; 401 or 403 otherwise."""
     header = request.headers.get("Authorization", "").strip()
     if not header:
         raise _unauthorized("This request needs a token: send Authorization: Bearer <token>.", invalid=False)
@@ -75,9 +111,7 @@ def require_scope(scope: str) -> str:
         raise ApiError(403, "The token was revoked.")
     if expired:
         raise ApiError(403, "The token has expired.")
-    if SCOPES.index(token_scope) < SCOPES.index(scope):
-        raise ApiError(403, f"The token may only {token_scope}; this request needs {scope}.")
-    return name
+    return Token(token_id, name, token_scope)
 
 
 def create_token(conn: psycopg.Connection, name: str, scope: str, expires_at: datetime | None) -> str:

@@ -41,6 +41,10 @@ class Settings:
     replica_max_lag_bytes: int = 16 * 1024 * 1024
     prepared_statements: bool = True
     cache_shared_max_age: int = 0
+    rate_limit_window: int = 60
+    rate_limit_writes: int = 10000
+    rate_limit_reads: int = 30000
+    trusted_proxies: int = 0
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -63,6 +67,10 @@ class Settings:
             replica_max_lag_bytes=int(env.get("REPLICA_MAX_LAG_BYTES", defaults.replica_max_lag_bytes)),
             prepared_statements=_switch(env.get("PREPARED_STATEMENTS"), defaults.prepared_statements),
             cache_shared_max_age=int(env.get("CACHE_SHARED_MAX_AGE", defaults.cache_shared_max_age)),
+            rate_limit_window=int(env.get("RATE_LIMIT_WINDOW", defaults.rate_limit_window)),
+            rate_limit_writes=int(env.get("RATE_LIMIT_WRITES", defaults.rate_limit_writes)),
+            rate_limit_reads=int(env.get("RATE_LIMIT_READS", defaults.rate_limit_reads)),
+            trusted_proxies=int(env.get("TRUSTED_PROXIES", defaults.trusted_proxies)),
         )
 
     def require_database_url(self) -> str:
@@ -88,4 +96,8 @@ ENV_NAMES = [
     "REPLICA_MAX_LAG_BYTES",
     "PREPARED_STATEMENTS",
     "CACHE_SHARED_MAX_AGE",
+    "RATE_LIMIT_WINDOW",
+    "RATE_LIMIT_WRITES",
+    "RATE_LIMIT_READS",
+    "TRUSTED_PROXIES",
 ]

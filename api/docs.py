@@ -67,11 +67,14 @@ parties, the talks that negotiate them, and what officials said. Every record ci
 The first dataset is Russia's December 2021 draft security-guarantee agreements with the United
 States and NATO, and the talks of January 2022.</p>
 <ul>
+<li><a href="/explore/">Explorer</a>: the drafts clause by clause beside what the sources quote, a timeline
+of the talks and statements, and every item's history</li>
 <li><a href="/docs">Interactive documentation</a></li>
 <li><a href="/v1/openapi.json">OpenAPI document</a></li>
 <li><a href="/v1/proposals">Proposals</a>, <a href="/v1/clauses">clauses</a>, <a href="/v1/parties">parties</a>,
 <a href="/v1/talks">talks</a>, <a href="/v1/statements">statements</a></li>
 <li><a href="/v1/sources">Sources</a>: where every fact comes from</li>
+<li><a href="/v1/export">Export</a>: the whole dataset with its history, as NDJSON</li>
 </ul>
 <p>Try: <code>curl http://HOST/v1/talks</code></p>
 </body>
@@ -104,3 +107,9 @@ def docs_asset(name: str) -> Response:
         abort(404)
     response = send_from_directory(str(swagger_ui_path), name, max_age=86400)
     return response
+
+
+@pages.get("/favicon.ico")
+def favicon() -> Response:
+    """Browsers ask for it on every page; Swagger UI's icon will do."""
+    return send_from_directory(str(swagger_ui_path), "favicon-32x32.png", max_age=86400, mimetype="image/png")

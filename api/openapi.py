@@ -12,6 +12,7 @@ import http
 from collections.abc import Callable
 from typing import ClassVar
 
+from apispec import BasePlugin
 from flask_smorest import Api, Blueprint
 from flask_smorest.utils import prepare_response
 from marshmallow import RAISE, Schema
@@ -43,6 +44,22 @@ RETRY_AFTER_HEADER = {
     "description": "Seconds to wait before trying again.",
     "schema": {"type": "integer", "minimum": 0, "example": 1},
 }
+RATE_LIMIT_HEADERS = {
+    "Retry-After": {
+        "description": "Seconds until the window ends and the limit allows requests again.",
+        "schema": {"type": "integer", "minimum": 1, "example": 42},
+    },
+    "RateLimit-Policy": {
+        "description": "The limits this request counts against (IETF draft-ietf-httpapi-ratelimit-headers-10): "
+        "`q` requests per `w` seconds per token (`token-writes`) or per client address (`address-writes`, "
+        "`address-reads`).",
+        "schema": {"type": "string", "example": '"address-writes";q=10000;w=60, "token-writes";q=10000;w=60'},
+    },
+    "RateLimit": {
+        "description": "For each policy, `r` requests remaining and `t` seconds until its window ends.",
+        "schema": {"type": "string", "example": '"address-writes";r=0;t=42, "token-writes";r=0;t=42'},
+    },
+}
 IF_NONE_MATCH = {
     "in": "header",
     "name": "If-None-Match",
@@ -71,6 +88,22 @@ def schema_name(schema: type[Schema] | Schema) -> str:
 INPUT_NAMES = {"Source", "Party", "Proposal", "Clause", "Talk", "Statement"}
 
 
+class QueryExamplesInDescriptions(BasePlugin):
+    """Swagger UI's "Try it out" fills every query parameter with its example, so a first try of a
+    list would send every filter at once and find nothing. Optional query parameters therefore
+    show their example in their description instead."""
+
+    def operation_helper(self, path: str | None = None, operations: dict | None = None, **kwargs) -> None:
+        for operation in (operations or {}).values():
+            for parameter in operation.get("parameters", []):
+                schema = parameter.get("schema", {})
+                if parameter.get("in") != "query" or parameter.get("required") or "example" not in schema:
+                    continue
+                example = schema.pop("example")
+                shown = ",".join(map(str, example)) if isinstance(example, list) else example
+                parameter["description"] = f"{parameter.get('description', '').rstrip()} Example: `{shown}`."
+
+
 class ProblemApi(Api):
     ERROR_SCHEMA = ProblemSchema
 
@@ -88,6 +121,9 @@ class ProblemApi(Api):
             response: dict = {"description": status.phrase}
             if status >= 400:
                 response["schema"] = self.ERROR_SCHEMA
+            if status == http.HTTPStatus.TOO_MANY_REQUESTS:  # a reference ignores alt_response's headers
+                response["description"] = "Past a rate limit: try again after `Retry-After` seconds."
+                response["headers"] = RATE_LIMIT_HEADERS
             prepare_response(response, self.spec, errors.PROBLEM_JSON)
             self.spec.components.response(status.name, response, lazy=True)
         response = {"description": "Default error response", "schema": self.ERROR_SCHEMA}
@@ -135,9 +171,11 @@ class ApiBlueprint(Blueprint):
 
     def operation(self, operation_id: str, security: list[dict] | None = None) -> Callable:
         """Names the operation, says who may call it (anyone, unless `security` asks for a token) and
-        documents the answer every operation may give: 503 with Retry-After while the database is away."""
+        documents the answers every operation may give: 429 past a rate limit (api/ratelimit.py) and 503
+        with Retry-After while the database is away."""
 
         def decorate(view: Callable) -> Callable:
+            view = self.alt_response(429, response="TOO_MANY_REQUESTS")(view)  # its headers: _register_responses
             view = self.alt_response(503, response="SERVICE_UNAVAILABLE", headers={"Retry-After": RETRY_AFTER_HEADER})(
                 view
             )

@@ -80,7 +80,14 @@ def topology() -> Iterator[dict]:
             "CACHE_SHARED_MAX_AGE": str(SHARED_MAX_AGE),
         },
     )
-    yield {**env, **{key.lower(): value for key, value in urls.items()}, "base": base, "token": token, "folder": folder, "log": server.log_path}
+    yield {
+        **env,
+        **{key.lower(): value for key, value in urls.items()},
+        "base": base,
+        "token": token,
+        "folder": folder,
+        "log": server.log_path,
+    }
     stop_server(server)
     subprocess.run([str(TOPOLOGY), "down", str(folder)], check=False, capture_output=True, timeout=60)
     shutil.rmtree(folder, ignore_errors=True)
