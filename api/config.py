@@ -42,7 +42,7 @@ class Settings:
     prepared_statements: bool = True
     cache_shared_max_age: int = 0
     rate_limit_window: int = 60
-    rate_limit_writes: int = 10000
+    rate_limit_writes: int = 600
     rate_limit_reads: int = 30000
     trusted_proxies: int = 0
 

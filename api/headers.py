@@ -11,13 +11,16 @@ import uuid
 
 from flask import Flask, Response, g, request
 
+# granian cannot drop its own `server: granian` header, but keeps one the app sets: name no engine or version.
+SERVER = "proposals-api"
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 CORS = {
     "Access-Control-Allow-Origin": "*",
     "Access-Control-Allow-Methods": "GET, HEAD, POST, PATCH, DELETE, OPTIONS",
     "Access-Control-Allow-Headers": "Authorization, Content-Type, If-Match, If-None-Match, Idempotency-Key, "
     "X-Change-Note, X-Request-ID",
-    "Access-Control-Expose-Headers": "ETag, Link, Location, Retry-After, X-Request-ID, Idempotent-Replayed",
+    "Access-Control-Expose-Headers": "ETag, Last-Modified, Link, Location, Retry-After, X-Request-ID, "
+    "Idempotent-Replayed, RateLimit, RateLimit-Policy",
     "Access-Control-Max-Age": "600",
 }
 
@@ -33,6 +36,7 @@ def request_id() -> str:
 def add_headers(response: Response) -> Response:
     response.headers["X-Request-ID"] = request_id()
     response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Server"] = SERVER
     for name, value in CORS.items():
         response.headers.setdefault(name, value)
     return response

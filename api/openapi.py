@@ -124,6 +124,9 @@ class ProblemApi(Api):
             if status == http.HTTPStatus.TOO_MANY_REQUESTS:  # a reference ignores alt_response's headers
                 response["description"] = "Past a rate limit: try again after `Retry-After` seconds."
                 response["headers"] = RATE_LIMIT_HEADERS
+            if status == http.HTTPStatus.SERVICE_UNAVAILABLE:
+                response["description"] = "The database is unreachable: try again after `Retry-After` seconds."
+                response["headers"] = {"Retry-After": RETRY_AFTER_HEADER}
             prepare_response(response, self.spec, errors.PROBLEM_JSON)
             self.spec.components.response(status.name, response, lazy=True)
         response = {"description": "Default error response", "schema": self.ERROR_SCHEMA}

@@ -43,7 +43,6 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 UNLIMITED_ENDPOINTS = frozenset({"operations.Health", "operations.Ready", "metrics"})
 # granian 2.8.9 has no switch to leave out its `server: granian` header, but keeps the application's
 # own value: this one names the product without a version or the engine under it.
-SERVER = "proposals-api"
 MAX_ADDRESSES = 100_000  # per worker and window: past it, new addresses go uncounted until the next window
 
 
@@ -177,12 +176,11 @@ class Limiter:
 
 
 def add_headers(response: Response) -> Response:
-    """RateLimit-Policy and RateLimit for the policies this request was counted against; our Server."""
+    """RateLimit-Policy and RateLimit for the policies this request was counted against."""
     counts = g.get("rate_limits")
     if counts:
         response.headers["RateLimit-Policy"] = ", ".join(count.policy_item() for count in counts)
         response.headers["RateLimit"] = ", ".join(count.state_item() for count in counts)
-    response.headers["Server"] = SERVER
     return response
 
 

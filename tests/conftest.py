@@ -26,6 +26,8 @@ from api.dataset import seed
 from api.migrate import migrate
 
 ROOT = Path(__file__).resolve().parent.parent
+# Tests send writes and reads far faster than any client may; the rate-limit tests set their own limits.
+UNTHROTTLED = {"RATE_LIMIT_WRITES": "1000000", "RATE_LIMIT_READS": "1000000"}
 
 if not Settings.from_env().prepared_statements:
     # The app's own connections honour PREPARED_STATEMENTS=off (api/db.py); the harness's connections
@@ -91,7 +93,7 @@ def db(database_url: str) -> Iterator[psycopg.Connection]:
 
 @pytest.fixture(scope="session")
 def app(database_url: str):
-    app = create_app(Settings(database_url=database_url))
+    app = create_app(Settings(database_url=database_url, rate_limit_writes=1_000_000, rate_limit_reads=1_000_000))
     app.config["TESTING"] = True
     yield app
     app.extensions["db_pool"].close()
@@ -117,7 +119,14 @@ def start_server(
     Its output goes to a file: a pipe nobody reads would fill up and stall the server.
     """
     port = port or free_port()
-    env = dict(os.environ, DATABASE_URL=database_url, PORT=str(port), WEB_CONCURRENCY="2", **(env or {}))
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "PORT": str(port),
+        "WEB_CONCURRENCY": "2",
+        **UNTHROTTLED,
+        **(env or {}),
+    }
     with tempfile.NamedTemporaryFile(prefix=f"proposals-server-{port}-", suffix=".log", delete=False) as log:
         process = subprocess.Popen(
             [str(Path(sys.executable).with_name("proposals-api")), "serve"],
