@@ -21,7 +21,7 @@ CLAUSE_ID = id_parameter("clause_id", "Id of the clause.", "us-russia-security-t
 
 @blp.route("")
 class Clauses(MethodView):
-    @blp.arguments(ClauseQuerySchema, location="query")
+    @blp.arguments(ClauseQuerySchema(), location="query")
     @blp.list_doc(ClausePageSchema, "listClauses")
     def get(self, args: dict):
         """List clauses in document order, or search them with `q`.
@@ -44,7 +44,7 @@ class Clauses(MethodView):
 
 @blp.route("/<clause_id>", parameters=[CLAUSE_ID])
 class Clause(MethodView):
-    @blp.arguments(ClauseItemQuerySchema, location="query")
+    @blp.arguments(ClauseItemQuerySchema(), location="query")
     @blp.item_doc(ClauseSchema, "getClause")
     def get(self, args: dict, clause_id: str):
         """Get one clause, now or as it stood at `as_of`."""

@@ -191,7 +191,7 @@ class ApiBlueprint(Blueprint):
 
         def decorate(view: Callable) -> Callable:
             view = self.alt_response(400, response="BAD_REQUEST")(view)
-            return self.arguments(NoQuerySchema, location="query", as_kwargs=True)(view)
+            return self.arguments(NoQuerySchema(), location="query", as_kwargs=True)(view)
 
         return decorate
 

@@ -20,7 +20,7 @@ PARTY_ID = id_parameter("party_id", "Id of the party.", "nato")
 
 @blp.route("")
 class Parties(MethodView):
-    @blp.arguments(PartyQuerySchema, location="query")
+    @blp.arguments(PartyQuerySchema(), location="query")
     @blp.list_doc(PartyPageSchema, "listParties")
     def get(self, args: dict):
         """List parties.
@@ -38,7 +38,7 @@ class Parties(MethodView):
 
 @blp.route("/<party_id>", parameters=[PARTY_ID])
 class Party(MethodView):
-    @blp.arguments(PartyItemQuerySchema, location="query")
+    @blp.arguments(PartyItemQuerySchema(), location="query")
     @blp.item_doc(PartySchema, "getParty")
     def get(self, args: dict, party_id: str):
         """Get one party, now or as it stood at `as_of`."""

@@ -25,7 +25,7 @@ PROPOSAL_ID = id_parameter("proposal_id", "Id of the proposal.", "us-russia-secu
 
 @blp.route("")
 class Proposals(MethodView):
-    @blp.arguments(ProposalQuerySchema, location="query")
+    @blp.arguments(ProposalQuerySchema(), location="query")
     @blp.list_doc(ProposalPageSchema, "listProposals")
     def get(self, args: dict):
         """List proposals.
@@ -49,7 +49,7 @@ class Proposals(MethodView):
 
 @blp.route("/<proposal_id>", parameters=[PROPOSAL_ID])
 class Proposal(MethodView):
-    @blp.arguments(ProposalItemQuerySchema, location="query")
+    @blp.arguments(ProposalItemQuerySchema(), location="query")
     @blp.item_doc(ProposalSchema, "getProposal")
     def get(self, args: dict, proposal_id: str):
         """Get one proposal with its clauses, now or as it stood at `as_of`.
@@ -74,7 +74,7 @@ class Proposal(MethodView):
 
 @blp.route("/<proposal_id>/clauses", parameters=[PROPOSAL_ID])
 class ProposalClauses(MethodView):
-    @blp.arguments(ProposalClausesQuerySchema, location="query")
+    @blp.arguments(ProposalClausesQuerySchema(), location="query")
     @blp.list_doc(ClausePageSchema, "listProposalClauses")
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, args: dict, proposal_id: str):

@@ -98,7 +98,7 @@ def add_revision_routes(
 
     @blp.route(f"/<{id_name}>/revisions", parameters=[id_parameter])
     class Revisions(MethodView):
-        @blp.arguments(RevisionListQuerySchema, location="query")
+        @blp.arguments(RevisionListQuerySchema(), location="query")
         @blp.list_doc(page, f"list{name}Revisions")
         @blp.alt_response(404, response="NOT_FOUND")
         def get(self, args: dict, **path: str):
@@ -137,7 +137,7 @@ def add_revision_routes(
     @blp.route(f"/<{id_name}>/revisions/<int:number>/diff", parameters=[id_parameter, number_parameter])
     class RevisionDiff(MethodView):
         @blp.operation(f"get{name}RevisionDiff")
-        @blp.arguments(DiffQuerySchema, location="query")
+        @blp.arguments(DiffQuerySchema(), location="query")
         @blp.response(
             200,
             PatchOperationSchema(many=True),

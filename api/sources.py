@@ -20,7 +20,7 @@ SOURCE_ID = id_parameter("source_id", "Id of the source.", "sputnik-lavrov-secur
 
 @blp.route("")
 class Sources(MethodView):
-    @blp.arguments(SourceQuerySchema, location="query")
+    @blp.arguments(SourceQuerySchema(), location="query")
     @blp.list_doc(SourcePageSchema, "listSources")
     def get(self, args: dict):
         """List sources.
@@ -44,7 +44,7 @@ class Sources(MethodView):
 
 @blp.route("/<source_id>", parameters=[SOURCE_ID])
 class Source(MethodView):
-    @blp.arguments(SourceItemQuerySchema, location="query")
+    @blp.arguments(SourceItemQuerySchema(), location="query")
     @blp.item_doc(SourceSchema, "getSource")
     def get(self, args: dict, source_id: str):
         """Get one source, now or as it stood at `as_of`."""

@@ -21,7 +21,7 @@ STATEMENT_ID = id_parameter("statement_id", "Id of the statement.", "lavrov-reas
 
 @blp.route("")
 class Statements(MethodView):
-    @blp.arguments(StatementQuerySchema, location="query")
+    @blp.arguments(StatementQuerySchema(), location="query")
     @blp.list_doc(StatementPageSchema, "listStatements")
     def get(self, args: dict):
         """List statements, or search them with `q`.
@@ -44,7 +44,7 @@ class Statements(MethodView):
 
 @blp.route("/<statement_id>", parameters=[STATEMENT_ID])
 class Statement(MethodView):
-    @blp.arguments(StatementItemQuerySchema, location="query")
+    @blp.arguments(StatementItemQuerySchema(), location="query")
     @blp.item_doc(StatementSchema, "getStatement")
     def get(self, args: dict, statement_id: str):
         """Get one statement, now or as it stood at `as_of`."""

@@ -18,7 +18,7 @@ TALK_ID = id_parameter("talk_id", "Id of the talk.", "geneva-strategic-stability
 
 @blp.route("")
 class Talks(MethodView):
-    @blp.arguments(TalkQuerySchema, location="query")
+    @blp.arguments(TalkQuerySchema(), location="query")
     @blp.list_doc(TalkPageSchema, "listTalks")
     def get(self, args: dict):
         """List talks, earliest first.
@@ -42,7 +42,7 @@ class Talks(MethodView):
 
 @blp.route("/<talk_id>", parameters=[TALK_ID])
 class Talk(MethodView):
-    @blp.arguments(TalkItemQuerySchema, location="query")
+    @blp.arguments(TalkItemQuerySchema(), location="query")
     @blp.item_doc(TalkSchema, "getTalk")
     def get(self, args: dict, talk_id: str):
         """Get one talk, now or as it stood at `as_of`.
