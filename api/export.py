@@ -21,7 +21,7 @@ from api.resource import etag_matches, make_etag, not_modified
 from api.sql import q
 
 NDJSON = "application/x-ndjson"
-BATCH = 1000
+BATCH = 100  # rows per fetch from the server-side cursor: a proposal line can be tens of KB
 
 blp = ApiBlueprint(
     "export",
