@@ -17,7 +17,7 @@ from __future__ import annotations
 import select
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 import psycopg
@@ -136,22 +136,19 @@ def held_connection() -> Iterator[psycopg.Connection]:
     try:
         yield conn
     finally:
-        give_back(pool, conn)
+        metrics.POOL_IN_USE.dec()
+        pool.putconn(conn)
 
 
 def _lend() -> tuple[ConnectionPool, psycopg.Connection]:
-    return lend(current_app.extensions, request.method in ("GET", "HEAD") and "Authorization" not in request.headers)
-
-
-def lend(extensions: Mapping[str, object], anonymous_read: bool) -> tuple[ConnectionPool, psycopg.Connection]:
     """From a replica for an anonymous read when one is up and close enough behind the primary,
     else from the primary. A request with a token always uses the primary, so an editor reads its
-    own writes at once. Needs no request context (api/fastpath.py lends outside Flask's)."""
-    pool: ConnectionPool | None = extensions["db_pool"]  # type: ignore[assignment]
+    own writes at once."""
+    pool: ConnectionPool | None = current_app.extensions["db_pool"]
     if pool is None:
         raise psycopg.OperationalError("no database configured")
-    if anonymous_read:
-        for replica in extensions["db_replicas"]:  # type: ignore[attr-defined]
+    if request.method in ("GET", "HEAD") and "Authorization" not in request.headers:
+        for replica in current_app.extensions["db_replicas"]:
             conn = replica.borrow(pool)
             if conn is not None:
                 metrics.POOL_IN_USE.inc()
@@ -159,12 +156,6 @@ def lend(extensions: Mapping[str, object], anonymous_read: bool) -> tuple[Connec
     conn = _borrow(pool, UNREACHABLE_WAIT if pool.reachability.failing else None)
     metrics.POOL_IN_USE.inc()
     return pool, conn
-
-
-def give_back(pool: ConnectionPool, conn: psycopg.Connection) -> None:
-    """Returns a connection `lend` gave."""
-    metrics.POOL_IN_USE.dec()
-    pool.putconn(conn)
 
 
 def _borrow(pool: ConnectionPool, wait: float | None) -> psycopg.Connection:
@@ -178,7 +169,8 @@ def _borrow(pool: ConnectionPool, wait: float | None) -> psycopg.Connection:
 def _give_back(exc: BaseException | None) -> None:
     conn = g.pop("db_conn", None)
     if conn is not None:
-        give_back(g.pop("db_pool"), conn)
+        metrics.POOL_IN_USE.dec()
+        g.pop("db_pool").putconn(conn)
 
 
 def lsn(text: str) -> int:

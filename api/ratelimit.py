@@ -44,7 +44,6 @@ UNLIMITED_ENDPOINTS = frozenset({"operations.Health", "operations.Ready", "metri
 # granian 2.8.9 has no switch to leave out its `server: granian` header, but keeps the application's
 # own value: this one names the product without a version or the engine under it.
 MAX_ADDRESSES = 100_000  # per worker and window: past it, new addresses go uncounted until the next window
-COUNTED = "proposals_api.read_counts"  # environ: a read api/fastpath.py counted before leaving it to Flask
 
 
 @dataclass(frozen=True)
@@ -96,14 +95,9 @@ def client_address(trusted_proxies: int) -> str:
     """Whom to count a request against: the connection's peer, or with `trusted_proxies` reverse
     proxies in front, the address that many entries from the right of X-Forwarded-For. An IPv6
     client counts by its /64, the block one subscriber usually gets."""
-    return address_of(request.remote_addr, request.headers.get("X-Forwarded-For", ""), trusted_proxies)
-
-
-def address_of(remote_addr: str | None, forwarded_for: str, trusted_proxies: int) -> str:
-    """`client_address` from the values themselves, for api/fastpath.py (no request context)."""
-    chain = [remote_addr or "unknown"]
+    chain = [request.remote_addr or "unknown"]
     if trusted_proxies:
-        forwarded = [part.strip() for part in forwarded_for.split(",")]
+        forwarded = [part.strip() for part in request.headers.get("X-Forwarded-For", "").split(",")]
         chain = [part for part in forwarded if part] + chain
     text = chain[max(0, len(chain) - 1 - trusted_proxies)][:100]
     try:
@@ -136,10 +130,6 @@ class Limiter:
         """Before any view: the write token (401/403) and the limits (429)."""
         if request.endpoint in UNLIMITED_ENDPOINTS:
             return
-        counted = request.environ.get(COUNTED)
-        if counted is not None:  # api/fastpath.py counted this read, then left the answer to Flask
-            self._judge(counted)
-            return
         address = client_address(self.trusted_proxies)
         if request.method in SAFE_METHODS or request.url_rule is None:
             self._count_read(address)  # a 404 or 405 is as cheap as a read, and counted as one
@@ -153,14 +143,8 @@ class Limiter:
 
     def _count_read(self, address: str) -> None:
         if self.reads:
-            self._judge(self.count_read(address))
-
-    def count_read(self, address: str) -> list[Count]:
-        """Counts one read from `address`; what `_judge` needs (nothing when reads are not limited)."""
-        if not self.reads:
-            return []
-        hits, reset = self.local.hit(address)
-        return [Count("address-reads", self.reads, self.window, hits, reset)]
+            hits, reset = self.local.hit(address)
+            self._judge([Count("address-reads", self.reads, self.window, hits, reset)])
 
     def _count_writes(self, address: str, token_id: int | None) -> None:
         if not self.writes:
@@ -201,7 +185,7 @@ def add_headers(response: Response) -> Response:
 
 
 def init_app(app: Flask, settings: Settings) -> None:
-    limiter = app.extensions["rate_limiter"] = Limiter(settings)
+    limiter = Limiter(settings)
     # First of all before-request hooks: nothing about a write is looked at before its token.
     app.before_request_funcs.setdefault(None, []).insert(0, limiter.check)
     app.after_request(add_headers)
