@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from typing import NoReturn
 
 from flask import Blueprint, abort, render_template, request
 from werkzeug.exceptions import HTTPException
@@ -30,17 +31,20 @@ COLLECTIONS = {
 
 
 def party_names() -> dict[str, str]:
+    """Short names by party id: the pages name parties the way people do, not by slug."""
     return dict(connection().execute(q("explorer_party_names")).fetchall())
 
 
 @explorer.get("/")
 def index() -> str:
+    """The drafts, so a reader can pick one."""
     proposals = [row[0] for row in connection().execute(q("explorer_proposals"))]
     return render_template("explorer/index.html", proposals=proposals, parties=party_names())
 
 
 @explorer.get("/proposals/<proposal_id>")
 def proposal(proposal_id: str) -> str:
+    """One draft clause by clause, our summary beside the quoted words, then every source it cites."""
     row = connection().execute(q("explorer_proposal"), {"id": proposal_id}).fetchone() if is_id(proposal_id) else None
     if row is None:
         abort(404)
@@ -54,6 +58,7 @@ def proposal(proposal_id: str) -> str:
 
 @explorer.get("/timeline")
 def timeline() -> str:
+    """Talks and statements in one list by date: what happened around the drafts, in order."""
     events = connection().execute(q("explorer_timeline")).fetchall()
     return render_template("explorer/timeline.html", events=events, parties=party_names())
 
@@ -122,8 +127,15 @@ def _shown(value: object) -> str | None:
     return json.dumps(value, indent=2, ensure_ascii=False)
 
 
+@explorer.get("/<path:unknown>")
+def unknown_page(unknown: str) -> NoReturn:
+    """Routing 404s never reach a blueprint's error handler; this route makes them the explorer's HTML page."""
+    abort(404)
+
+
 @explorer.app_template_filter("day")
 def day(value: object) -> str:
+    """A revision's instant to the minute, a date as it is, and a missing date said in words."""
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%d %H:%M UTC")
     return str(value) if value else "undated"
@@ -131,4 +143,5 @@ def day(value: object) -> str:
 
 @explorer.errorhandler(404)
 def not_found(error: HTTPException) -> tuple[str, int]:
+    """People get a page with a way back, not the API's problem+json."""
     return render_template("explorer/not_found.html"), 404

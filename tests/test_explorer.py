@@ -4,6 +4,8 @@ import re
 
 import pytest
 
+from api.explorer import compare
+
 TREATY = "us-russia-security-treaty"
 
 
@@ -43,13 +45,49 @@ def test_history_compares_two_revisions_field_by_field(client):
     diff = html[html.index('<table id="diff">') :]
     assert "<td>status</td>" in diff and "scheduled" in diff and "held" in diff
     assert "<td>location</td>" in diff and "Geneva, US mission" in diff
+    assert "<td>title</td>" in diff and "<td>id</td>" not in diff  # only what changed
     same = client.get("/explore/talks/geneva-strategic-stability-2022-01-10/history?from=2&to=2")
-    assert "Only one revision" in same.get_data(as_text=True)
+    assert '<table id="diff">' not in same.get_data(as_text=True)
+    assert "The same revision on both sides: nothing to compare." in same.get_data(as_text=True)
 
 
-def test_a_proposals_history_names_changed_clauses(client):
-    html = client.get(f"/explore/proposals/{TREATY}/history?from=1&to=1").get_data(as_text=True)
-    assert '<table id="revisions">' in html
+def test_history_lists_every_revision_with_when_it_was_recorded_and_a_form_to_pick_two(client, db):
+    recorded = db.execute(
+        "SELECT to_char(c.recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') FROM revisions r "
+        "JOIN changesets c ON c.id = r.changeset_id "
+        "WHERE r.collection = 'talks' AND r.item_id = 'geneva-strategic-stability-2022-01-10' ORDER BY r.revision"
+    ).fetchall()
+    html = client.get("/explore/talks/geneva-strategic-stability-2022-01-10/history").get_data(as_text=True)
+    table = html[html.index('<table id="revisions">') : html.index("</table>")]
+    assert re.findall(r'<tr title="recorded ([^"]+) UTC"><td>(\d+)', table) == [
+        (when, str(number)) for number, (when,) in enumerate(recorded, start=1)
+    ]
+    assert "2021-12-30 00:00 UTC" in table and "2022-01-10 00:00 UTC" in table  # valid from
+    form = html[html.index('<form method="get" id="compare"') : html.index("</form>")]
+    assert re.findall(r'<select name="(\w+)">', form) == ["from", "to"]
+    assert "<option selected>1</option>" in form and "<option selected>2</option>" in form
+
+
+def test_an_item_with_one_revision_has_nothing_to_compare(client):
+    html = client.get(f"/explore/proposals/{TREATY}/history").get_data(as_text=True)
+    assert "Only one revision: nothing to compare." in html and '<form method="get"' not in html
+    assert html.count("<tr title=") == 1
+
+
+def test_compare_names_the_clause_that_changed():
+    clause = {"id": "a-1", "label": "Article 1", "summary": "Old words."}
+    old = {"id": "a", "title": "A", "clauses": [clause, {"id": "a-2", "label": "Article 2"}]}
+    new = {
+        "id": "a",
+        "title": "A",
+        "clauses": [clause | {"summary": "New words."}, {"id": "a-3", "label": "Article 3"}],
+    }
+    changes = compare(old, new)
+    assert [field for field, _, _ in changes] == ["clause a-1", "clause a-2", "clause a-3"]
+    before, after = changes[0][1], changes[0][2]
+    assert '"summary": "Old words."' in before and '"summary": "New words."' in after
+    assert changes[1][2] is None and changes[2][1] is None  # removed, added
+    assert compare(old, old) == []
 
 
 @pytest.mark.parametrize(
@@ -61,6 +99,8 @@ def test_a_proposals_history_names_changed_clauses(client):
         "/explore/talks/no-such-talk/history",
         "/explore/talks/geneva-strategic-stability-2022-01-10/history?to=99",
         "/explore/talks/geneva-strategic-stability-2022-01-10/history?from=x",
+        "/explore/no-such-page",
+        "/explore/proposals/us-russia-security-treaty/clauses",
     ],
 )
 def test_unknown_things_are_a_plain_404_page(client, path):

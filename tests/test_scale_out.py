@@ -52,6 +52,14 @@ def until(predicate, seconds: float = 15.0, message: str = "condition") -> None:
     raise AssertionError(f"timed out waiting for {message}")
 
 
+def replayed(replica: psycopg.Connection) -> bool:
+    """Whether the replica has the token made last on the primary (its tables may not exist yet)."""
+    try:
+        return replica.execute("SELECT count(*) FROM api_tokens").fetchone()[0] == 1
+    except psycopg.errors.UndefinedTable:
+        return False
+
+
 @pytest.fixture(scope="module")
 def topology() -> Iterator[dict]:
     # Not pytest's tmp_path: Postgres runs as the postgres user when we are root, and pytest's
@@ -69,7 +77,7 @@ def topology() -> Iterator[dict]:
         seed(conn)
         token = create_token(conn, "scale-out", "write", None)
     with psycopg.connect(urls["REPLICA_URL"], autocommit=True) as replica:
-        until(lambda: replica.execute("SELECT count(*) FROM api_tokens").fetchone()[0] == 1, message="replica")
+        until(lambda: replayed(replica), message="the replica to replay the seed")
     base, server = start_server(
         urls["PGBOUNCER_URL"],
         port=app_port,
