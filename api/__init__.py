@@ -13,6 +13,7 @@ from api import (
     docs,
     explorer,
     export,
+    fastpath,
     headers,
     health,
     logs,
@@ -66,5 +67,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     caching.init_app(app, settings.cache_shared_max_age)
     ratelimit.init_app(app, settings)  # its write-token check and limits run before every other hook
     metrics.init_app(app)
+    fastpath.init_app(app, settings)  # inside the request log, so its answers are logged alike
     logs.init_app(app)
     return app

@@ -17,7 +17,7 @@ from __future__ import annotations
 import select
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
 import psycopg
@@ -136,19 +136,22 @@ def held_connection() -> Iterator[psycopg.Connection]:
     try:
         yield conn
     finally:
-        metrics.POOL_IN_USE.dec()
-        pool.putconn(conn)
+        give_back(pool, conn)
 
 
 def _lend() -> tuple[ConnectionPool, psycopg.Connection]:
+    return lend(current_app.extensions, request.method in ("GET", "HEAD") and "Authorization" not in request.headers)
+
+
+def lend(extensions: Mapping[str, object], anonymous_read: bool) -> tuple[ConnectionPool, psycopg.Connection]:
     """From a replica for an anonymous read when one is up and close enough behind the primary,
     else from the primary. A request with a token always uses the primary, so an editor reads its
-    own writes at once."""
-    pool: ConnectionPool | None = current_app.extensions["db_pool"]
+    own writes at once. Needs no request context (api/fastpath.py lends outside Flask's)."""
+    pool: ConnectionPool | None = extensions["db_pool"]  # type: ignore[assignment]
     if pool is None:
         raise psycopg.OperationalError("no database configured")
-    if request.method in ("GET", "HEAD") and "Authorization" not in request.headers:
-        for replica in current_app.extensions["db_replicas"]:
+    if anonymous_read:
+        for replica in extensions["db_replicas"]:  # type: ignore[attr-defined]
             conn = replica.borrow(pool)
             if conn is not None:
                 metrics.POOL_IN_USE.inc()
@@ -156,6 +159,12 @@ def _lend() -> tuple[ConnectionPool, psycopg.Connection]:
     conn = _borrow(pool, UNREACHABLE_WAIT if pool.reachability.failing else None)
     metrics.POOL_IN_USE.inc()
     return pool, conn
+
+
+def give_back(pool: ConnectionPool, conn: psycopg.Connection) -> None:
+    """Returns a connection `lend` gave."""
+    metrics.POOL_IN_USE.dec()
+    pool.putconn(conn)
 
 
 def _borrow(pool: ConnectionPool, wait: float | None) -> psycopg.Connection:
@@ -169,8 +178,7 @@ def _borrow(pool: ConnectionPool, wait: float | None) -> psycopg.Connection:
 def _give_back(exc: BaseException | None) -> None:
     conn = g.pop("db_conn", None)
     if conn is not None:
-        metrics.POOL_IN_USE.dec()
-        g.pop("db_pool").putconn(conn)
+        give_back(g.pop("db_pool"), conn)
 
 
 def lsn(text: str) -> int:
@@ -214,8 +222,11 @@ class Replica:
             return None
 
     def _lag(self, primary: ConnectionPool) -> int:
+        # The insert position, not pg_current_wal_lsn() (the write position): with synchronous_commit
+        # off, a commit acknowledged to its client can sit in WAL buffers for up to wal_writer_delay,
+        # and a replica that has replayed everything written would pass for current without it.
         with primary.connection(self.WAIT) as conn:
-            written = conn.execute("SELECT pg_current_wal_lsn()::text").fetchone()[0]
+            written = conn.execute("SELECT pg_current_wal_insert_lsn()::text").fetchone()[0]
         with self.pool.connection(self.WAIT) as conn:
             replayed = conn.execute("SELECT pg_last_wal_replay_lsn()::text").fetchone()[0]
         return lsn(written) - lsn(replayed) if replayed else 0

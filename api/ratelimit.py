@@ -29,7 +29,9 @@ import ipaddress
 import math
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 
 from flask import Flask, Response, g, request
 
@@ -44,6 +46,7 @@ UNLIMITED_ENDPOINTS = frozenset({"operations.Health", "operations.Ready", "metri
 # granian 2.8.9 has no switch to leave out its `server: granian` header, but keeps the application's
 # own value: this one names the product without a version or the engine under it.
 MAX_ADDRESSES = 100_000  # per worker and window: past it, new addresses go uncounted until the next window
+COUNTED = "proposals_api.read_counts"  # environ: a read api/fastpath.py counted before leaving it to Flask
 
 
 @dataclass(frozen=True)
@@ -91,13 +94,22 @@ class LocalCounter:
         return hits, max(1, math.ceil((index + 1) * self.window - now))
 
 
-def client_address(trusted_proxies: int) -> str:
+def client_address(trusted_proxies: int, environ: Mapping[str, object] | None = None) -> str:
     """Whom to count a request against: the connection's peer, or with `trusted_proxies` reverse
     proxies in front, the address that many entries from the right of X-Forwarded-For. An IPv6
-    client counts by its /64, the block one subscriber usually gets."""
-    chain = [request.remote_addr or "unknown"]
+    client counts by its /64, the block one subscriber usually gets. From `environ` when given
+    (api/fastpath.py has no request context), else from the request."""
+    if environ is None:
+        return _address(request.remote_addr, request.headers.get("X-Forwarded-For", ""), trusted_proxies)
+    return _address(environ.get("REMOTE_ADDR"), environ.get("HTTP_X_FORWARDED_FOR", ""), trusted_proxies)  # type: ignore[arg-type]
+
+
+@lru_cache(maxsize=4096)
+def _address(remote_addr: str | None, forwarded_for: str, trusted_proxies: int) -> str:
+    """Remembered: parsing an address costs more than counting the request."""
+    chain = [remote_addr or "unknown"]
     if trusted_proxies:
-        forwarded = [part.strip() for part in request.headers.get("X-Forwarded-For", "").split(",")]
+        forwarded = [part.strip() for part in forwarded_for.split(",")]
         chain = [part for part in forwarded if part] + chain
     text = chain[max(0, len(chain) - 1 - trusted_proxies)][:100]
     try:
@@ -130,6 +142,10 @@ class Limiter:
         """Before any view: the write token (401/403) and the limits (429)."""
         if request.endpoint in UNLIMITED_ENDPOINTS:
             return
+        counted = request.environ.get(COUNTED)
+        if counted is not None:  # api/fastpath.py counted this read, then left the answer to Flask
+            self._judge(counted)
+            return
         address = client_address(self.trusted_proxies)
         if request.method in SAFE_METHODS or request.url_rule is None:
             self._count_read(address)  # a 404 or 405 is as cheap as a read, and counted as one
@@ -143,8 +159,14 @@ class Limiter:
 
     def _count_read(self, address: str) -> None:
         if self.reads:
-            hits, reset = self.local.hit(address)
-            self._judge([Count("address-reads", self.reads, self.window, hits, reset)])
+            self._judge(self.count_read(address))
+
+    def count_read(self, address: str) -> list[Count]:
+        """Counts one read from `address`; what `_judge` needs (nothing when reads are not limited)."""
+        if not self.reads:
+            return []
+        hits, reset = self.local.hit(address)
+        return [Count("address-reads", self.reads, self.window, hits, reset)]
 
     def _count_writes(self, address: str, token_id: int | None) -> None:
         if not self.writes:
@@ -185,7 +207,7 @@ def add_headers(response: Response) -> Response:
 
 
 def init_app(app: Flask, settings: Settings) -> None:
-    limiter = Limiter(settings)
+    limiter = app.extensions["rate_limiter"] = Limiter(settings)
     # First of all before-request hooks: nothing about a write is looked at before its token.
     app.before_request_funcs.setdefault(None, []).insert(0, limiter.check)
     app.after_request(add_headers)

@@ -1,7 +1,7 @@
 -- name: list_clauses
 -- Clauses in document order: by proposal, then position; keyset on (proposal_id, position, id).
 SELECT c.doc::text, c.proposal_id, c.position::text, c.id,
-       (SELECT max(seq) FROM revisions WHERE collection = 'clauses') AS version
+       (SELECT seq FROM revisions WHERE collection BETWEEN 'clauses' AND 'clauses' ORDER BY collection DESC, seq DESC LIMIT 1) AS version
   FROM clauses c
  WHERE c.deleted_at IS NULL
    AND (%(proposal)s::text IS NULL OR c.proposal_id = %(proposal)s)
@@ -20,34 +20,51 @@ SELECT deleted_at IS NOT NULL AS deleted FROM proposals WHERE id = %(id)s
 
 -- name: search_clauses
 -- Ranked full-text search (web-search syntax) over label, quoted excerpts, summary and
--- topics; keyset on (rank descending, id). The representation and the snippet are read for the
--- page's rows only: carrying `doc` through the sort of every match costs more than the search.
-WITH page AS (
-  SELECT c.id, ts_rank(c.search, websearch_to_tsquery('english', %(q)s)) AS rank
-    FROM clauses c
-   WHERE c.search @@ websearch_to_tsquery('english', %(q)s)
-     AND c.deleted_at IS NULL
-     AND (%(proposal)s::text IS NULL OR c.proposal_id = %(proposal)s)
-     AND (%(topic)s::text IS NULL OR %(topic)s = ANY (c.topics))
-     AND (%(party)s::text IS NULL
-          OR EXISTS (SELECT 1 FROM clause_obligations o WHERE o.clause_id = c.id AND o.party_id = %(party)s))
-     AND (%(quoted)s::boolean IS NULL
-          OR %(quoted)s = EXISTS (SELECT 1 FROM clause_excerpts e WHERE e.clause_id = c.id))
-     AND (%(after_1)s::real IS NULL OR ts_rank(c.search, websearch_to_tsquery('english', %(q)s)) < %(after_1)s::real
-          OR (ts_rank(c.search, websearch_to_tsquery('english', %(q)s)) = %(after_1)s::real AND c.id > %(after_2)s::text))
-   ORDER BY rank DESC, c.id
-   LIMIT %(limit)s
+-- topics; keyset on (rank descending, id). A query of one lexeme without other filters reads
+-- its page from clause_search_terms, where each clause's rank for each of its lexemes is kept in
+-- order (sql/migrations/0009_search_terms.sql): `limit` index entries, however many clauses
+-- match. Any other query ranks every match, as before; `full_scan` says which branch runs.
+-- The query is parsed once, as a CTE (written inline, a generic plan parsed it for every match).
+-- The representation and the snippet are read for the page's rows only.
+WITH query AS MATERIALIZED (
+  SELECT websearch_to_tsquery('english', %(q)s) AS query,
+         NOT (numnode(websearch_to_tsquery('english', %(q)s)) = 1
+              AND %(proposal)s::text IS NULL AND %(topic)s::text IS NULL
+              AND %(party)s::text IS NULL AND %(quoted)s::boolean IS NULL) AS full_scan
+), page AS (
+  (SELECT t.clause_id AS id, -t.neg_rank AS rank, (SELECT query FROM query)
+     FROM clause_search_terms t
+    WHERE NOT (SELECT full_scan FROM query)
+      AND t.term = (SELECT query FROM query)  -- a parameter, so the index range comes in order
+      AND (t.neg_rank, t.clause_id) > (coalesce(-%(after_1)s::real, '-Infinity'), coalesce(%(after_2)s::text, ''))
+    ORDER BY t.neg_rank, t.clause_id
+    LIMIT %(limit)s)
+  UNION ALL
+  (SELECT c.id, ts_rank(c.search, query.query) AS rank, query.query
+     FROM query, clauses c
+    WHERE (SELECT full_scan FROM query)
+      AND c.search @@ query.query
+      AND c.deleted_at IS NULL
+      AND (%(proposal)s::text IS NULL OR c.proposal_id = %(proposal)s)
+      AND (%(topic)s::text IS NULL OR %(topic)s = ANY (c.topics))
+      AND (%(party)s::text IS NULL
+           OR EXISTS (SELECT 1 FROM clause_obligations o WHERE o.clause_id = c.id AND o.party_id = %(party)s))
+      AND (%(quoted)s::boolean IS NULL
+           OR %(quoted)s = EXISTS (SELECT 1 FROM clause_excerpts e WHERE e.clause_id = c.id))
+      AND (%(after_1)s::real IS NULL OR ts_rank(c.search, query.query) < %(after_1)s::real
+           OR (ts_rank(c.search, query.query) = %(after_1)s::real AND c.id > %(after_2)s::text))
+    ORDER BY rank DESC, c.id
+    LIMIT %(limit)s)
 )
-SELECT left(d.doc::text, -1) || ',"search":' || row_to_json(s)::text || '}', p.rank::text, p.id,
-       (SELECT max(seq) FROM revisions WHERE collection = 'clauses') AS version
+SELECT left(c.doc::text, -1) || ',"search":' || row_to_json(s)::text || '}', p.rank::text, p.id,
+       (SELECT seq FROM revisions WHERE collection BETWEEN 'clauses' AND 'clauses' ORDER BY collection DESC, seq DESC LIMIT 1) AS version
   FROM page p
-  JOIN clauses d ON d.id = p.id,
+  JOIN clauses c ON c.id = p.id,
        LATERAL (SELECT p.rank,
                        ts_headline('english',
                                    concat_ws(' … ', c.label, (SELECT string_agg(e.text, ' … ' ORDER BY e.position)
                                                              FROM clause_excerpts e WHERE e.clause_id = c.id),
                                              c.summary),
-                                   websearch_to_tsquery('english', %(q)s), 'StartSel=<mark>, StopSel=</mark>, MaxFragments=2, MinWords=6, MaxWords=24')
-                         AS snippet
-                  FROM clauses c WHERE c.id = p.id) s
+                                   p.query, 'StartSel=<mark>, StopSel=</mark>, MaxFragments=2, MinWords=6, MaxWords=24')
+                         AS snippet) s
  ORDER BY p.rank DESC, p.id

@@ -7,7 +7,22 @@ SELECT revision, deleted_at IS NOT NULL AS deleted FROM {table} WHERE id = %(id)
 SELECT doc::text, revision, deleted_at IS NOT NULL AS deleted, updated_at FROM {table} WHERE id = %(id)s
 
 -- name: collection_version
-SELECT coalesce(max(seq), 0) FROM revisions WHERE collection = %(collection)s
+-- A collection's version: its newest revision, read backwards from revisions (collection, seq).
+-- Every list query reads it the same way. Written as a range so that the planner cannot walk
+-- revisions_pkey backwards instead, filtering out every newer revision of other collections (with
+-- `= collection` it did: 2 ms for clauses at 2,000 proposals, which 5,000 talk revisions follow).
+SELECT coalesce((SELECT seq FROM revisions WHERE collection BETWEEN %(collection)s AND %(collection)s
+                  ORDER BY collection DESC, seq DESC LIMIT 1), 0)
 
 -- name: cursor_secret
 SELECT value FROM app_settings WHERE name = 'cursor_secret'
+
+-- name: item_fast
+-- One item for api/fastpath.py, run straight through libpq (hence $n): its revision, whether it is
+-- deleted, when its state became true as an HTTP date (werkzeug's format), and its representation
+-- unless the client already holds it ($2: If-None-Match is *, $3: the revisions its ETags name),
+-- so a conditional GET is one round trip that never reads the document.
+SELECT revision, deleted_at IS NOT NULL,
+       to_char(updated_at AT TIME ZONE 'UTC', 'Dy, DD Mon YYYY HH24:MI:SS "GMT"'),
+       CASE WHEN $2::boolean OR revision = ANY ($3::int[]) THEN NULL ELSE doc::text END
+  FROM {table} WHERE id = $1

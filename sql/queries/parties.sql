@@ -1,7 +1,7 @@
 -- name: list_parties
 -- Sorted by {key} ({dir}), then id; keyset on both. The placeholders are filled from an allowlist.
 SELECT p.doc::text, {key}::text, p.id,
-       (SELECT max(seq) FROM revisions WHERE collection = 'parties') AS version
+       (SELECT seq FROM revisions WHERE collection BETWEEN 'parties' AND 'parties' ORDER BY collection DESC, seq DESC LIMIT 1) AS version
   FROM parties p
  WHERE p.deleted_at IS NULL
    AND (%(kind)s::text IS NULL OR p.kind = %(kind)s)

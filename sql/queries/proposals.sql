@@ -1,7 +1,7 @@
 -- name: list_proposals
 -- Sorted by {key} ({dir}), then id; keyset on both. The placeholders are filled from an allowlist.
 SELECT p.doc::text, {key}::text, p.id,
-       (SELECT max(seq) FROM revisions WHERE collection = 'proposals') AS version
+       (SELECT seq FROM revisions WHERE collection BETWEEN 'proposals' AND 'proposals' ORDER BY collection DESC, seq DESC LIMIT 1) AS version
   FROM proposals p
  WHERE p.deleted_at IS NULL
    AND (%(proposer)s::text IS NULL OR p.proposer_id = %(proposer)s)

@@ -1,7 +1,7 @@
 -- name: list_sources
 -- Sorted by {key} ({dir}), then id; keyset on both. The placeholders are filled from an allowlist.
 SELECT s.doc::text, {key}::text, s.id,
-       (SELECT max(seq) FROM revisions WHERE collection = 'sources') AS version
+       (SELECT seq FROM revisions WHERE collection BETWEEN 'sources' AND 'sources' ORDER BY collection DESC, seq DESC LIMIT 1) AS version
   FROM sources s
  WHERE s.deleted_at IS NULL
    AND (%(publisher)s::text IS NULL OR s.publisher = %(publisher)s)

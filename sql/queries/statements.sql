@@ -1,7 +1,7 @@
 -- name: list_statements
 -- Sorted by {key} ({dir}), then id; keyset on both. The placeholders are filled from an allowlist.
 SELECT s.doc::text, {key}::text, s.id,
-       (SELECT max(seq) FROM revisions WHERE collection = 'statements') AS version
+       (SELECT seq FROM revisions WHERE collection BETWEEN 'statements' AND 'statements' ORDER BY collection DESC, seq DESC LIMIT 1) AS version
   FROM statements s
  WHERE s.deleted_at IS NULL
    AND (%(party)s::text IS NULL OR s.party_id = %(party)s)
@@ -18,10 +18,10 @@ SELECT s.doc::text, {key}::text, s.id,
 
 -- name: search_statements
 -- Ranked full-text search over quote, speaker, summary and role; keyset on (rank descending, id).
-WITH page AS (  -- `doc` is read for the page's rows only, not carried through the sort
-  SELECT s.id, ts_rank(s.search, websearch_to_tsquery('english', %(q)s)) AS rank
-    FROM statements s
-   WHERE s.search @@ websearch_to_tsquery('english', %(q)s)
+WITH page AS (  -- `doc` is read for the page's rows only; the query is parsed once (see search_clauses)
+  SELECT s.id, ts_rank(s.search, query) AS rank, query
+    FROM websearch_to_tsquery('english', %(q)s) AS query, statements s
+   WHERE s.search @@ query
      AND s.deleted_at IS NULL
      AND (%(party)s::text IS NULL OR s.party_id = %(party)s)
      AND (%(speaker)s::text IS NULL OR s.speaker = %(speaker)s)
@@ -31,18 +31,17 @@ WITH page AS (  -- `doc` is read for the page's rows only, not carried through t
           OR EXISTS (SELECT 1 FROM statement_talks x WHERE x.statement_id = s.id AND x.talk_id = %(talk)s))
      AND (%(since)s::date IS NULL OR s.said_on >= %(since)s)
      AND (%(until)s::date IS NULL OR s.said_on <= %(until)s)
-     AND (%(after_1)s::real IS NULL OR ts_rank(s.search, websearch_to_tsquery('english', %(q)s)) < %(after_1)s::real
-          OR (ts_rank(s.search, websearch_to_tsquery('english', %(q)s)) = %(after_1)s::real AND s.id > %(after_2)s::text))
+     AND (%(after_1)s::real IS NULL OR ts_rank(s.search, query) < %(after_1)s::real
+          OR (ts_rank(s.search, query) = %(after_1)s::real AND s.id > %(after_2)s::text))
    ORDER BY rank DESC, s.id
    LIMIT %(limit)s
 )
-SELECT left(d.doc::text, -1) || ',"search":' || row_to_json(h)::text || '}', p.rank::text, p.id,
-       (SELECT max(seq) FROM revisions WHERE collection = 'statements') AS version
+SELECT left(s.doc::text, -1) || ',"search":' || row_to_json(h)::text || '}', p.rank::text, p.id,
+       (SELECT seq FROM revisions WHERE collection BETWEEN 'statements' AND 'statements' ORDER BY collection DESC, seq DESC LIMIT 1) AS version
   FROM page p
-  JOIN statements d ON d.id = p.id,
+  JOIN statements s ON s.id = p.id,
        LATERAL (SELECT p.rank,
-                       ts_headline('english', concat_ws(' … ', s.speaker, s.quote, s.summary), websearch_to_tsquery('english', %(q)s),
+                       ts_headline('english', concat_ws(' … ', s.speaker, s.quote, s.summary), p.query,
                                    'StartSel=<mark>, StopSel=</mark>, MaxFragments=2, MinWords=6, MaxWords=24')
-                         AS snippet
-                  FROM statements s WHERE s.id = p.id) h
+                         AS snippet) h
  ORDER BY p.rank DESC, p.id

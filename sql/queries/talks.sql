@@ -1,7 +1,7 @@
 -- name: list_talks
 -- Sorted by {key} ({dir}), then id; keyset on both. The placeholders are filled from an allowlist.
 SELECT t.doc::text, {key}::text, t.id,
-       (SELECT max(seq) FROM revisions WHERE collection = 'talks') AS version
+       (SELECT seq FROM revisions WHERE collection BETWEEN 'talks' AND 'talks' ORDER BY collection DESC, seq DESC LIMIT 1) AS version
   FROM talks t
  WHERE t.deleted_at IS NULL
    AND (%(party)s::text IS NULL

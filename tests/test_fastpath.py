@@ -1,0 +1,210 @@
+"""The fast path (api/fastpath.py) answers exactly as the Flask views would, and its bodies match
+the OpenAPI document generated from the Marshmallow schemas."""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+import sys
+
+import jsonschema
+import orjson
+import pytest
+from psycopg_pool import PoolTimeout
+
+from api import fastpath, logs
+from api.fastpath import FastReads
+
+TREATY = "us-russia-security-treaty"
+TALK = "geneva-strategic-stability-2022-01-10"
+RATE = re.compile(r";r=\d+;")
+
+
+def fast_layer(app) -> FastReads:
+    layer = app.wsgi_app.app  # the request log wraps the fast path, which wraps Flask
+    assert isinstance(layer, FastReads)
+    return layer
+
+
+def environ(path: str, headers: dict[str, str]) -> dict:
+    route, _, query = path.partition("?")
+    env = {
+        "REQUEST_METHOD": "GET",
+        "SCRIPT_NAME": "",
+        "PATH_INFO": route,
+        "QUERY_STRING": query,
+        "SERVER_NAME": "localhost",
+        "SERVER_PORT": "80",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "192.0.2.7",
+        "HTTP_HOST": "api.example.org",
+        "wsgi.url_scheme": "https",
+        "wsgi.input": io.BytesIO(b""),
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": True,
+        "wsgi.run_once": False,
+    }
+    env |= {"HTTP_" + name.upper().replace("-", "_"): value for name, value in headers.items()}
+    return env
+
+
+def call(wsgi_app, path: str, headers: dict[str, str] | None = None) -> tuple[str, list[tuple[str, str]], bytes]:
+    """Status, headers (the rate-limit count left out: it moves with every request) and body."""
+    seen: dict = {}
+
+    def start_response(status, response_headers, exc_info=None):
+        seen["status"], seen["headers"] = status, response_headers
+
+    body = wsgi_app(environ(path, {"X-Request-ID": "same-for-both", **(headers or {})}), start_response)
+    data = b"".join(body)
+    getattr(body, "close", lambda: None)()
+    return seen["status"], [(k, RATE.sub(";r=N;", v)) for k, v in seen["headers"]], data
+
+
+def served_by_fast_path(app, path: str, headers: dict[str, str] | None = None) -> bool:
+    layer = fast_layer(app)
+    inner, calls = layer.inner, []
+    layer.inner = lambda env, start: calls.append(1) or inner(env, start)
+    try:
+        call(layer, path, headers)
+    finally:
+        layer.inner = inner
+    return not calls
+
+
+HOT = [
+    (f"/v1/proposals/{TREATY}", {}),
+    (f"/v1/proposals/{TREATY}", {"If-None-Match": '"1.1"'}),
+    (f"/v1/proposals/{TREATY}", {"If-None-Match": 'W/"1.999", "1.1;csv", "1.²", "1.99999999999"'}),
+    (f"/v1/proposals/{TREATY}", {"If-None-Match": "*"}),
+    (f"/v1/talks/{TALK}", {"If-None-Match": 'W/"1.1", W/"1.2"'}),
+    (f"/v1/talks/{TALK}", {"Accept": "application/json"}),
+    (f"/v1/clauses/{TREATY}-article-5", {}),
+    ("/v1/parties/nato", {}),
+    ("/v1/sources/sputnik-lavrov-security-guarantees", {}),
+    ("/v1/talks", {}),
+    ("/v1/talks?limit=2", {"Accept": "*/*"}),
+    ("/v1/talks?limit=2", {"If-None-Match": "*"}),
+    ("/v1/proposals?limit=1", {}),
+    ("/v1/clauses?limit=3", {}),
+    ("/v1/clauses?q=deployment&limit=2", {}),
+    ("/v1/clauses?limit=5&q=nato", {}),
+    ("/v1/clauses?q=zzzznothing", {}),
+]
+
+
+@pytest.mark.parametrize(("path", "headers"), HOT)
+def test_the_fast_path_answers_byte_for_byte_as_flask(app, path, headers):
+    layer = fast_layer(app)
+    assert served_by_fast_path(app, path, headers)
+    assert call(layer, path, headers) == call(layer.inner, path, headers)
+
+
+def test_a_next_page_through_the_fast_path_is_the_same_page(app):
+    layer = fast_layer(app)
+    first = orjson.loads(call(layer, "/v1/talks?limit=2")[2])
+    path = f"/v1/talks?limit=2&cursor={first['next_cursor']}"
+    assert served_by_fast_path(app, path)
+    assert call(layer, path) == call(layer.inner, path)
+
+
+@pytest.mark.parametrize(
+    ("path", "headers"),
+    [
+        (f"/v1/proposals/{TREATY}?fields=id", {}),
+        (f"/v1/proposals/{TREATY}?as_of=2022-01-01T00:00:00Z", {}),
+        ("/v1/talks", {"Accept": "text/csv"}),
+        ("/v1/talks?format=csv", {}),
+        ("/v1/talks?limit=05", {}),
+        ("/v1/talks?limit=201", {}),
+        ("/v1/talks?limit=2&limit=3", {}),
+        ("/v1/talks?party=russia", {}),
+        ("/v1/clauses?q=nato+treaty", {}),
+        ("/v1/talks?cursor=not-a-cursor", {}),
+        ("/v1/proposals/no-such-proposal", {}),
+        (f"/v1/proposals/{TREATY}", {"Authorization": "Bearer pat_1_xxxxxxxxxxxxxxxxxxxxxxxx"}),
+        ("/v1/statements", {}),
+    ],
+)
+def test_anything_else_is_left_to_flask(app, path, headers):
+    assert not served_by_fast_path(app, path, headers)
+
+
+def test_a_read_left_to_flask_is_counted_once(app):
+    layer = fast_layer(app)
+
+    def remaining(path: str) -> int:
+        seen: dict = {}
+        body = layer(environ(path, {}) | {"REMOTE_ADDR": "192.0.2.99"}, lambda s, h, e=None: seen.update(h=dict(h)))
+        b"".join(body)
+        return int(re.search(r"r=(\d+)", seen["h"]["RateLimit"])[1])
+
+    # A 404 the fast path tried first, one it never took, and one it answered: one count each.
+    paths = ["/v1/talks/no-such-talk", "/v1/talks?limit=05", "/v1/talks/no-such-talk", f"/v1/talks/{TALK}"]
+    counts = [remaining(path) for path in paths]
+    assert counts == list(range(counts[0], counts[0] - len(paths), -1))
+
+
+def test_a_database_failure_in_the_fast_path_is_the_usual_503(app, monkeypatch):
+    def unavailable(*args, **kwargs):
+        raise PoolTimeout("no connection within the timeout")
+
+    monkeypatch.setattr(fastpath, "lend", unavailable)
+    status, headers, body = call(fast_layer(app), f"/v1/proposals/{TREATY}")
+    assert status.startswith("503")
+    assert dict(headers)["Retry-After"] == "1"
+    assert orjson.loads(body)["detail"] == "The database is unavailable; try again shortly."
+
+
+def test_statements_deallocated_under_the_fast_path_are_prepared_again(app, monkeypatch):
+    """psycopg sends DEALLOCATE ALL after a transaction rolls back (a refused write): the fast
+    path's own prepared statements go with it, and must come back, not turn into 500s."""
+    pool, conn = fastpath.lend(app.extensions, anonymous_read=True)
+    monkeypatch.setattr(fastpath, "lend", lambda extensions, anonymous_read: (pool, conn))
+    monkeypatch.setattr(fastpath, "give_back", lambda pool, conn: None)
+    try:
+        path = f"/v1/proposals/{TREATY}"
+        assert call(fast_layer(app), path)[0] == "200 OK"
+        conn.execute("DEALLOCATE ALL")
+        assert served_by_fast_path(app, path)
+        assert call(fast_layer(app), path)[0] == "200 OK"
+    finally:
+        monkeypatch.undo()
+        fastpath.give_back(pool, conn)
+
+
+def response_schema(app, path_template: str) -> dict:
+    spec = app.extensions["flask-smorest"]["apis"][""]["ext_obj"].spec.to_dict()
+    content = spec["paths"][path_template]["get"]["responses"]["200"]["content"]["application/json"]
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "components": spec["components"]} | content[
+        "schema"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("path", "template"),
+    [
+        (f"/v1/proposals/{TREATY}", "/v1/proposals/{proposal_id}"),
+        (f"/v1/talks/{TALK}", "/v1/talks/{talk_id}"),
+        (f"/v1/clauses/{TREATY}-article-5", "/v1/clauses/{clause_id}"),
+        ("/v1/talks?limit=200", "/v1/talks"),
+        ("/v1/proposals?limit=200", "/v1/proposals"),
+        ("/v1/clauses?limit=200", "/v1/clauses"),
+        ("/v1/clauses?q=deployment", "/v1/clauses"),
+    ],
+)
+def test_what_the_fast_path_sends_matches_the_openapi_document(app, path, template):
+    assert served_by_fast_path(app, path)
+    status, _, body = call(fast_layer(app), path)
+    assert status == "200 OK"
+    jsonschema.validate(orjson.loads(body), response_schema(app, template))
+
+
+def test_the_direct_access_line_is_the_one_the_formatter_writes():
+    fields = {"method": "GET", "path": "/v1/talks", "route": "/v1/talks", "status": 200, "duration_ms": 1.23}
+    fields |= {"request_id": "abc", "remote_addr": "192.0.2.7"}
+    record = logs.ACCESS.makeRecord(logs.ACCESS.name, logging.INFO, __file__, 1, "request", (), None, extra=fields)
+    expected = logs.JsonFormatter().format(record)
+    assert orjson.dumps(logs.access_entry(fields, record.created, record.process)).decode() == expected

@@ -1,0 +1,74 @@
+"""Single-word search reads its page from clause_search_terms (sql/migrations/0009_search_terms.sql):
+the same page, ranks and order as ranking every match, kept in step by writes and deletions."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+
+from api.dataset import seed
+from api.migrate import migrate
+from api.sql import q
+
+BASE = {"proposal": None, "topic": None, "party": None, "quoted": None, "after_1": None, "after_2": None}
+EXPECTED_TERMS = """
+SELECT lexeme_query(u.lexeme), -ts_rank(c.search, lexeme_query(u.lexeme)), c.id
+  FROM clauses c, unnest(c.search) AS u WHERE c.deleted_at IS NULL ORDER BY 1, 2, 3
+"""
+STORED_TERMS = "SELECT term, neg_rank, clause_id FROM clause_search_terms ORDER BY 1, 2, 3"
+
+
+def full_scan(sql: str) -> str:
+    """The same query with the index branch switched off: every match ranked, as before."""
+    switch = "numnode(websearch_to_tsquery('english', %(q)s)) = 1"
+    assert switch in sql
+    return sql.replace(switch, "false")
+
+
+def pages(conn: psycopg.Connection, sql: str, word: str, limit: int) -> list[list[tuple]]:
+    """Every page of a search, following the keyset as read_list does."""
+    found, params = [], dict(BASE, q=word, limit=limit + 1)
+    while True:
+        rows = conn.execute(sql, params).fetchall()
+        found.append(rows[:limit])
+        if len(rows) <= limit:
+            return found
+        params = dict(params, after_1=rows[limit - 1][1], after_2=rows[limit - 1][2])
+
+
+def test_every_word_pages_alike_from_the_index_and_by_ranking_every_match(db):
+    words = [row[0] for row in db.execute("SELECT DISTINCT word FROM ts_stat('SELECT search FROM clauses')")]
+    assert len(words) > 100
+    for word in [*words, "deployments", "Security", "nato-russia", "zzzz"]:
+        for limit in (1, 3, 20):
+            assert pages(db, q("search_clauses"), word, limit) == pages(db, full_scan(q("search_clauses")), word, limit)
+
+
+def test_the_index_follows_the_clauses_through_writes_and_deletions(empty_database_url):
+    with psycopg.connect(empty_database_url, autocommit=True) as conn:
+        migrate(conn)
+        seed(conn)
+        assert conn.execute(STORED_TERMS).fetchall() == conn.execute(EXPECTED_TERMS).fetchall()
+        with conn.transaction():
+            changeset = conn.execute(q("new_changeset"), {"actor": "test"}).fetchone()[0]
+            record = conn.execute(
+                "SELECT doc::jsonb - 'revision' - 'updated_at' FROM clauses WHERE id = %s",
+                ("us-russia-security-treaty-article-5",),
+            ).fetchone()[0]
+            record["summary"] = "Neither side keeps quokkas near the other."
+            conn.execute("SELECT save_clauses(%s, %s, now(), 'test')", (psycopg.types.json.Jsonb(record), changeset))
+            conn.execute(
+                "SELECT delete_item('clauses', 'us-russia-security-treaty-article-8', %s, now(), 'test')",
+                (changeset,),
+            )
+        stored = conn.execute(STORED_TERMS).fetchall()
+        assert stored == conn.execute(EXPECTED_TERMS).fetchall()
+        assert not [row for row in stored if row[2] == "us-russia-security-treaty-article-8"]
+        found = conn.execute(q("search_clauses"), dict(BASE, q="quokkas", limit=5)).fetchall()
+        assert [row[2] for row in found] == ["us-russia-security-treaty-article-5"]
+
+
+@pytest.mark.parametrize("word", ["o'brien", "back\\slash", "quote''d"])
+def test_a_lexeme_with_quotes_or_backslashes_is_its_own_query(db, word):
+    assert db.execute("SELECT array_to_tsvector(ARRAY[%s]) @@ lexeme_query(%s)", (word, word)).fetchone() == (True,)
+    assert db.execute("SELECT numnode(lexeme_query(%s))", (word,)).fetchone() == (1,)
