@@ -243,11 +243,12 @@ class FastReads:
         return Reply(200, etag, doc, last_modified_http=last_modified.decode() if last_modified else None)
 
     def _run(self, conn: psycopg.Connection, name: str, query: str, params: list[bytes | None]) -> pq.abc.PGresult:
-        """One statement straight through libpq, prepared once per connection (unless prepared
-        statements are off, behind pgbouncer): psycopg's cursor costs three times the round trip
-        here. Values travel as text; the libpq call releases the GIL while it waits."""
+        """One statement straight through libpq, prepared once per connection unless the
+        connection prepares nothing (PREPARED_STATEMENTS=off, behind pgbouncer in transaction
+        mode): psycopg's cursor costs three times the round trip here. Values travel as text;
+        the libpq call releases the GIL while it waits."""
         pgconn = conn.pgconn
-        if not self.settings.prepared_statements:
+        if conn.prepare_threshold is None:
             result = pgconn.exec_params(query.encode(), params)
         else:
             prepared: set[str] = conn.__dict__.setdefault("_fast_path_statements", set())

@@ -175,6 +175,30 @@ def test_statements_deallocated_under_the_fast_path_are_prepared_again(app, monk
         fastpath.give_back(pool, conn)
 
 
+def test_a_connection_that_prepares_nothing_gets_no_prepared_statements(app, monkeypatch):
+    """Behind pgbouncer in transaction mode (PREPARED_STATEMENTS=off) a statement prepared on one
+    server connection is missing, or already there, on the next: the fast path must not prepare."""
+    pool, conn = fastpath.lend(app.extensions, anonymous_read=True)
+    monkeypatch.setattr(fastpath, "lend", lambda extensions, anonymous_read: (pool, conn))
+    monkeypatch.setattr(fastpath, "give_back", lambda pool, conn: None)
+    threshold = conn.prepare_threshold
+    try:
+        conn.execute("DEALLOCATE ALL")
+        conn.prepare_threshold = None
+        for path in (f"/v1/proposals/{TREATY}", "/v1/clauses?q=deployment", "/v1/talks?limit=2"):
+            assert served_by_fast_path(app, path)
+            assert call(fast_layer(app), path)[0] == "200 OK"
+        assert conn.execute("SELECT count(*) FROM pg_prepared_statements").fetchone() == (0,)
+        if threshold is not None:  # and one that prepares gets them
+            conn.prepare_threshold = threshold
+            assert call(fast_layer(app), f"/v1/proposals/{TREATY}")[0] == "200 OK"
+            assert conn.execute("SELECT count(*) FROM pg_prepared_statements").fetchone()[0] >= 1
+    finally:
+        conn.prepare_threshold = threshold
+        monkeypatch.undo()
+        fastpath.give_back(pool, conn)
+
+
 def response_schema(app, path_template: str) -> dict:
     spec = app.extensions["flask-smorest"]["apis"][""]["ext_obj"].spec.to_dict()
     content = spec["paths"][path_template]["get"]["responses"]["200"]["content"]["application/json"]
