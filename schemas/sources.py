@@ -1,6 +1,8 @@
 """Sources: where a fact comes from."""
 
-from marshmallow import fields, validate
+from urllib.parse import urlsplit
+
+from marshmallow import ValidationError, fields, validate
 
 from schemas.common import (
     Date,
@@ -19,6 +21,20 @@ from schemas.common import (
 from schemas.revisions import AsOfQuerySchema
 
 
+def parses_as_url(value: str | None) -> None:
+    """What the pattern cannot say: a host, and a port that is a port. (Raw brackets, which only
+    an IPv6 literal may use, are refused by the pattern: clients' URL parsers choke on them.)"""
+    if value is None:
+        return
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError as error:
+        raise ValidationError("Not an http(s) URL.") from error
+    if not parts.hostname:
+        raise ValidationError("Not an http(s) URL: it names no host.")
+
+
 class SourceSchema(StrictSchema):
     id = Slug("Stable, readable id of the source.", "sputnik-lavrov-security-guarantees", required=True)
     publisher = Text("Who published it.", "Sputnik", max_length=300, required=True)
@@ -28,7 +44,11 @@ class SourceSchema(StrictSchema):
     url = fields.String(
         required=True,
         allow_none=True,
-        validate=[validate.Regexp(r"^https?://[^\s\x00]+$", error="Not an http(s) URL."), validate.Length(max=2000)],
+        validate=[
+            validate.Regexp(r"^https?://[^\s\x00\[\]]+$", error="Not an http(s) URL."),
+            validate.Length(max=2000),
+            parses_as_url,
+        ],
         metadata={"description": "Where it can be read, when known.", "example": "https://tass.com/world/1386819"},
     )
     published_on = Date("Publication date, when the source gives it.", None, required=True, allow_none=True)

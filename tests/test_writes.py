@@ -310,3 +310,27 @@ def test_concurrent_writes_to_a_proposal_and_its_clauses_never_fail(live_server,
     with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
         statuses = list(pool.map(write, range(40)))
     assert set(statuses) == {200}
+
+
+@pytest.mark.parametrize(
+    ("url", "status"),
+    [
+        ("https://example.org/a?b=1#c", 201),
+        ("http://example.org:8080/", 201),
+        ("http://[", 422),  # once stored, it broke clients' URL parsers (schemathesis among them)
+        ("http://[::1]/", 422),
+        ("http://example.org:99999/", 422),
+        ("http:///no-host", 422),
+        ("ftp://example.org/", 422),
+    ],
+)
+def test_a_source_url_is_one_that_parses(client, tokens, db, url, status):
+    source_id = unique("test-source")
+    body = {"id": source_id, "publisher": "P", "title": None, "url": url, "published_on": None, "description": "D"}
+    response = client.post("/v1/sources", json=body, headers=bearer(tokens["write"]))
+    assert response.status_code == status, response.get_json()
+    if status == 422:
+        assert "/url" in [e.get("pointer") for e in response.get_json()["errors"]]
+        assert revision_count(db, "sources", source_id) == 0
+    else:
+        assert response.get_json()["url"] == url
