@@ -25,14 +25,16 @@ SELECT deleted_at IS NOT NULL AS deleted FROM proposals WHERE id = %(id)s
 -- order (sql/migrations/0009_search_terms.sql): `limit` index entries, however many clauses
 -- match. Any other query ranks every match, as before; `full_scan` says which branch runs.
 -- The query is parsed once, as a CTE (written inline, a generic plan parsed it for every match).
--- The representation and the snippet are read for the page's rows only.
+-- The representation and the snippet are read for the page's rows only; the snippet from the
+-- words parsed when the clause was written (sql/migrations/0010_clause_snippets.sql).
 WITH query AS MATERIALIZED (
   SELECT websearch_to_tsquery('english', %(q)s) AS query,
+         tsquery_lexemes(websearch_to_tsquery('english', %(q)s)) AS lexemes,
          NOT (numnode(websearch_to_tsquery('english', %(q)s)) = 1
               AND %(proposal)s::text IS NULL AND %(topic)s::text IS NULL
               AND %(party)s::text IS NULL AND %(quoted)s::boolean IS NULL) AS full_scan
 ), page AS (
-  (SELECT t.clause_id AS id, -t.neg_rank AS rank, (SELECT query FROM query)
+  (SELECT t.clause_id AS id, -t.neg_rank AS rank, (SELECT query FROM query), (SELECT lexemes FROM query)
      FROM clause_search_terms t
     WHERE NOT (SELECT full_scan FROM query)
       AND t.term = (SELECT query FROM query)  -- a parameter, so the index range comes in order
@@ -40,7 +42,7 @@ WITH query AS MATERIALIZED (
     ORDER BY t.neg_rank, t.clause_id
     LIMIT %(limit)s)
   UNION ALL
-  (SELECT c.id, ts_rank(c.search, query.query) AS rank, query.query
+  (SELECT c.id, ts_rank(c.search, query.query) AS rank, query.query, query.lexemes
      FROM query, clauses c
     WHERE (SELECT full_scan FROM query)
       AND c.search @@ query.query
@@ -61,10 +63,8 @@ SELECT left(c.doc::text, -1) || ',"search":' || row_to_json(s)::text || '}', p.r
   FROM page p
   JOIN clauses c ON c.id = p.id,
        LATERAL (SELECT p.rank,
-                       ts_headline('english',
-                                   concat_ws(' … ', c.label, (SELECT string_agg(e.text, ' … ' ORDER BY e.position)
-                                                             FROM clause_excerpts e WHERE e.clause_id = c.id),
-                                             c.summary),
-                                   p.query, 'StartSel=<mark>, StopSel=</mark>, MaxFragments=2, MinWords=6, MaxWords=24')
+                       coalesce(clause_snippet(c.snippet_words, c.snippet_lexemes, p.lexemes),
+                                ts_headline('english', clause_snippet_source(c.doc), p.query,
+                                            'StartSel=<mark>, StopSel=</mark>, MaxFragments=2, MinWords=6, MaxWords=24'))
                          AS snippet) s
  ORDER BY p.rank DESC, p.id
