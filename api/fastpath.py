@@ -216,15 +216,24 @@ class FastReads:
         return read
 
     def _fetch(self, conn: psycopg.Connection, query: str, params: dict) -> list[tuple]:
-        """A page query through libpq: rows of (JSON as bytes, keyset values as text, version)."""
+        """A page query through libpq: rows of (JSON as bytes, keyset values as text, version).
+
+        `read_list` reads the version of the first row (every row has the same) and the keyset
+        values of one row, the last of a full page, for the next cursor: only those are decoded;
+        the other rows carry None in their places."""
         text, names = positional(query)
         values = [_text(params[name]) for name in names]
         result = self._run(conn, _statement_name(query), text, values)
-        width = result.nfields
-        rows = []
-        for row in range(result.ntuples):
-            keys = tuple(result.get_value(row, column).decode() for column in range(1, width - 1))
-            rows.append((result.get_value(row, 0), *keys, int(result.get_value(row, width - 1))))
+        count, width = result.ntuples, result.nfields
+        if not count:
+            return []
+        version = int(result.get_value(0, width - 1))
+        unread = (None,) * (width - 2)
+        rows = [(result.get_value(row, 0), *unread, version) for row in range(count)]
+        last = params["limit"] - 2  # `limit` asks for one row more than the page holds
+        if 0 <= last < count - 1:
+            keys = (result.get_value(last, column).decode() for column in range(1, width - 1))
+            rows[last] = (rows[last][0], *keys, version)
         return rows
 
     def _read_item(self, conn: psycopg.Connection, table: str, item_id: str, if_none_match: str | None) -> Reply | None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import gc
 import io
 import os
 import pstats
@@ -31,6 +32,7 @@ def main() -> None:
     parser.add_argument("endpoint", choices=["E1", "E2", "E3", "E4"])
     parser.add_argument("-n", type=int, default=2000, help="requests to time")
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--gc", action="store_true", help="also report the garbage collector's pauses")
     args = parser.parse_args()
     out = sys.stdout
     sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - the access log, for the life of the process
@@ -79,6 +81,9 @@ def main() -> None:
 
     for k in range(200):
         one(k)
+    pauses: dict[int, list[float]] = {0: [], 1: [], 2: []}
+    if args.gc:
+        gc.callbacks.append(lambda phase, info, t={}: _time_collection(phase, info, t, pauses))
     started, cpu = time.perf_counter(), time.process_time()
     for k in range(args.n):
         one(k)
@@ -87,6 +92,11 @@ def main() -> None:
         f"{args.endpoint}: {cpu / args.n * 1000:.3f} ms CPU and {wall / args.n * 1000:.3f} ms wall per request",
         file=out,
     )
+    if args.gc:
+        gc.callbacks.clear()
+        for generation, times in pauses.items():
+            longest = max(times, default=0) * 1000
+            print(f"gc generation {generation}: {len(times)} collections, longest {longest:.2f} ms", file=out)
     if args.profile:
         profile = cProfile.Profile(time.process_time)
         profile.enable()
@@ -97,6 +107,13 @@ def main() -> None:
         pstats.Stats(profile, stream=text).sort_stats("cumulative").print_stats(40)
         print(text.getvalue(), file=out)
     app.extensions["db_pool"].close()
+
+
+def _time_collection(phase: str, info: dict, started: dict, pauses: dict[int, list[float]]) -> None:
+    if phase == "start":
+        started["at"] = time.perf_counter()
+    else:
+        pauses[info["generation"]].append(time.perf_counter() - started["at"])
 
 
 if __name__ == "__main__":
