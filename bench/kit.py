@@ -171,7 +171,8 @@ def setup() -> None:
     parts = write_parts(folder, Path(tempfile.gettempdir()) / name)  # the kit's folder may be read-only
     command = [str(ROOT / ".venv" / "bin" / "proposals-api")]
     environment = dict(os.environ, DATABASE_URL=url)
-    subprocess.run([*command, "migrate"], env=environment, check=True)
+    migrated = subprocess.run([*command, "migrate"], env=environment, check=True, stdout=subprocess.PIPE, text=True)
+    print(migrated.stdout.strip(), flush=True)
     subprocess.run([*command, "seed"], env=environment, check=True)
     started = time.monotonic()
     loaded = 0
@@ -188,6 +189,10 @@ def setup() -> None:
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("VACUUM FULL ANALYZE")  # the import rewrote every row several times: compact it
         print(f"imported {loaded} part(s) and compacted in {time.monotonic() - started:.0f} s", flush=True)
+    elif not migrated.stdout.startswith("applied 0 "):
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("VACUUM ANALYZE")  # a migration over loaded data may have rewritten rows
+        print(f"vacuumed after the migration in {time.monotonic() - started:.0f} s", flush=True)
 
 
 if __name__ == "__main__":
