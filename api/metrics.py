@@ -58,12 +58,21 @@ DB_ERRORS = Counter(
 _LIVE_GAUGE_FILE = re.compile(r"gauge_live\w+?_(\d+)\.db$")
 
 
+_SERIES: dict[tuple[str, str, int], tuple] = {}  # few: methods × URL rules × statuses
+
+
 def record_request(method: str, route: str | None, status: int, seconds: float) -> None:
-    """Counts one answered request and its duration."""
-    method = method if method in METHODS else "other"  # a client may send any token as a method
-    route = route or UNMATCHED
-    REQUESTS.labels(method, route, str(status)).inc()
-    LATENCY.labels(method, route).observe(seconds)
+    """Counts one answered request and its duration. The labelled series are looked up once:
+    `labels()` cost more than the counting itself on a cheap request."""
+    key = (method, route or UNMATCHED, status)
+    series = _SERIES.get(key)
+    if series is None:
+        method = method if method in METHODS else "other"  # a client may send any token as a method
+        series = (REQUESTS.labels(method, key[1], str(status)), LATENCY.labels(method, key[1]))
+        if method != "other":
+            _SERIES[key] = series
+    series[0].inc()
+    series[1].observe(seconds)
 
 
 def _multiprocess_dir() -> str | None:
