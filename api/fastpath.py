@@ -114,7 +114,7 @@ LISTS = {
         "/v1/clauses",
         ListQuery("clauses", 3),
         _defaults(ClauseQuerySchema(), ("q", "proposal", "topic", "party", "quoted")),
-        search=ListQuery("clauses", 2, query="search_clauses"),
+        search=ListQuery("clauses", 2, query="search_clauses", page_query="search_clauses_by_term"),
     ),
 }
 LIMIT_MIN, LIMIT_MAX = _limit_range()

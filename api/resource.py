@@ -323,6 +323,10 @@ class ListQuery:
     query: str | None = None  # by default `list_<collection>`
     version_query: str = "collection_version"
     sort_alias: str | None = None
+    # Another query that reads the same page (cursors keep the name of `query`), with its LIMIT
+    # written into the text: a prepared statement Postgres then plans once, where a LIMIT
+    # parameter makes every generic plan look too dear to use (api/fastpath.py).
+    page_query: str | None = None
 
     @property
     def name(self) -> str:
@@ -362,7 +366,10 @@ def read_list(
         after = decode_cursor(spec.name, cursor, filters, spec.key_count, secret)
     params = dict(filters, limit=limit + 1, **{f"after_{i + 1}": v for i, v in enumerate(after)})
     sort = filters.get("sort") if spec.sort_alias else None
-    page_query = _list_query(spec.query or f"list_{spec.collection}", sort, spec.sort_alias or "")
+    if spec.page_query:
+        page_query = q(spec.page_query).replace("%(limit)s", str(int(limit) + 1))
+    else:
+        page_query = _list_query(spec.query or f"list_{spec.collection}", sort, spec.sort_alias or "")
     rows = fetch(page_query, params) if fetch else conn.execute(page_query, params).fetchall()
     page = rows[:limit]
     version = rows[0][-1] if rows else conn.execute(q(spec.version_query), version_params).fetchone()[0]

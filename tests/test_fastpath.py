@@ -92,6 +92,8 @@ HOT = [
     ("/v1/clauses?q=deployment&limit=2", {}),
     ("/v1/clauses?limit=5&q=nato", {}),
     ("/v1/clauses?q=zzzznothing", {}),
+    ("/v1/clauses?q=the", {}),  # a stop word: no lexeme, no match
+    ("/v1/clauses?q=1997&limit=1", {}),
 ]
 
 
@@ -102,12 +104,14 @@ def test_the_fast_path_answers_byte_for_byte_as_flask(app, path, headers):
     assert call(layer, path, headers) == call(layer.inner, path, headers)
 
 
-def test_a_next_page_through_the_fast_path_is_the_same_page(app):
+@pytest.mark.parametrize("first_page", ["/v1/talks?limit=2", "/v1/clauses?q=security&limit=2"])
+def test_a_next_page_through_the_fast_path_is_the_same_page(app, first_page):
     layer = fast_layer(app)
-    first = orjson.loads(call(layer, "/v1/talks?limit=2")[2])
-    path = f"/v1/talks?limit=2&cursor={first['next_cursor']}"
+    first = orjson.loads(call(layer, first_page)[2])
+    path = f"{first_page}&cursor={first['next_cursor']}"
     assert served_by_fast_path(app, path)
     assert call(layer, path) == call(layer.inner, path)
+    assert orjson.loads(call(layer, path)[2])["items"]
 
 
 @pytest.mark.parametrize(
