@@ -75,7 +75,8 @@ SELECT left(c.doc::text, -1) || ',"search":' || row_to_json(s)::text || '}', p.r
 -- Postgres keeps one generic plan for this; it planned search_clauses afresh for every search
 -- (its filters and LIMIT parameter make a generic plan look dearer than each custom one),
 -- which cost about a fifth of a search's database time. A stop word has no lexeme and matches
--- nothing, here as there.
+-- nothing, here as there. The final SELECT is search_clauses' own: change both together
+-- (tests/test_fastpath.py and tests/test_search_terms.py compare what the two return).
 WITH query AS MATERIALIZED (
   SELECT websearch_to_tsquery('english', %(q)s) AS query,
          tsquery_lexemes(websearch_to_tsquery('english', %(q)s)) AS lexemes
