@@ -1,5 +1,6 @@
 """Sources: where a fact comes from."""
 
+import re
 from urllib.parse import urlsplit
 
 from marshmallow import ValidationError, fields, validate
@@ -20,12 +21,14 @@ from schemas.common import (
 )
 from schemas.revisions import AsOfQuerySchema
 
+HTTP_URL = r"^https?://[^\s\x00\[\]]+$"
+
 
 def parses_as_url(value: str | None) -> None:
     """What the pattern cannot say: a host, and a port that is a port. (Raw brackets, which only
     an IPv6 literal may use, are refused by the pattern: clients' URL parsers choke on them.)"""
-    if value is None:
-        return
+    if value is None or not re.fullmatch(HTTP_URL, value):
+        return  # None is allowed; a value off the pattern has its error already
     try:
         parts = urlsplit(value)
         parts.port  # noqa: B018 - raises ValueError for a port out of range
@@ -45,7 +48,7 @@ class SourceSchema(StrictSchema):
         required=True,
         allow_none=True,
         validate=[
-            validate.Regexp(r"^https?://[^\s\x00\[\]]+$", error="Not an http(s) URL."),
+            validate.Regexp(HTTP_URL, error="Not an http(s) URL."),
             validate.Length(max=2000),
             parses_as_url,
         ],
