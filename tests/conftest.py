@@ -66,6 +66,18 @@ def drop_database(server_url: str, url: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+# The parameters of search_clauses that a plain `q` leaves unset.
+SEARCH_DEFAULTS = {"proposal": None, "topic": None, "party": None, "quoted": None, "after_1": None, "after_2": None}
+
+
+def save_clause(conn: psycopg.Connection, changeset: int, clause_id: str, **changes: object) -> None:
+    """Saves a clause as an import would (save_clauses), with some fields changed."""
+    record = conn.execute(
+        "SELECT doc::jsonb - 'revision' - 'updated_at' FROM clauses WHERE id = %s", (clause_id,)
+    ).fetchone()[0]
+    conn.execute("SELECT save_clauses(%s, %s, now(), 'test')", (psycopg.types.json.Jsonb(record | changes), changeset))
+
+
 @pytest.fixture(scope="session")
 def database_url(server_url: str) -> Iterator[str]:
     """A migrated, seeded database shared by the read-only tests."""

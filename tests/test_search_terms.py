@@ -9,8 +9,8 @@ import pytest
 from api.dataset import seed
 from api.migrate import migrate
 from api.sql import q
+from tests.conftest import SEARCH_DEFAULTS, save_clause
 
-BASE = {"proposal": None, "topic": None, "party": None, "quoted": None, "after_1": None, "after_2": None}
 EXPECTED_TERMS = """
 SELECT lexeme_query(u.lexeme), -ts_rank(c.search, lexeme_query(u.lexeme)), c.id
   FROM clauses c, unnest(c.search) AS u WHERE c.deleted_at IS NULL ORDER BY 1, 2, 3
@@ -27,7 +27,7 @@ def full_scan(sql: str) -> str:
 
 def pages(conn: psycopg.Connection, sql: str, word: str, limit: int) -> list[list[tuple]]:
     """Every page of a search, following the keyset as read_list does."""
-    found, params = [], dict(BASE, q=word, limit=limit + 1)
+    found, params = [], dict(SEARCH_DEFAULTS, q=word, limit=limit + 1)
     while True:
         rows = conn.execute(sql, params).fetchall()
         found.append(rows[:limit])
@@ -54,12 +54,12 @@ def test_the_index_follows_the_clauses_through_writes_and_deletions(empty_databa
         assert conn.execute(STORED_TERMS).fetchall() == conn.execute(EXPECTED_TERMS).fetchall()
         with conn.transaction():
             changeset = conn.execute(q("new_changeset"), {"actor": "test"}).fetchone()[0]
-            record = conn.execute(
-                "SELECT doc::jsonb - 'revision' - 'updated_at' FROM clauses WHERE id = %s",
-                ("us-russia-security-treaty-article-5",),
-            ).fetchone()[0]
-            record["summary"] = "Neither side keeps quokkas near the other."
-            conn.execute("SELECT save_clauses(%s, %s, now(), 'test')", (psycopg.types.json.Jsonb(record), changeset))
+            save_clause(
+                conn,
+                changeset,
+                "us-russia-security-treaty-article-5",
+                summary="Neither side keeps quokkas near the other.",
+            )
             conn.execute(
                 "SELECT delete_item('clauses', 'us-russia-security-treaty-article-8', %s, now(), 'test')",
                 (changeset,),
@@ -67,7 +67,7 @@ def test_the_index_follows_the_clauses_through_writes_and_deletions(empty_databa
         stored = conn.execute(STORED_TERMS).fetchall()
         assert stored == conn.execute(EXPECTED_TERMS).fetchall()
         assert not [row for row in stored if row[2] == "us-russia-security-treaty-article-8"]
-        found = conn.execute(q("search_clauses"), dict(BASE, q="quokkas", limit=5)).fetchall()
+        found = conn.execute(q("search_clauses"), dict(SEARCH_DEFAULTS, q="quokkas", limit=5)).fetchall()
         assert [row[2] for row in found] == ["us-russia-security-treaty-article-5"]
 
 

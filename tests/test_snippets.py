@@ -10,8 +10,8 @@ import pytest
 from api.dataset import seed
 from api.migrate import migrate
 from api.sql import q
+from tests.conftest import SEARCH_DEFAULTS, save_clause
 
-BASE = {"proposal": None, "topic": None, "party": None, "quoted": None, "after_1": None, "after_2": None}
 STALE = """
 SELECT c.id FROM clauses c, snippet_tokens(clause_snippet_source(c.doc)) AS t
  WHERE c.snippet_words IS DISTINCT FROM t.words OR c.snippet_lexemes IS DISTINCT FROM t.lexemes
@@ -92,19 +92,22 @@ def test_every_seeded_clause_has_its_words_and_writes_keep_them(empty_database_u
         assert conn.execute(STALE).fetchall() == []
         with conn.transaction():
             changeset = conn.execute(q("new_changeset"), {"actor": "test"}).fetchone()[0]
-            record = conn.execute(
-                "SELECT doc::jsonb - 'revision' - 'updated_at' FROM clauses WHERE id = %s",
-                ("us-russia-security-treaty-article-5",),
+            excerpt = conn.execute(
+                "SELECT doc->'excerpts'->0 FROM clauses WHERE id = 'us-russia-security-treaty-article-5'"
             ).fetchone()[0]
-            record["summary"] = "Neither side keeps quokkas near the other."
-            record["excerpts"] = [dict(record["excerpts"][0], text="No wombats either.")]
-            conn.execute("SELECT save_clauses(%s, %s, now(), 'test')", (psycopg.types.json.Jsonb(record), changeset))
+            save_clause(
+                conn,
+                changeset,
+                "us-russia-security-treaty-article-5",
+                summary="Neither side keeps quokkas near the other.",
+                excerpts=[dict(excerpt, text="No wombats either.")],
+            )
         assert conn.execute(STALE).fetchall() == []
         for word, marked in (("quokka", "<mark>quokkas</mark>"), ("wombat", "<mark>wombats</mark>")):
-            (row,) = conn.execute(q("search_clauses"), dict(BASE, q=word, limit=5)).fetchall()
+            (row,) = conn.execute(q("search_clauses"), dict(SEARCH_DEFAULTS, q=word, limit=5)).fetchall()
             assert marked in row[0]
 
         # A clause whose words are missing is still searched, with ts_headline's snippet.
         conn.execute("UPDATE clauses SET snippet_words = NULL, snippet_lexemes = NULL")
-        (row,) = conn.execute(q("search_clauses"), dict(BASE, q="quokkas", limit=5)).fetchall()
+        (row,) = conn.execute(q("search_clauses"), dict(SEARCH_DEFAULTS, q="quokkas", limit=5)).fetchall()
         assert "<mark>quokkas</mark>" in row[0]
