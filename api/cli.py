@@ -119,7 +119,8 @@ def openapi_yaml() -> str:
 @main.command("serve")
 @click.option("--port", type=int, default=None, help="Port (default: $PORT or 8000).")
 @click.option("--workers", type=int, default=None, help="Worker processes (default: $WEB_CONCURRENCY or 2).")
-def serve_command(port: int | None, workers: int | None) -> None:
+@click.option("--threads", type=int, default=None, help="Threads per worker (default: $WEB_THREADS or 1).")
+def serve_command(port: int | None, workers: int | None, threads: int | None) -> None:
     """Serve the API with granian; start, migrate and seed an embedded Postgres if needed."""
     settings = Settings.from_env()
     url = database_url(settings)
@@ -135,26 +136,10 @@ def serve_command(port: int | None, workers: int | None) -> None:
     metrics_dir.mkdir()
     log_config = run_dir / "granian-logging.json"
     log_config.write_text(json.dumps(granian_log_config()))
-    env = dict(os.environ, DATABASE_URL=url, PROMETHEUS_MULTIPROC_DIR=str(metrics_dir))
-    command = [
-        str(Path(sys.executable).with_name("granian")),
-        "--interface",
-        "wsgi",
-        "--no-ws",
-        "--host",
-        settings.host,
-        "--port",
-        str(port or settings.port),
-        "--workers",
-        str(workers or settings.web_concurrency),
-        "--blocking-threads",
-        str(settings.pool_max_size),
-        "--log-level",
-        "warning",
-        "--log-config",
-        str(log_config),
-        "api.wsgi:app",
-    ]
+    threads = threads or settings.web_threads
+    # The workers read WEB_THREADS too: it sizes their connection pools.
+    env = dict(os.environ, DATABASE_URL=url, PROMETHEUS_MULTIPROC_DIR=str(metrics_dir), WEB_THREADS=str(threads))
+    command = granian_command(settings, port or settings.port, workers or settings.web_concurrency, threads, log_config)
     click.echo(f"serving on http://{settings.host}:{port or settings.port} (Ctrl-C stops it)")
     try:
         server = subprocess.Popen(command, env=env, cwd=ROOT)
@@ -168,6 +153,29 @@ def serve_command(port: int | None, workers: int | None) -> None:
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)
     sys.exit(code)  # normal exit, so the embedded Postgres stops on the way out
+
+
+def granian_command(settings: Settings, port: int, workers: int, threads: int, log_config: Path) -> list[str]:
+    """granian, running `api.wsgi:app` in `workers` processes of `threads` threads each."""
+    return [
+        str(Path(sys.executable).with_name("granian")),
+        "--interface",
+        "wsgi",
+        "--no-ws",
+        "--host",
+        settings.host,
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--blocking-threads",
+        str(threads),
+        "--log-level",
+        "warning",
+        "--log-config",
+        str(log_config),
+        "api.wsgi:app",
+    ]
 
 
 def granian_log_config() -> dict:

@@ -30,8 +30,9 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     web_concurrency: int = 2
+    web_threads: int = 1
     pool_min_size: int = 1
-    pool_max_size: int = 4
+    pool_max_size: int = 2  # from the environment: WEB_THREADS + 1 unless POOL_MAX_SIZE is set
     pool_timeout: float = 1.0
     connect_timeout: int = 2
     default_page_size: int = 50
@@ -50,6 +51,7 @@ class Settings:
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
         env = dict(os.environ if env is None else env)
         defaults = cls()
+        web_threads = int(env.get("WEB_THREADS", defaults.web_threads))
         return cls(
             database_url=env.get("DATABASE_URL") or None,
             embedded_pg_dir=Path(env.get("EMBEDDED_PG_DIR") or defaults.embedded_pg_dir),
@@ -57,7 +59,9 @@ class Settings:
             port=int(env.get("PORT", defaults.port)),
             web_concurrency=int(env.get("WEB_CONCURRENCY", defaults.web_concurrency)),
             pool_min_size=int(env.get("POOL_MIN_SIZE", defaults.pool_min_size)),
-            pool_max_size=int(env.get("POOL_MAX_SIZE", defaults.pool_max_size)),
+            web_threads=web_threads,
+            # one connection per thread, and one more for a streamed export's own
+            pool_max_size=int(env.get("POOL_MAX_SIZE", web_threads + 1)),
             pool_timeout=float(env.get("POOL_TIMEOUT", defaults.pool_timeout)),
             connect_timeout=int(env.get("CONNECT_TIMEOUT", defaults.connect_timeout)),
             default_page_size=int(env.get("DEFAULT_PAGE_SIZE", defaults.default_page_size)),
@@ -85,6 +89,7 @@ ENV_NAMES = [
     "HOST",
     "PORT",
     "WEB_CONCURRENCY",
+    "WEB_THREADS",
     "POOL_MIN_SIZE",
     "POOL_MAX_SIZE",
     "POOL_TIMEOUT",

@@ -2,8 +2,9 @@
 
 Log collectors parse one JSON object per line without a grammar of ours; the request id
 ties a client's `X-Request-ID` to the access line and to any error logged on the way.
-The access line is written when the response body is finished (the WSGI `close()`), so
-a streamed export is timed whole, and it feeds the request metrics at the same moment.
+The access line is written when the response body is finished (the WSGI `close()`, or at once
+for a body that is already whole), so a streamed export is timed whole, and it feeds the request
+metrics at the same moment.
 """
 
 from __future__ import annotations
@@ -96,6 +97,12 @@ class RequestLog:
         except BaseException:
             _finish(environ, {"status": 500}, started)
             raise
+        if isinstance(body, list):
+            # The body is already whole (the fast path's): logged now, and handed on as the list
+            # itself, which granian sends in one piece. Any other iterable costs it a channel and
+            # a release and retake of the GIL per chunk.
+            _finish(environ, seen, started)
+            return body
         return _Closing(body, lambda: _finish(environ, seen, started))
 
 

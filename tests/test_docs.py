@@ -5,7 +5,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from api.cli import main
+from api.cli import granian_command, main
 from api.config import ENV_NAMES, Settings
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
@@ -37,8 +37,21 @@ def test_settings_read_the_environment():
     assert Settings.from_env({}).database_url is None
 
 
+def test_the_pool_follows_the_threads_unless_it_is_set():
+    assert (Settings.from_env({}).web_threads, Settings.from_env({}).pool_max_size) == (1, 2)
+    assert Settings.from_env({"WEB_THREADS": "4"}).pool_max_size == 5
+    assert Settings.from_env({"WEB_THREADS": "4", "POOL_MAX_SIZE": "3"}).pool_max_size == 3
+
+
 def test_cli_help_lists_the_commands():
     result = CliRunner().invoke(main, ["--help"])
     assert result.exit_code == 0
     for command in ("serve", "migrate", "seed", "import", "openapi"):
         assert command in result.output
+
+
+def test_serve_gives_granian_the_workers_and_threads():
+    command = granian_command(Settings(), 8123, 3, 1, Path("/tmp/log.json"))
+    assert command[command.index("--workers") + 1] == "3"
+    assert command[command.index("--blocking-threads") + 1] == "1"
+    assert command[command.index("--port") + 1] == "8123" and command[-1] == "api.wsgi:app"

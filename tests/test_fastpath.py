@@ -236,3 +236,18 @@ def test_the_direct_access_line_is_the_one_the_formatter_writes():
     record = logs.ACCESS.makeRecord(logs.ACCESS.name, logging.INFO, __file__, 1, "request", (), None, extra=fields)
     expected = logs.JsonFormatter().format(record)
     assert orjson.dumps(logs.access_entry(fields, record.created, record.process)).decode() == expected
+
+
+def test_a_fast_answer_reaches_the_server_as_a_list_and_is_logged(app, caplog):
+    """granian sends a list in one piece; any other iterable chunk by chunk, a GIL handover each."""
+    seen: dict = {}
+    with caplog.at_level(logging.INFO, logger=logs.ACCESS.name):
+        body = app.wsgi_app(
+            environ(f"/v1/talks/{TALK}", {}), lambda status, headers, exc_info=None: seen.update(s=status)
+        )
+        assert isinstance(body, list) and seen["s"] == "200 OK"
+        (line,) = [record for record in caplog.records if record.name == logs.ACCESS.name]
+    assert (line.route, line.status) == ("/v1/talks/<talk_id>", 200)
+    flask_body = app.wsgi_app(environ("/v1/talks/no-such-talk", {}), lambda *args: None)
+    assert not isinstance(flask_body, list)  # Flask's answer keeps the close() that logs it
+    flask_body.close()
