@@ -118,8 +118,12 @@ def openapi_yaml() -> str:
 
 @main.command("serve")
 @click.option("--port", type=int, default=None, help="Port (default: $PORT or 8000).")
-@click.option("--workers", type=int, default=None, help="Worker processes (default: $WEB_CONCURRENCY or 2).")
-@click.option("--threads", type=int, default=None, help="Threads per worker (default: $WEB_THREADS or 1).")
+@click.option(
+    "--workers", type=click.IntRange(min=1), default=None, help="Worker processes (default: $WEB_CONCURRENCY or 2)."
+)
+@click.option(
+    "--threads", type=click.IntRange(min=1), default=None, help="Threads per worker (default: $WEB_THREADS or 1)."
+)
 def serve_command(port: int | None, workers: int | None, threads: int | None) -> None:
     """Serve the API with granian; start, migrate and seed an embedded Postgres if needed."""
     settings = Settings.from_env()
