@@ -63,7 +63,7 @@ def main() -> None:
         seen: dict = {}
         body = app.wsgi_app(environ, lambda status, headers, exc_info=None: seen.update(s=status, h=headers))
         data = b"".join(body)
-        body.close()
+        getattr(body, "close", lambda: None)()  # a fast-path body is a plain list
         return seen["s"], seen["h"], data
 
     for item in ids:
