@@ -140,11 +140,11 @@ def serve_command(port: int | None, workers: int | None, threads: int | None) ->
     metrics_dir.mkdir()
     log_config = run_dir / "granian-logging.json"
     log_config.write_text(json.dumps(granian_log_config()))
-    threads = threads or settings.web_threads
+    port, workers, threads = port or settings.port, workers or settings.web_concurrency, threads or settings.web_threads
     # The workers read WEB_THREADS too: it sizes their connection pools.
     env = dict(os.environ, DATABASE_URL=url, PROMETHEUS_MULTIPROC_DIR=str(metrics_dir), WEB_THREADS=str(threads))
-    command = granian_command(settings, port or settings.port, workers or settings.web_concurrency, threads, log_config)
-    click.echo(f"serving on http://{settings.host}:{port or settings.port} (Ctrl-C stops it)")
+    command = granian_command(settings, port, workers, threads, log_config)
+    click.echo(f"serving on http://{settings.host}:{port} (Ctrl-C stops it)")
     try:
         server = subprocess.Popen(command, env=env, cwd=ROOT)
 

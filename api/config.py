@@ -32,7 +32,7 @@ class Settings:
     web_concurrency: int = 2
     web_threads: int = 1
     pool_min_size: int = 1
-    pool_max_size: int = 2  # from the environment: WEB_THREADS + 1 unless POOL_MAX_SIZE is set
+    pool_max_size: int | None = None  # None: web_threads + 1, set by __post_init__
     pool_timeout: float = 1.0
     connect_timeout: int = 2
     default_page_size: int = 50
@@ -47,11 +47,15 @@ class Settings:
     rate_limit_reads: int = 30000
     trusted_proxies: int = 0
 
+    def __post_init__(self) -> None:
+        # One connection per thread, and one more for a streamed export's own.
+        if self.pool_max_size is None:
+            object.__setattr__(self, "pool_max_size", self.web_threads + 1)
+
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
         env = dict(os.environ if env is None else env)
         defaults = cls()
-        web_threads = int(env.get("WEB_THREADS", defaults.web_threads))
         return cls(
             database_url=env.get("DATABASE_URL") or None,
             embedded_pg_dir=Path(env.get("EMBEDDED_PG_DIR") or defaults.embedded_pg_dir),
@@ -59,9 +63,8 @@ class Settings:
             port=int(env.get("PORT", defaults.port)),
             web_concurrency=int(env.get("WEB_CONCURRENCY", defaults.web_concurrency)),
             pool_min_size=int(env.get("POOL_MIN_SIZE", defaults.pool_min_size)),
-            web_threads=web_threads,
-            # one connection per thread, and one more for a streamed export's own
-            pool_max_size=int(env.get("POOL_MAX_SIZE", web_threads + 1)),
+            web_threads=int(env.get("WEB_THREADS", defaults.web_threads)),
+            pool_max_size=int(env["POOL_MAX_SIZE"]) if "POOL_MAX_SIZE" in env else None,
             pool_timeout=float(env.get("POOL_TIMEOUT", defaults.pool_timeout)),
             connect_timeout=int(env.get("CONNECT_TIMEOUT", defaults.connect_timeout)),
             default_page_size=int(env.get("DEFAULT_PAGE_SIZE", defaults.default_page_size)),

@@ -293,6 +293,13 @@ def decode_cursor(
 SORT_CASTS = {"starts_on": "date", "updated_at": "timestamptz"}  # every other sortable field is text
 
 
+@lru_cache(maxsize=256)
+def _page_query(name: str, rows: int) -> str:
+    """The named query with its LIMIT written in (`ListQuery.page_query`), composed once per
+    limit: one text, and so one prepared statement, for each."""
+    return q(name).replace("%(limit)s", str(int(rows)))
+
+
 @cache
 def _list_query(name: str, sort: str | None, alias: str) -> str:
     """The named list query with its ORDER BY and keyset filled in for `sort` (from an allowlist),
@@ -367,7 +374,7 @@ def read_list(
     params = dict(filters, limit=limit + 1, **{f"after_{i + 1}": v for i, v in enumerate(after)})
     sort = filters.get("sort") if spec.sort_alias else None
     if spec.page_query:
-        page_query = q(spec.page_query).replace("%(limit)s", str(int(limit) + 1))
+        page_query = _page_query(spec.page_query, limit + 1)
     else:
         page_query = _list_query(spec.query or f"list_{spec.collection}", sort, spec.sort_alias or "")
     rows = fetch(page_query, params) if fetch else conn.execute(page_query, params).fetchall()

@@ -41,6 +41,7 @@ def test_the_pool_follows_the_threads_unless_it_is_set():
     assert (Settings.from_env({}).web_threads, Settings.from_env({}).pool_max_size) == (1, 2)
     assert Settings.from_env({"WEB_THREADS": "4"}).pool_max_size == 5
     assert Settings.from_env({"WEB_THREADS": "4", "POOL_MAX_SIZE": "3"}).pool_max_size == 3
+    assert (Settings(web_threads=4).pool_max_size, Settings(pool_max_size=7).pool_max_size) == (5, 7)
 
 
 def test_cli_help_lists_the_commands():
