@@ -2,16 +2,29 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+PIP := $(BIN)/pip install --quiet --disable-pip-version-check
+# `compat` editable mode: a plain path entry, without setuptools' warning box about folders named like the package.
+EDITABLE := --config-settings editable_mode=compat
+SERVE_STAMP := $(VENV)/.installed-serve
+TEST_STAMP := $(VENV)/.installed-test
 NODE_STAMP := node_modules/.installed
 
-.PHONY: run test lint openapi clean
+.PHONY: run test test-deps lint openapi clean
 
-$(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
-	touch $(STAMP)
+$(VENV)/bin/python:
+	@$(PYTHON) -m venv $(VENV)
+
+# What serving needs, and nothing else: `make run` on a new machine installs only this.
+$(SERVE_STAMP): pyproject.toml | $(VENV)/bin/python
+	@echo "installing the service's dependencies into $(VENV) (first run only)"
+	@$(PIP) -e . $(EDITABLE)
+	@touch $@
+
+# The test tools (pytest, schemathesis, playwright, ruff, …) on top, for `make test`.
+$(TEST_STAMP): $(SERVE_STAMP)
+	@echo "installing the test tools into $(VENV) (first run only)"
+	@$(PIP) -e '.[test]' $(EDITABLE)
+	@touch $@
 
 # The OpenAPI linters (Spectral, Redocly), pinned in package-lock.json. Without npm their tests skip.
 $(NODE_STAMP): package.json package-lock.json
@@ -19,20 +32,22 @@ $(NODE_STAMP): package.json package-lock.json
 	else echo "npm not found: the OpenAPI lint tests will be skipped"; fi
 
 ## run: serve on http://127.0.0.1:$${PORT:-8000} (embedded Postgres unless DATABASE_URL is set)
-run: $(STAMP)
-	$(BIN)/proposals-api serve
+run: $(SERVE_STAMP)
+	@$(BIN)/proposals-api serve
 
 ## test: lint, check the OpenAPI document, run the whole test suite (real Postgres)
-test: $(STAMP) $(NODE_STAMP)
+test: $(TEST_STAMP) $(NODE_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/proposals-api openapi --check
 	$(BIN)/pytest
 
-lint: $(STAMP)
+test-deps: $(TEST_STAMP) $(NODE_STAMP)
+
+lint: $(TEST_STAMP)
 	$(BIN)/ruff check .
 
 ## openapi: regenerate openapi.yaml from the schemas
-openapi: $(STAMP)
+openapi: $(SERVE_STAMP)
 	$(BIN)/proposals-api openapi
 
 clean:

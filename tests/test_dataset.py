@@ -11,7 +11,11 @@ from api.dataset import DATA_DIR, DatasetError, import_dataset, merge_patch, see
 from api.migrate import migrate
 
 ROOT = Path(__file__).resolve().parent.parent
+# The news article the dataset starts from. It is not ours to redistribute, so a clone does not carry it:
+# the quote checks run wherever it is found (SEED_ARTICLE, or the workspace's shared/seed/ beside the
+# checkout) and skip elsewhere, unless SEED_ARTICLE_REQUIRED is set (.ci/run sets it), where they fail.
 SEED_ARTICLE = Path(os.environ.get("SEED_ARTICLE", ROOT.parent / "shared" / "seed" / "000_598449ba506f7734.txt"))
+SEED_ARTICLE_REQUIRED = os.environ.get("SEED_ARTICLE_REQUIRED", "") not in ("", "0")
 SEED_SOURCE = "sputnik-lavrov-security-guarantees"
 
 
@@ -30,7 +34,10 @@ def client(app):
 
 def seed_text() -> str:
     if not SEED_ARTICLE.exists():
-        pytest.fail(f"the seed article is needed to check quotes: set SEED_ARTICLE (looked at {SEED_ARTICLE})")
+        reason = f"the seed article is needed to check quotes word for word: set SEED_ARTICLE (looked at {SEED_ARTICLE})"
+        if SEED_ARTICLE_REQUIRED:
+            pytest.fail(reason)
+        pytest.skip(reason)
     return SEED_ARTICLE.read_text()
 
 
