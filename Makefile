@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-PIP := $(BIN)/pip install --quiet --disable-pip-version-check
+PIP := $(BIN)/pip install --quiet --quiet --disable-pip-version-check
 # `compat` editable mode: a plain path entry, without setuptools' warning box about folders named like the package.
 EDITABLE := --config-settings editable_mode=compat
 SERVE_STAMP := $(VENV)/.installed-serve
