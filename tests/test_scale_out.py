@@ -14,6 +14,7 @@ import subprocess
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -205,3 +206,21 @@ def test_cached_reads_never_reach_the_app_and_a_write_shows_after_revalidation(t
     assert after["x-cache-status"] == "EXPIRED" and json.loads(body)["summary"] == note
     assert after["etag"] != first["etag"]
     assert get(url)[1]["x-cache-status"] == "HIT"
+
+
+def test_a_forged_host_cannot_poison_the_links_the_cache_serves(topology):
+    """Links are path-absolute: what nginx caches from one client's request is right for every client,
+    whatever Host that request carried, and resolves to the proxy's own scheme and port."""
+    proxy = topology["PROXY_URL"]
+    url = proxy + "/v1/parties?member_of=nato&limit=4"  # no other test asks for it: not cached yet
+    forged_status, forged, _ = get(url, {"Host": "evil.example", "X-Forwarded-Host": "evil.example"})
+    assert forged_status == 200 and forged["x-cache-status"] == "MISS"
+    status, honest, body = get(url)
+    assert status == 200 and honest["x-cache-status"] == "HIT"  # the forged request's answer, from the cache
+    assert honest["link"] == forged["link"]
+    assert "evil.example" not in honest["link"] and b"evil.example" not in body
+    target = honest["link"].removeprefix("<").removesuffix('>; rel="next"')
+    assert target.startswith("/v1/parties?")
+    following = urllib.parse.urljoin(url, target)  # as a client resolves it (RFC 3986 §5)
+    assert following.startswith(proxy + "/v1/parties?")  # the proxy's scheme, host and port
+    assert get(following)[0] == 200
