@@ -26,7 +26,7 @@ STATEMENT = "biden-shared-responsibility-and-allied-consultations"
 ATTACK = "<img src=x onerror=alert(3)>"
 # Markup, the five characters HTML gives a meaning, a fake mark, and the two control characters
 # html_headline uses as its own marks.
-MARKUP = f"Quokkas {ATTACK} & \"wombats\" aren't <mark>here</mark></mark> \x01 either \x02 <script>x</script>."
+MARKUP = f'Quokkas {ATTACK} & "wombats" aren\'t <mark>here</mark></mark> \x01 either \x02 <script>x</script>.'
 ESCAPED = "&lt;img src=x onerror=alert(3)&gt; &amp; &quot;wombats&quot; aren&#x27;t "
 FAKE_MARK = "&lt;mark&gt;here&lt;/mark&gt;&lt;/mark&gt;"  # ts_headline leaves out what its parser takes for tags
 
