@@ -60,6 +60,7 @@ class Settings:
     rate_limit_reads: int = 30000
     trusted_proxies: int = 0
     public_base_url: str = ""  # "": links are path-absolute (`/v1/talks?cursor=…`)
+    metrics_token: str = ""  # "": no /metrics route at all
 
     def __post_init__(self) -> None:
         # One connection per thread, and one more for a streamed export's own.
@@ -94,6 +95,7 @@ class Settings:
             rate_limit_reads=int(env.get("RATE_LIMIT_READS", defaults.rate_limit_reads)),
             trusted_proxies=int(env.get("TRUSTED_PROXIES", defaults.trusted_proxies)),
             public_base_url=env.get("PUBLIC_BASE_URL", defaults.public_base_url),
+            metrics_token=env.get("METRICS_TOKEN", defaults.metrics_token),
         )
 
     def require_database_url(self) -> str:
@@ -125,4 +127,5 @@ ENV_NAMES = [
     "RATE_LIMIT_READS",
     "TRUSTED_PROXIES",
     "PUBLIC_BASE_URL",
+    "METRICS_TOKEN",
 ]

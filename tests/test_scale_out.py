@@ -22,10 +22,11 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from api import metrics
 from api.auth import create_token
 from api.dataset import seed
 from api.migrate import migrate
-from tests.conftest import free_port, start_server, stop_server
+from tests.conftest import METRICS_AUTH, free_port, start_server, stop_server
 
 ROOT = Path(__file__).resolve().parent.parent
 TOPOLOGY = ROOT / "scripts" / "topology.sh"
@@ -177,7 +178,8 @@ def test_a_stopped_replica_causes_no_5xx(topology):
 
 def served_by_app(base: str, route: str) -> float:
     """How many GETs of `route` the app has answered (its /metrics, summed over workers)."""
-    text = get(base + "/metrics")[2].decode()
+    time.sleep(metrics.SCRAPE_REUSE_SECONDS + 0.1)  # past the rendering a worker may still be reusing
+    text = get(base + "/metrics", METRICS_AUTH)[2].decode()
     pattern = re.compile(r"^proposals_api_http_requests_total\{(.*)\} (\S+)$", re.MULTILINE)
     return sum(
         float(value)
