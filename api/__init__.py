@@ -66,7 +66,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     headers.init_app(app)
     caching.init_app(app, settings.cache_shared_max_age)
     ratelimit.init_app(app, settings)  # its write-token check and limits run before every other hook
-    metrics.init_app(app)
+    metrics.init_app(app, settings.metrics_token)
     fastpath.init_app(app, settings)  # inside the request log, so its answers are logged alike
     logs.init_app(app)
     return app

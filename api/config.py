@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 
 def _data_home() -> Path:
@@ -19,6 +20,18 @@ def _switch(value: str | None, default: bool) -> bool:
     if value.lower() in ("off", "false", "0", "no"):
         return False
     raise ValueError(f"expected on or off, got {value!r}")
+
+
+def _public_base_url(value: str) -> str:
+    """The URL clients reach the service under, without its trailing slash; checked at start-up,
+    since every link the service writes begins with it."""
+    value = value.strip().rstrip("/")
+    if not value:
+        return ""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc or "?" in value or "#" in value:
+        raise ValueError(f"PUBLIC_BASE_URL must be an http:// or https:// URL without a query, got {value!r}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -46,11 +59,14 @@ class Settings:
     rate_limit_writes: int = 600
     rate_limit_reads: int = 30000
     trusted_proxies: int = 0
+    public_base_url: str = ""  # "": links are path-absolute (`/v1/talks?cursor=…`)
+    metrics_token: str = ""  # "": no /metrics route at all
 
     def __post_init__(self) -> None:
         # One connection per thread, and one more for a streamed export's own.
         if self.pool_max_size is None:
             object.__setattr__(self, "pool_max_size", self.web_threads + 1)
+        object.__setattr__(self, "public_base_url", _public_base_url(self.public_base_url))
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -78,6 +94,8 @@ class Settings:
             rate_limit_writes=int(env.get("RATE_LIMIT_WRITES", defaults.rate_limit_writes)),
             rate_limit_reads=int(env.get("RATE_LIMIT_READS", defaults.rate_limit_reads)),
             trusted_proxies=int(env.get("TRUSTED_PROXIES", defaults.trusted_proxies)),
+            public_base_url=env.get("PUBLIC_BASE_URL", defaults.public_base_url),
+            metrics_token=env.get("METRICS_TOKEN", defaults.metrics_token),
         )
 
     def require_database_url(self) -> str:
@@ -108,4 +126,6 @@ ENV_NAMES = [
     "RATE_LIMIT_WRITES",
     "RATE_LIMIT_READS",
     "TRUSTED_PROXIES",
+    "PUBLIC_BASE_URL",
+    "METRICS_TOKEN",
 ]

@@ -30,7 +30,6 @@ from psycopg import errors, pq
 from psycopg_pool import PoolTimeout
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import http_date
-from werkzeug.wsgi import get_current_url
 
 from api import ratelimit
 from api.caching import REVALIDATE
@@ -46,6 +45,7 @@ from api.resource import (
     is_id,
     item_query,
     make_etag,
+    public_url,
     read_list,
 )
 from schemas.clauses import ClauseQuerySchema
@@ -191,6 +191,7 @@ class FastReads:
             spec, filters = route.search, dict(filters, q=given["q"])  # type: ignore[assignment]
         limit = int(given["limit"]) if "limit" in given else self.settings.default_page_size
         extensions = self.app.extensions
+        public_base_url = self.settings.public_base_url
 
         def read(conn: psycopg.Connection, if_none_match: str | None, environ: dict) -> Reply:
             return read_list(
@@ -201,14 +202,7 @@ class FastReads:
                 limit=limit,
                 cursor=given.get("cursor"),
                 if_none_match=if_none_match,
-                base_url=_base_url(
-                    environ.get("wsgi.url_scheme", "http"),
-                    environ.get("HTTP_HOST"),
-                    environ.get("SERVER_NAME", ""),
-                    environ.get("SERVER_PORT", ""),
-                    environ.get("SCRIPT_NAME", ""),
-                    environ.get("PATH_INFO", ""),
-                ),
+                base_url=public_url(public_base_url, environ.get("SCRIPT_NAME", "").rstrip("/"), route.rule),
                 args=given.items(),
                 fetch=lambda query, params: self._fetch(conn, query, params),
             )
@@ -383,14 +377,6 @@ def _text(value: object) -> bytes | None:
     if isinstance(value, bool):
         return b"t" if value else b"f"
     return str(value).encode()
-
-
-@lru_cache(maxsize=256)
-def _base_url(scheme: str, host: str | None, server: str, port: str, script: str, path: str) -> str:
-    """`request.base_url` as Flask works it out (werkzeug's own function), remembered: it is slow."""
-    environ = {"wsgi.url_scheme": scheme, "SERVER_NAME": server, "SERVER_PORT": port}
-    environ |= {"SCRIPT_NAME": script, "PATH_INFO": path} | ({"HTTP_HOST": host} if host is not None else {})
-    return get_current_url(environ, strip_querystring=True)
 
 
 def _raise_database_error() -> None:

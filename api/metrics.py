@@ -5,15 +5,25 @@ granian runs several worker processes, and a scrape reaches only one of them. Wi
 writes its values to files there and a scrape adds them all up (prometheus_client's
 multiprocess mode); without it (tests, a single process) the values are the process's own.
 `/metrics` is a plain Flask route, not an API operation: it stays out of the OpenAPI document.
+
+It is not public: the route exists only when `METRICS_TOKEN` is set, and answers only a request
+that sends that token (`Authorization: Bearer …`; 401 otherwise). Its cost is bounded: every
+label takes a bounded set of values (the URL rule, never the path; a known method or `other`;
+the status), so no request can add series; and a worker renders a scrape at most once a second
+(`SCRAPE_REUSE_SECONDS`), answering scrapes in between with the same text.
 """
 
 from __future__ import annotations
 
 import glob
+import hmac
 import os
 import re
+import threading
+import time
+from collections.abc import Callable
 
-from flask import Flask, Response
+from flask import Flask, Response, current_app, request
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -25,6 +35,9 @@ from prometheus_client import (
     multiprocess,
 )
 
+ENDPOINT = "metrics"
+SCRAPE_REUSE_SECONDS = 1.0  # a worker renders at most one scrape in this time; the others reuse it
+REALM = 'Bearer realm="proposals-api metrics"'
 METHODS = {"GET", "HEAD", "POST", "PATCH", "PUT", "DELETE", "OPTIONS"}
 UNMATCHED = "unmatched"  # no URL rule matched (404, 405): one series, whatever the path was
 
@@ -105,12 +118,54 @@ def exposition() -> bytes:
     return generate_latest(registry)
 
 
+class ScrapeCache:
+    """The last rendering, reused for `seconds`: with several files per worker to read and add up,
+    a scrape costs far more than a request, and a flood of them would take a worker's time."""
+
+    def __init__(self, render: Callable[[], bytes], seconds: float, clock: Callable[[], float] = time.monotonic):
+        self.render = render
+        self.seconds = seconds
+        self.clock = clock
+        self.lock = threading.Lock()
+        self.rendered_at: float | None = None
+        self.text = b""
+
+    def get(self) -> bytes:
+        with self.lock:  # one rendering at a time; threads waiting on it take its result
+            now = self.clock()
+            if self.rendered_at is None or now - self.rendered_at >= self.seconds:
+                self.text = self.render()
+                self.rendered_at = self.clock()
+            return self.text
+
+
+SCRAPES = ScrapeCache(exposition, SCRAPE_REUSE_SECONDS)
+
+
+def authorized() -> bool:
+    """Whether this request carries the metrics token (compared in constant time)."""
+    token = current_app.config["SETTINGS"].metrics_token
+    scheme, _, given = request.headers.get("Authorization", "").strip().partition(" ")
+    return bool(token) and scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
+
+
 def metrics_view() -> Response:
-    response = Response(exposition(), mimetype=CONTENT_TYPE_LATEST.split(";")[0])
+    if not authorized():
+        from api.errors import ApiError  # imported late: api.errors counts database errors here
+
+        sent = "Authorization" in request.headers
+        raise ApiError(
+            401,
+            "Metrics need the metrics token: send Authorization: Bearer <METRICS_TOKEN>.",
+            headers={"WWW-Authenticate": REALM + (', error="invalid_token"' if sent else "")},
+        )
+    response = Response(SCRAPES.get(), mimetype=CONTENT_TYPE_LATEST.split(";")[0])
     response.headers["Content-Type"] = CONTENT_TYPE_LATEST
     response.headers["Cache-Control"] = "no-store"
     return response
 
 
-def init_app(app: Flask) -> None:
-    app.add_url_rule("/metrics", "metrics", metrics_view, methods=["GET"])
+def init_app(app: Flask, metrics_token: str) -> None:
+    """`/metrics` only when a token is set: without one it is no route at all (404)."""
+    if metrics_token:
+        app.add_url_rule("/metrics", ENDPOINT, metrics_view, methods=["GET"])

@@ -31,7 +31,9 @@ LAST_MODIFIED_HEADER = {
     "schema": {"type": "string", "example": "Mon, 10 Jan 2022 00:00:00 GMT"},
 }
 LINK_HEADER = {
-    "description": 'The next page, as `<url>; rel="next"`; absent on the last page.',
+    "description": 'The next page, as `<url>; rel="next"`; absent on the last page. The URL is path-absolute '
+    "(`</v1/talks?limit=2&cursor=…>`, resolved against the URL of the request), or absolute when the server sets "
+    "`PUBLIC_BASE_URL`; it never depends on the request's `Host`.",
     "schema": {"type": "string"},
 }
 CSV_SCHEMA = {
@@ -347,7 +349,11 @@ IDEMPOTENCY_KEY = {
     "the first response and creates nothing; the same key with another body is 422.",
     "schema": {"type": "string", "pattern": "^[!-~]{1,200}$", "example": "6f1d2c3e-talk-create"},
 }
-LOCATION_HEADER = {"description": "The URL of the new item.", "schema": {"type": "string"}}
+LOCATION_HEADER = {
+    "description": "The URL of the new item: its path (`/v1/talks/{id}`), or an absolute URL when the server sets "
+    "`PUBLIC_BASE_URL`; never built from the request's `Host`.",
+    "schema": {"type": "string"},
+}
 BEARER = [{"bearerAuth": []}]
 ANONYMOUS: list[dict] = []  # reads need no token
 

@@ -19,8 +19,9 @@ Past a limit the answer is 429 problem+json with `Retry-After` (seconds to the w
 Every counted response carries the headers of the IETF draft draft-ietf-httpapi-ratelimit-
 headers-10 (not the older `RateLimit-Limit/-Remaining/-Reset` trio), for example
 `RateLimit-Policy: "address-writes";q=10000;w=60` and `RateLimit: "address-writes";r=9987;t=41`.
-Liveness, readiness and metrics are never limited: a supervisor, a load balancer or a scraper
-throttled by someone else's traffic would take a healthy service down.
+Liveness, readiness and authorised metrics scrapes are never limited: a supervisor, a load
+balancer or a scraper throttled by someone else's traffic would take a healthy service down. A
+refused scrape (no or a wrong metrics token) counts as a read, like a 404.
 """
 
 from __future__ import annotations
@@ -35,14 +36,14 @@ from functools import lru_cache
 
 from flask import Flask, Response, g, request
 
-from api import auth
+from api import auth, metrics
 from api.config import Settings
 from api.db import connection
 from api.errors import ApiError
 from api.sql import q
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-UNLIMITED_ENDPOINTS = frozenset({"operations.Health", "operations.Ready", "metrics"})
+UNLIMITED_ENDPOINTS = frozenset({"operations.Health", "operations.Ready"})
 # granian 2.8.9 has no switch to leave out its `server: granian` header, but keeps the application's
 # own value: this one names the product without a version or the engine under it.
 MAX_ADDRESSES = 100_000  # per worker and window: past it, new addresses go uncounted until the next window
@@ -140,7 +141,7 @@ class Limiter:
 
     def check(self) -> None:
         """Before any view: the write token (401/403) and the limits (429)."""
-        if request.endpoint in UNLIMITED_ENDPOINTS:
+        if request.endpoint in UNLIMITED_ENDPOINTS or (request.endpoint == metrics.ENDPOINT and metrics.authorized()):
             return
         counted = request.environ.get(COUNTED)
         if counted is not None:  # api/fastpath.py counted this read, then left the answer to Flask

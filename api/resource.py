@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequenc
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache, lru_cache
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import orjson
 import psycopg
@@ -263,6 +263,15 @@ def _signed_cursor(secret: str, collection: str, keys: tuple[str, ...], fingerpr
     return _serializer(collection, secret).dumps({"k": list(keys), "f": fingerprint})
 
 
+@lru_cache(maxsize=256)
+def public_url(public_base_url: str, script_root: str, path: str) -> str:
+    """A URL the service writes (`Link`, `Location`): the path under PUBLIC_BASE_URL, or the path
+    alone (a path-absolute reference, which clients resolve against the URL they asked).
+
+    Never from the request's Host: behind a shared cache one forged Host would reach every client."""
+    return public_base_url + quote(script_root + path, safe="/")
+
+
 @lru_cache(maxsize=1024)
 def _next_link(base_url: str, args: tuple[tuple[str, str], ...], cursor: str) -> str:
     query = {k: v for k, v in args if k != "cursor"} | {"cursor": cursor}
@@ -358,7 +367,8 @@ def read_list(
     """One page of a list, or 304: one query for the page (plus one for the ETag when it is empty).
 
     Each row of the page query is the item's JSON, its keyset values, then the version the list's
-    ETag names. `args` are the request's query parameters, for the next page's `Link`. `fetch`
+    ETag names. `base_url` (`public_url`) and `args`, the request's query parameters, make the
+    next page's `Link`. `fetch`
     runs the page query another way (api/fastpath.py: through libpq, the JSON as bytes).
     """
     version_params = {"collection": spec.collection} | filters
@@ -426,7 +436,7 @@ def list_response(
         limit=paging.get("limit") or settings.default_page_size,
         cursor=paging.get("cursor"),
         if_none_match=request.headers.get("If-None-Match"),
-        base_url=request.base_url,
+        base_url=public_url(settings.public_base_url, request.script_root, request.path),
         args=request.args.items(),
         only=only,
         csv_columns=(only or columns) if as_csv else None,

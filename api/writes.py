@@ -20,7 +20,7 @@ from typing import TypeVar
 
 import orjson
 import psycopg
-from flask import Response, request
+from flask import Response, current_app, request
 from marshmallow import Schema, ValidationError
 from psycopg import sql
 from psycopg.types.json import Jsonb
@@ -29,7 +29,7 @@ from api.auth import require_scope
 from api.dataset import input_shape, merge_patch
 from api.db import connection
 from api.errors import ApiError, field_errors
-from api.resource import gone, is_id, json_response, make_etag, not_found
+from api.resource import gone, is_id, json_response, make_etag, not_found, public_url
 from api.sql import q
 
 JSON = "application/json"
@@ -229,9 +229,14 @@ def create(collection: str, singular: str, schema: type[Schema]) -> Response:
                     "body": doc.decode(),
                 },
             )
-        return json_response(doc, etag, status=201, headers={"Location": location})
+        return json_response(doc, etag, status=201, headers={"Location": _public(location)})
 
     return in_transaction(conn, work)
+
+
+def _public(path: str) -> str:
+    """The new item's URL as `Location` gives it (the path is what an idempotency record keeps)."""
+    return public_url(current_app.config["SETTINGS"].public_base_url, request.script_root, path)
 
 
 def _replay(seen: tuple, digest: str) -> Response:
@@ -242,7 +247,7 @@ def _replay(seen: tuple, digest: str) -> Response:
             "This Idempotency-Key was already used with a different request body.",
             errors=[{"parameter": "Idempotency-Key", "detail": "Reused with another body."}],
         )
-    headers = {"Location": location} if location else {}
+    headers = {"Location": _public(location)} if location else {}
     return json_response(body.encode(), etag, status=status, headers=headers | {"Idempotent-Replayed": "true"})
 
 

@@ -131,7 +131,8 @@ class SearchHitSchema(Schema):
     )
     snippet = fields.String(
         metadata={
-            "description": "The best matching passages, with matches between <mark> and </mark>.",
+            "description": "The best matching passages as HTML: the stored text with `&`, `<`, `>`, `\"` and `'` "
+            "escaped as character references, and each match between `<mark>` and `</mark>`, the only tags in it.",
             "example": "Article 5 … The Parties shall refrain from <mark>deploying</mark> their armed forces",
         }
     )

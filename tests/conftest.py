@@ -28,6 +28,9 @@ from api.migrate import migrate
 ROOT = Path(__file__).resolve().parent.parent
 # Tests send writes and reads far faster than any client may; the rate-limit tests set their own limits.
 UNTHROTTLED = {"RATE_LIMIT_WRITES": "1000000", "RATE_LIMIT_READS": "1000000"}
+# Test servers serve /metrics to this token (without METRICS_TOKEN there is no /metrics at all).
+METRICS_TOKEN = "metrics-token-for-tests"
+METRICS_AUTH = {"Authorization": f"Bearer {METRICS_TOKEN}"}
 
 if not Settings.from_env().prepared_statements:
     # The app's own connections honour PREPARED_STATEMENTS=off (api/db.py); the harness's connections
@@ -105,7 +108,14 @@ def db(database_url: str) -> Iterator[psycopg.Connection]:
 
 @pytest.fixture(scope="session")
 def app(database_url: str):
-    app = create_app(Settings(database_url=database_url, rate_limit_writes=1_000_000, rate_limit_reads=1_000_000))
+    app = create_app(
+        Settings(
+            database_url=database_url,
+            rate_limit_writes=1_000_000,
+            rate_limit_reads=1_000_000,
+            metrics_token=METRICS_TOKEN,
+        )
+    )
     app.config["TESTING"] = True
     yield app
     app.extensions["db_pool"].close()
@@ -136,6 +146,7 @@ def start_server(
         "DATABASE_URL": database_url,
         "PORT": str(port),
         "WEB_CONCURRENCY": "2",
+        "METRICS_TOKEN": METRICS_TOKEN,
         **UNTHROTTLED,
         **(env or {}),
     }

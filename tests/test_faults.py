@@ -28,7 +28,7 @@ import pytest
 from api.auth import create_token
 from api.dataset import seed
 from api.migrate import migrate
-from tests.conftest import free_port, start_server, stop_server
+from tests.conftest import METRICS_AUTH, free_port, start_server, stop_server
 
 TALK = "geneva-strategic-stability-2022-01-10"
 APP = "proposals-api"  # the application_name of the service's connections
@@ -166,7 +166,7 @@ def wait_for(check: Callable[[], T], seconds: float, what: str) -> T:
 
 def metric(base: str, name: str, **labels: str) -> float:
     """One sample from /metrics (0 when absent)."""
-    text = call(f"{base}/metrics")[2].decode()
+    text = call(f"{base}/metrics", headers=METRICS_AUTH)[2].decode()
     wanted = name + ("{" + ",".join(f'{k}="{v}"' for k, v in sorted(labels.items())) + "}" if labels else "")
     for line in text.splitlines():
         if line.startswith(wanted + " "):

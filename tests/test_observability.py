@@ -15,9 +15,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from api import create_app, logs
+from api import create_app, logs, metrics
 from api.config import Settings
-from tests.conftest import start_server, stop_server
+from tests.conftest import METRICS_AUTH, METRICS_TOKEN, start_server, stop_server
 
 TALK = "geneva-strategic-stability-2022-01-10"
 
@@ -31,8 +31,8 @@ def server(database_url: str) -> Iterator[tuple[str, Path]]:
     stop_server(process)
 
 
-def fetch(url: str, headers: dict | None = None, timeout: float = 15) -> tuple[int, dict, bytes]:
-    request = urllib.request.Request(url, headers=headers or {})
+def fetch(url: str, headers: dict | None = None, timeout: float = 15, method: str = "GET") -> tuple[int, dict, bytes]:
+    request = urllib.request.Request(url, headers=headers or {}, method=method)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, {k.lower(): v for k, v in response.headers.items()}, response.read()
@@ -102,7 +102,7 @@ def test_every_line_the_server_writes_to_stderr_is_json(server):
 def test_metrics_add_up_over_the_workers(server):
     base, log_path = server
     route = "/v1/sources/<source_id>"
-    before = samples(fetch(f"{base}/metrics")[2].decode(), "proposals_api_http_requests_total")
+    before = samples(fetch(f"{base}/metrics", METRICS_AUTH)[2].decode(), "proposals_api_http_requests_total")
     key = f'{{method="GET",route="{route}",status="200"}}'
     answers: list = []
     pids: set = set()
@@ -114,7 +114,8 @@ def test_metrics_add_up_over_the_workers(server):
             pids = {line["pid"] for line in access_lines(log_path, {h["x-request-id"] for _, h, _ in answers})}
     assert {status for status, _, _ in answers} == {200}
     assert len(pids) == 2, "both workers should have served some of the requests"
-    status, headers, body = fetch(f"{base}/metrics")
+    time.sleep(metrics.SCRAPE_REUSE_SECONDS)  # past the rendering the worker may still be reusing
+    status, headers, body = fetch(f"{base}/metrics", METRICS_AUTH)
     assert status == 200
     assert headers["content-type"].startswith("text/plain; version=")
     text = body.decode()
@@ -137,7 +138,7 @@ def test_the_pool_gauge_counts_a_request_holding_a_connection(server, database_u
         in_use = 0.0
         while in_use < 1 and time.monotonic() < deadline:
             try:  # a worker answers one request at a time: a scrape sent to the waiting one waits too
-                scraped = fetch(f"{base}/metrics", timeout=0.5)[2].decode()
+                scraped = fetch(f"{base}/metrics", METRICS_AUTH, timeout=0.5)[2].decode()
             except (TimeoutError, urllib.error.URLError):
                 continue
             in_use = samples(scraped, "proposals_api_db_pool_connections_in_use")[""]
@@ -147,7 +148,9 @@ def test_the_pool_gauge_counts_a_request_holding_a_connection(server, database_u
     assert in_use >= 1
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
-        idle = samples(fetch(f"{base}/metrics")[2].decode(), "proposals_api_db_pool_connections_in_use")[""]
+        idle = samples(fetch(f"{base}/metrics", METRICS_AUTH)[2].decode(), "proposals_api_db_pool_connections_in_use")[
+            ""
+        ]
         if idle == 0:
             break
         time.sleep(0.02)
@@ -156,10 +159,111 @@ def test_the_pool_gauge_counts_a_request_holding_a_connection(server, database_u
 
 def test_metrics_are_not_an_api_operation(client):
     assert "/metrics" not in client.get("/v1/openapi.json").get_json()["paths"]
-    response = client.get("/metrics")
+    response = client.get("/metrics", headers=METRICS_AUTH)
     assert response.status_code == 200
     assert b"proposals_api_http_requests_total" in response.data
     assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_without_a_metrics_token_there_are_no_metrics():
+    client = create_app(Settings(database_url=None)).test_client()
+    for headers in ({}, {"Authorization": "Bearer "}, {"Authorization": "Bearer anything"}):
+        response = client.get("/metrics", headers=headers)
+        assert response.status_code == 404
+        assert response.headers["Content-Type"] == "application/problem+json"
+        assert b"proposals_api" not in response.data
+
+
+@pytest.mark.parametrize(
+    ("authorization", "challenge"),
+    [
+        (None, 'Bearer realm="proposals-api metrics"'),
+        ("Bearer wrong-token", 'Bearer realm="proposals-api metrics", error="invalid_token"'),
+        (f"Bearer {METRICS_TOKEN}x", 'Bearer realm="proposals-api metrics", error="invalid_token"'),
+        (f"Basic {METRICS_TOKEN}", 'Bearer realm="proposals-api metrics", error="invalid_token"'),
+        ("Bearer", 'Bearer realm="proposals-api metrics", error="invalid_token"'),
+        ("Bearer ünïcode", 'Bearer realm="proposals-api metrics", error="invalid_token"'),
+    ],
+)
+def test_a_scrape_without_the_metrics_token_is_refused(server, authorization, challenge):
+    base, _ = server
+    status, headers, body = fetch(f"{base}/metrics", {"Authorization": authorization} if authorization else {})
+    assert status == 401
+    assert headers["www-authenticate"] == challenge
+    assert headers["content-type"] == "application/problem+json"
+    assert headers["cache-control"] == "no-store"
+    assert json.loads(body)["status"] == 401
+    assert b"proposals_api_" not in body
+
+
+def test_the_metrics_token_opens_the_scrape(server):
+    base, _ = server
+    for scheme in ("Bearer", "bearer"):
+        status, headers, body = fetch(f"{base}/metrics", {"Authorization": f"{scheme} {METRICS_TOKEN}"})
+        assert status == 200
+        assert headers["content-type"].startswith("text/plain; version=")
+        assert b"proposals_api_http_requests_total" in body
+
+
+def test_refused_scrapes_count_against_the_read_limit_and_allowed_ones_never_do():
+    app = create_app(Settings(database_url=None, metrics_token=METRICS_TOKEN, rate_limit_reads=3))
+    client = app.test_client()
+    assert [client.get("/metrics", headers=METRICS_AUTH).status_code for _ in range(10)] == [200] * 10
+    assert [client.get("/metrics").status_code for _ in range(4)] == [401, 401, 401, 429]
+    assert client.get("/metrics", headers=METRICS_AUTH).status_code == 200
+
+
+def series(text: str) -> set[str]:
+    """The names and labels of every sample in a scrape, without their values."""
+    return {line.rsplit(" ", 1)[0] for line in text.splitlines() if line and not line.startswith("#")}
+
+
+def fresh_scrape(base: str) -> str:
+    time.sleep(metrics.SCRAPE_REUSE_SECONDS + 0.1)  # past the rendering a worker may still be reusing
+    status, _, body = fetch(f"{base}/metrics", METRICS_AUTH)
+    assert status == 200
+    return body.decode()
+
+
+def test_requests_to_unknown_paths_add_no_series(server):
+    """Whatever the path and the method, a request is counted under one of a bounded set of labels."""
+    base, _ = server
+    methods = ["GET", "POST", "DELETE", "BREW", "M-SEARCH"]
+
+    def send(n: int) -> int:
+        path = f"/no-such-{n}/{'x' * (n % 50)}?q={n}"
+        return fetch(f"{base}{path}", {"X-Request-ID": f"unknown-{n}"}, method=methods[n % len(methods)])[0]
+
+    assert {send(n) for n in range(10)} <= {404, 405, 501}  # every kind once: their series exist
+    before = fresh_scrape(base)
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        statuses = list(pool.map(send, range(10, 1010)))
+    assert len(statuses) == 1000 and set(statuses) <= {404, 405, 501}
+    after = fresh_scrape(base)
+    assert series(after) == series(before)
+    assert len(after) < len(before) + 2_000  # only the counts grew, by a few digits
+    unmatched = samples(after, "proposals_api_http_requests_total")
+    counted = samples(before, "proposals_api_http_requests_total")
+    grown = sum(unmatched[key] - counted.get(key, 0) for key in unmatched if 'route="unmatched"' in key)
+    assert grown >= 1000
+    assert "no-such" not in after
+
+
+def test_a_worker_renders_a_scrape_at_most_once_in_its_reuse_time():
+    clock = [100.0]
+    renderings: list[float] = []
+
+    def render() -> bytes:
+        renderings.append(clock[0])
+        return f"scrape {len(renderings)}".encode()
+
+    cache = metrics.ScrapeCache(render, seconds=1.0, clock=lambda: clock[0])
+    assert cache.get() == b"scrape 1"
+    clock[0] += 0.5
+    assert [cache.get() for _ in range(100)] == [b"scrape 1"] * 100
+    clock[0] += 0.5
+    assert cache.get() == b"scrape 2"
+    assert renderings == [100.0, 101.0]
 
 
 def test_an_unexpected_error_is_logged_with_its_id_and_trace_and_never_sent():

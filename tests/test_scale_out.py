@@ -14,6 +14,7 @@ import subprocess
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,10 +22,11 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from api import metrics
 from api.auth import create_token
 from api.dataset import seed
 from api.migrate import migrate
-from tests.conftest import free_port, start_server, stop_server
+from tests.conftest import METRICS_AUTH, free_port, start_server, stop_server
 
 ROOT = Path(__file__).resolve().parent.parent
 TOPOLOGY = ROOT / "scripts" / "topology.sh"
@@ -176,7 +178,8 @@ def test_a_stopped_replica_causes_no_5xx(topology):
 
 def served_by_app(base: str, route: str) -> float:
     """How many GETs of `route` the app has answered (its /metrics, summed over workers)."""
-    text = get(base + "/metrics")[2].decode()
+    time.sleep(metrics.SCRAPE_REUSE_SECONDS + 0.1)  # past the rendering a worker may still be reusing
+    text = get(base + "/metrics", METRICS_AUTH)[2].decode()
     pattern = re.compile(r"^proposals_api_http_requests_total\{(.*)\} (\S+)$", re.MULTILINE)
     return sum(
         float(value)
@@ -205,3 +208,21 @@ def test_cached_reads_never_reach_the_app_and_a_write_shows_after_revalidation(t
     assert after["x-cache-status"] == "EXPIRED" and json.loads(body)["summary"] == note
     assert after["etag"] != first["etag"]
     assert get(url)[1]["x-cache-status"] == "HIT"
+
+
+def test_a_forged_host_cannot_poison_the_links_the_cache_serves(topology):
+    """Links are path-absolute: what nginx caches from one client's request is right for every client,
+    whatever Host that request carried, and resolves to the proxy's own scheme and port."""
+    proxy = topology["PROXY_URL"]
+    url = proxy + "/v1/parties?member_of=nato&limit=4"  # no other test asks for it: not cached yet
+    forged_status, forged, _ = get(url, {"Host": "evil.example", "X-Forwarded-Host": "evil.example"})
+    assert forged_status == 200 and forged["x-cache-status"] == "MISS"
+    status, honest, body = get(url)
+    assert status == 200 and honest["x-cache-status"] == "HIT"  # the forged request's answer, from the cache
+    assert honest["link"] == forged["link"]
+    assert "evil.example" not in honest["link"] and b"evil.example" not in body
+    target = honest["link"].removeprefix("<").removesuffix('>; rel="next"')
+    assert target.startswith("/v1/parties?")
+    following = urllib.parse.urljoin(url, target)  # as a client resolves it (RFC 3986 §5)
+    assert following.startswith(proxy + "/v1/parties?")  # the proxy's scheme, host and port
+    assert get(following)[0] == 200

@@ -14,14 +14,14 @@ from tests.conftest import SEARCH_DEFAULTS, save_clause
 
 STALE = """
 SELECT c.id FROM clauses c, snippet_tokens(clause_snippet_source(c.doc)) AS t
- WHERE c.snippet_words IS DISTINCT FROM t.words OR c.snippet_lexemes IS DISTINCT FROM t.lexemes
+ WHERE c.snippet_words IS DISTINCT FROM html_escape_tokens(t.words) OR c.snippet_lexemes IS DISTINCT FROM t.lexemes
 """
 FILLER = " ".join(["The Parties shall consult each other in good faith."] * 6)
 
 
 def snippet(db: psycopg.Connection, text: str, query: str) -> str:
     return db.execute(
-        "SELECT clause_snippet(t.words, t.lexemes, tsquery_lexemes(websearch_to_tsquery('english', %s)))"
+        "SELECT clause_snippet(html_escape_tokens(t.words), t.lexemes, tsquery_lexemes(websearch_to_tsquery('english', %s)))"
         "  FROM snippet_tokens(%s) AS t",
         (query, text),
     ).fetchone()[0]

@@ -26,7 +26,8 @@ SELECT deleted_at IS NOT NULL AS deleted FROM proposals WHERE id = %(id)s
 -- match. Any other query ranks every match, as before; `full_scan` says which branch runs.
 -- The query is parsed once, as a CTE (written inline, a generic plan parsed it for every match).
 -- The representation and the snippet are read for the page's rows only; the snippet from the
--- words parsed when the clause was written (sql/migrations/0010_clause_snippets.sql).
+-- words parsed when the clause was written (sql/migrations/0010_clause_snippets.sql), as HTML:
+-- the text escaped, the matches in <mark> (sql/migrations/0011_html_snippets.sql).
 WITH query AS MATERIALIZED (
   SELECT websearch_to_tsquery('english', %(q)s) AS query,
          tsquery_lexemes(websearch_to_tsquery('english', %(q)s)) AS lexemes,
@@ -64,8 +65,7 @@ SELECT left(c.doc::text, -1) || ',"search":' || row_to_json(s)::text || '}', p.r
   JOIN clauses c ON c.id = p.id,
        LATERAL (SELECT p.rank,
                        coalesce(clause_snippet(c.snippet_words, c.snippet_lexemes, p.lexemes),
-                                ts_headline('english', clause_snippet_source(c.doc), p.query,
-                                            'StartSel=<mark>, StopSel=</mark>, MaxFragments=2, MinWords=6, MaxWords=24'))
+                                html_headline(clause_snippet_source(c.doc), p.query))
                          AS snippet) s
  ORDER BY p.rank DESC, p.id
 
@@ -94,7 +94,6 @@ SELECT left(c.doc::text, -1) || ',"search":' || row_to_json(s)::text || '}', p.r
   JOIN clauses c ON c.id = p.id,
        LATERAL (SELECT p.rank,
                        coalesce(clause_snippet(c.snippet_words, c.snippet_lexemes, p.lexemes),
-                                ts_headline('english', clause_snippet_source(c.doc), p.query,
-                                            'StartSel=<mark>, StopSel=</mark>, MaxFragments=2, MinWords=6, MaxWords=24'))
+                                html_headline(clause_snippet_source(c.doc), p.query))
                          AS snippet) s
  ORDER BY p.rank DESC, p.id

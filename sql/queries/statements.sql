@@ -18,6 +18,7 @@ SELECT s.doc::text, {key}::text, s.id,
 
 -- name: search_statements
 -- Ranked full-text search over quote, speaker, summary and role; keyset on (rank descending, id).
+-- The snippet is HTML: the text escaped, the matches in <mark> (sql/migrations/0011_html_snippets.sql).
 WITH page AS (  -- `doc` is read for the page's rows only; the query is parsed once (see search_clauses)
   SELECT s.id, ts_rank(s.search, query) AS rank, query
     FROM websearch_to_tsquery('english', %(q)s) AS query, statements s
@@ -41,7 +42,5 @@ SELECT left(s.doc::text, -1) || ',"search":' || row_to_json(h)::text || '}', p.r
   FROM page p
   JOIN statements s ON s.id = p.id,
        LATERAL (SELECT p.rank,
-                       ts_headline('english', concat_ws(' … ', s.speaker, s.quote, s.summary), p.query,
-                                   'StartSel=<mark>, StopSel=</mark>, MaxFragments=2, MinWords=6, MaxWords=24')
-                         AS snippet) h
+                       html_headline(concat_ws(' … ', s.speaker, s.quote, s.summary), p.query) AS snippet) h
  ORDER BY p.rank DESC, p.id
