@@ -1,0 +1,232 @@
+"""Provenance of the bundled dataset: what each revision knew, when, and on what evidence.
+
+Each test here guards one defect an audit found (issue 16); they read the data through the API.
+"""
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+SEED = "sputnik-lavrov-security-guarantees"
+SEED_PAGE = "sputnik-2021-12-31-lavrov-new-system-of-security-agreements"
+COLLECTIONS = ("sources", "parties", "proposals", "clauses", "talks", "statements")
+# The Putin-Biden call ran from 20:35 to 21:25 UTC on 30 December 2021; Lavrov spoke after it.
+CALL_ENDED = datetime(2021, 12, 30, 21, 25, tzinfo=UTC)
+
+
+def instant(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def cited(item: object) -> set[str]:
+    """Every source id an item cites, at any depth (its own, its clauses', its excerpts')."""
+    if isinstance(item, dict):
+        found = set(item.get("source_ids") or [])
+        if isinstance(item.get("source_id"), str):
+            found.add(item["source_id"])
+        for value in item.values():
+            found |= cited(value)
+        return found
+    if isinstance(item, list):
+        return set().union(*(cited(value) for value in item)) if item else set()
+    return set()
+
+
+def walk(client, url: str) -> list[dict]:
+    items, cursor = [], None
+    for _ in range(100):
+        body = client.get(url, query_string={"limit": 200} | ({"cursor": cursor} if cursor else {})).get_json()
+        items += body["items"]
+        cursor = body["next_cursor"]
+        if cursor is None:
+            return items
+    raise AssertionError(f"{url} did not end")
+
+
+@pytest.fixture(scope="module")
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture(scope="module")
+def sources(client) -> dict[str, dict]:
+    return {source["id"]: source for source in walk(client, "/v1/sources")}
+
+
+@pytest.fixture(scope="module")
+def revisions(client) -> list[tuple[str, str, dict]]:
+    """(collection, id, revision) for every revision of every bundled item."""
+    found = []
+    for collection in COLLECTIONS:
+        for item in walk(client, f"/v1/{collection}"):
+            for revision in walk(client, f"/v1/{collection}/{item['id']}/revisions"):
+                found.append((collection, item["id"], revision))
+    return found
+
+
+def first_revisions(revisions: list[tuple[str, str, dict]]) -> list[tuple[str, str, dict]]:
+    return [
+        r for r in revisions if r[2]["revision"] == 1 and instant(r[2]["valid_from"]) < datetime(2022, 1, 1, tzinfo=UTC)
+    ]
+
+
+# Defect 1: the exercise limit of NATO draft article 7 binds Russia as well as NATO's members.
+def test_nato_article_7_exercise_limit_binds_russia_and_every_member(client):
+    clause = client.get("/v1/clauses/russia-nato-security-agreement-article-7").get_json()
+    members = set(client.get("/v1/parties/nato").get_json()["members"])
+    assert len(members) == 30
+    assert set(clause["obligated_party_ids"]) == members | {"russia"}
+    assert "Russia and the NATO member states alike" in clause["summary"]
+    assert "brigade level" in clause["summary"]
+
+
+# Defect 2: the seed view of the Geneva talks says what was known, and cites who made it known.
+def test_geneva_first_revision_names_the_heads_announced_on_30_december(client, sources):
+    first = client.get("/v1/talks/geneva-strategic-stability-2022-01-10/revisions/1").get_json()
+    talk = first["item"]
+    assert "not yet reported" not in talk["summary"]
+    assert {d["party_id"]: d["head"] for d in talk["delegations"]} == {
+        "russia": "Sergei Ryabkov",
+        "united-states": "Wendy Sherman",
+    }
+    announcement = sources["sputnik-2021-12-30-geneva-talks-on-10-january"]
+    assert announcement["id"] in talk["source_ids"]
+    assert date.fromisoformat(announcement["published_on"]) <= instant(first["valid_from"]).date()
+    assert "Ryabkov" in announcement["description"] and "Sherman" in announcement["description"]
+
+
+# Defect 3: no revision rests on a source published after it; revision 1 holds nothing after the seed's day.
+def test_no_revision_cites_a_source_published_after_it_became_valid(revisions, sources):
+    checked = 0
+    for collection, item_id, revision in revisions:
+        valid_from = instant(revision["valid_from"]).date()
+        for source_id in cited(revision["item"]):
+            published_on = sources[source_id]["published_on"]
+            if published_on is not None:
+                checked += 1
+                assert date.fromisoformat(published_on) <= valid_from, (
+                    collection,
+                    item_id,
+                    revision["revision"],
+                    source_id,
+                )
+    assert checked > 200
+
+
+def test_revision_one_holds_nothing_published_after_the_seed_article(revisions, sources):
+    seed_day = date.fromisoformat(sources[SEED_PAGE]["published_on"])
+    firsts = first_revisions(revisions)
+    assert len(firsts) > 60
+    for collection, item_id, revision in firsts:
+        for source_id in cited(revision["item"]):
+            published_on = sources[source_id]["published_on"]
+            assert published_on is None or date.fromisoformat(published_on) <= seed_day, (
+                collection,
+                item_id,
+                source_id,
+            )
+    later = {
+        "tass-2022-01-12-nato-russia-council",
+        "tass-2022-01-13-osce-permanent-council",
+        "cpcml-draft-treaty-articles",
+    }
+    assert not later & set().union(*(cited(r[2]["item"]) for r in firsts))
+
+
+def test_every_source_gives_its_date_or_says_why_not(sources):
+    assert len(sources) > 30
+    for source in sources.values():
+        assert source["published_on"] or "no publication date" in source["description"], source["id"]
+
+
+# Defect 4: memberships rest on sources that actually list members.
+def test_nato_membership_cites_a_source_that_lists_the_members(client, sources):
+    listing = sources["jagranjosh-2022-01-28-list-of-nato-member-states"]
+    nato = client.get("/v1/parties/nato").get_json()
+    assert listing["id"] in nato["source_ids"]
+    spelled = {"Czechia": "Czech Republic", "United States of America": "United States"}
+    for member in nato["members"]:
+        party = client.get(f"/v1/parties/{member}").get_json()
+        assert listing["id"] in party["source_ids"], member
+        assert spelled.get(party["name"], party["name"]) in listing["description"], member
+    assert len(nato["members"]) == 30
+    article_4 = client.get("/v1/clauses/russia-nato-security-agreement-article-4").get_json()
+    assert listing["id"] in article_4["source_ids"]
+    assert len(article_4["obligated_party_ids"]) == 17  # Russia and the 16 members of 27 May 1997
+
+
+def test_osce_lists_every_state_the_dataset_holds_and_says_why_no_more(client, sources):
+    states = {p["id"] for p in walk(client, "/v1/parties") if p["kind"] == "state"}
+    osce = client.get("/v1/parties/osce").get_json()
+    assert set(osce["members"]) == states
+    assert any(
+        "Ukraine" in sources[s]["description"] and "OSCE" in sources[s]["description"] for s in osce["source_ids"]
+    )
+    note = walk(client, "/v1/parties/osce/revisions")[-1]["note"]
+    assert "other participating states are not parties in this dataset" in note
+
+
+# Defect 5: the summaries say how strong each commitment is.
+def test_summaries_keep_the_strength_and_exceptions_of_the_articles(client):
+    us_2 = client.get("/v1/clauses/us-russia-security-treaty-article-2").get_json()["summary"]
+    assert "best-efforts" in us_2 and "undertakes to make sure" not in us_2
+    nato_4 = client.get("/v1/clauses/russia-nato-security-agreement-article-4").get_json()["summary"]
+    assert "consent of all the Parties" in nato_4 and "exceptional cases" in nato_4
+
+
+# Defect 6: a statement is recorded only where a source reports the person saying something.
+def test_statements_resting_on_the_seed_come_from_people_it_reports_speaking(client):
+    statements = walk(client, "/v1/statements")
+    assert client.get("/v1/statements/putin-call-focus-on-security-guarantee-talks").status_code == 404
+    assert all(s["speaker"] != "Vladimir Putin" for s in statements)
+    # The article reports words of Lavrov ("told Sputnik", "stressed"), Ushakov ("stressed") and Biden
+    # ("the US president emphasized ... and informed"); of Putin it reports only that he took part in the call.
+    seed_only = {s["speaker"] for s in statements if set(s["source_ids"]) <= {SEED, SEED_PAGE}}
+    assert seed_only == {"Sergey Lavrov", "Yuri Ushakov", "Joe Biden"}
+
+
+# Defect 7: every revision is valid from an instant at which it was true.
+def test_revision_one_is_valid_from_the_article_not_before_the_call(revisions, sources):
+    starts = {instant(r[2]["valid_from"]) for r in first_revisions(revisions)}
+    assert starts == {datetime(2021, 12, 31, 7, 52, tzinfo=UTC)}
+    (seed_instant,) = starts
+    assert seed_instant > CALL_ENDED
+    assert sources[SEED_PAGE]["published_on"] == seed_instant.date().isoformat()
+
+
+def test_a_talk_is_held_only_once_its_day_is_over(revisions):
+    held = [r for r in revisions if r[0] == "talks" and r[2]["item"]["status"] == "held"]
+    assert len(held) == 4
+    for _, talk_id, revision in held:
+        last_day = date.fromisoformat(revision["item"]["ends_on"] or revision["item"]["starts_on"])
+        over = datetime.combine(last_day + timedelta(days=1), datetime.min.time(), UTC)
+        assert instant(revision["valid_from"]) >= over, talk_id
+
+
+# Defect 8: what a record says about a venue or a length is in a source it cites, as that source is described.
+def test_venues_and_lengths_are_backed_by_the_sources_cited(revisions, sources):
+    for _, talk_id, revision in (r for r in revisions if r[0] == "talks"):
+        talk = revision["item"]
+        descriptions = " ".join(sources[s]["description"].lower() for s in talk["source_ids"])
+        if talk["location"] and ", " in talk["location"]:
+            venue = talk["location"].split(", ", 1)[1].lower()
+            assert venue in descriptions, (talk_id, revision["revision"], venue)
+        for length in ("four hours", "eight hours", "seven hours"):
+            if length in talk["summary"]:
+                assert length in descriptions, (talk_id, revision["revision"], length)
+    stl = sources["stl-news-strategic-stability-dialogue"]["description"]
+    assert "gives neither the venue within Geneva nor the length" in stl
+
+
+def test_the_us_treaty_does_not_cite_the_nato_only_page(client, sources):
+    treaty = client.get("/v1/proposals/us-russia-security-treaty").get_json()
+    assert "mfa-drafts-archive-today" not in cited(treaty)
+    assert "NATO draft only" in sources["mfa-drafts-archive-today"]["description"]
+
+
+# Defect 9: every source gives its title or says why it cannot.
+def test_every_source_gives_its_title_or_says_why_not(sources):
+    titled = [s for s in sources.values() if s["title"]]
+    assert len(titled) > 15
+    for source in sources.values():
+        assert source["title"] or "no headline" in source["description"], source["id"]
