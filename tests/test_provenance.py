@@ -186,11 +186,14 @@ def test_statements_resting_on_the_seed_come_from_people_it_reports_speaking(cli
 
 
 # Defect 7: every revision is valid from an instant at which it was true.
-def test_revision_one_is_valid_from_the_article_not_before_the_call(revisions, sources):
+def test_revision_one_is_valid_from_the_article_not_before_the_call(client, revisions, sources):
     starts = {instant(r[2]["valid_from"]) for r in first_revisions(revisions)}
     assert starts == {datetime(2021, 12, 31, 7, 52, tzinfo=UTC)}
     (seed_instant,) = starts
     assert seed_instant > CALL_ENDED
+    call = client.get("/v1/talks/putin-biden-call-2021-12-30").get_json()
+    assert "sputnik-2021-12-30-putin-biden-call-ended" in call["source_ids"]
+    assert "21:25 GMT" in sources["sputnik-2021-12-30-putin-biden-call-ended"]["description"]
     assert sources[SEED_PAGE]["published_on"] == seed_instant.date().isoformat()
 
 
