@@ -86,9 +86,9 @@ def test_the_seed_article_view_is_revision_one_and_history_comes_after(db):
         " ORDER BY valid_from"
     ).fetchall()
     assert [(r[1], r[2], r[3]) for r in later] == [
-        ("geneva-strategic-stability-2022-01-10", 2, "2022-01-12T12:00:00Z"),
-        ("nato-russia-council-2022-01-12", 2, "2022-01-13T12:00:00Z"),
-        ("osce-russia-consultations-2022-01-13", 2, "2022-01-14T12:00:00Z"),
+        ("geneva-strategic-stability-2022-01-10", 2, "2022-01-10T23:00:00Z"),
+        ("nato-russia-council-2022-01-12", 2, "2022-01-12T23:00:00Z"),
+        ("osce-russia-consultations-2022-01-13", 2, "2022-01-13T23:00:00Z"),
     ]
 
 

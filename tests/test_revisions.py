@@ -24,7 +24,7 @@ def test_geneva_today_is_held_with_sherman_and_ryabkov_leading(client):
     talk = client.get(GENEVA).get_json()
     assert talk["status"] == "held"
     assert talk["revision"] == 2
-    assert talk["updated_at"] == "2022-01-12T12:00:00Z"  # 11 January, the latest date of its sources, over everywhere
+    assert talk["updated_at"] == "2022-01-10T23:00:00Z"  # the end of the meeting's day in Geneva
     heads = {d["party_id"]: d["head"] for d in talk["delegations"]}
     assert heads == {"united-states": "Wendy Sherman", "russia": "Sergei Ryabkov"}
     assert len(talk["source_ids"]) > 1
@@ -35,7 +35,7 @@ def test_revisions_list_both_newest_first_with_their_sources(client):
     assert response.status_code == 200
     revisions = response.get_json()["items"]
     assert [r["revision"] for r in revisions] == [2, 1]
-    assert [r["valid_from"] for r in revisions] == ["2022-01-12T12:00:00Z", "2021-12-31T07:52:00Z"]
+    assert [r["valid_from"] for r in revisions] == ["2022-01-10T23:00:00Z", "2021-12-31T07:52:00Z"]
     assert revisions[0]["actor"] == "seed"
     assert revisions[0]["note"]
     assert revisions[1]["item"]["source_ids"][0] == "sputnik-lavrov-security-guarantees"
