@@ -88,7 +88,7 @@ def test_nato_article_7_exercise_limit_binds_russia_and_every_member(client):
     assert len(members) == 30
     assert set(clause["obligated_party_ids"]) == members | {"russia"}
     assert "Russia and the NATO member states alike" in clause["summary"]
-    assert "brigade level" in clause["summary"]
+    assert "larger than a brigade" in clause["summary"]
 
 
 # Defect 2: the seed view of the Geneva talks says what was known, and cites who made it known.
