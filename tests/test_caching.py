@@ -13,9 +13,9 @@ def test_items_revalidate_and_say_when_their_state_became_true(client):
     response = client.get(TALK)
     assert response.headers["Cache-Control"] == "public, no-cache"
     assert "Accept" in response.headers["Vary"]
-    assert parsedate_to_datetime(response.headers["Last-Modified"]).isoformat() == "2022-01-10T00:00:00+00:00"
+    assert parsedate_to_datetime(response.headers["Last-Modified"]).isoformat() == "2022-01-10T23:00:00+00:00"
     then = client.get(TALK + "?as_of=2022-01-01T00:00:00Z")
-    assert parsedate_to_datetime(then.headers["Last-Modified"]).isoformat() == "2021-12-30T00:00:00+00:00"
+    assert parsedate_to_datetime(then.headers["Last-Modified"]).isoformat() == "2021-12-31T07:52:00+00:00"
 
 
 def test_revisions_are_immutable_and_errors_are_not_stored(client):

@@ -74,27 +74,21 @@ def test_both_drafts_have_every_article(everything):
     assert counts == {"us-russia-security-treaty": 8, "russia-nato-security-agreement": 9}
 
 
-def test_officials_named_by_the_article_have_statements(everything):
-    speakers = {s["speaker"] for s in everything["statements"]}
-    assert {"Sergey Lavrov", "Yuri Ushakov", "Vladimir Putin", "Joe Biden"} <= speakers
-
-
 def test_the_seed_article_view_is_revision_one_and_history_comes_after(db):
     first = db.execute(
-        "SELECT DISTINCT valid_from::date::text FROM revisions r JOIN changesets c ON c.id = r.changeset_id"
-        " WHERE r.revision = 1 AND c.actor = 'seed' AND r.item_id NOT IN"
-        " (SELECT item_id FROM revisions WHERE valid_from > '2021-12-31')"
+        "SELECT DISTINCT rfc3339(valid_from) FROM revisions r JOIN changesets c ON c.id = r.changeset_id"
+        " WHERE r.revision = 1 AND c.actor = 'seed' AND r.valid_from < '2022-01-01'"
     ).fetchall()
-    assert first == [("2021-12-30",)]
+    assert first == [("2021-12-31T07:52:00Z",)]  # the instant Sputnik published the article the seed copy reproduces
     later = db.execute(
-        "SELECT collection, item_id, revision, valid_from::date::text FROM revisions"
+        "SELECT collection, item_id, revision, rfc3339(valid_from) FROM revisions"
         " WHERE collection = 'talks' AND revision > 1 AND changeset_id IN (SELECT id FROM changesets WHERE actor = 'seed')"
         " ORDER BY valid_from"
     ).fetchall()
     assert [(r[1], r[2], r[3]) for r in later] == [
-        ("geneva-strategic-stability-2022-01-10", 2, "2022-01-10"),
-        ("nato-russia-council-2022-01-12", 2, "2022-01-12"),
-        ("osce-russia-consultations-2022-01-13", 2, "2022-01-13"),
+        ("geneva-strategic-stability-2022-01-10", 2, "2022-01-10T23:00:00Z"),
+        ("nato-russia-council-2022-01-12", 2, "2022-01-12T23:00:00Z"),
+        ("osce-russia-consultations-2022-01-13", 2, "2022-01-13T23:00:00Z"),
     ]
 
 

@@ -62,7 +62,7 @@ def test_history_lists_every_revision_with_when_it_was_recorded_and_a_form_to_pi
     assert re.findall(r'<tr title="recorded ([^"]+) UTC"><td>(\d+)', table) == [
         (when, str(number)) for number, (when,) in enumerate(recorded, start=1)
     ]
-    assert "2021-12-30 00:00 UTC" in table and "2022-01-10 00:00 UTC" in table  # valid from
+    assert "2021-12-31 07:52 UTC" in table and "2022-01-10 23:00 UTC" in table  # valid from
     form = html[html.index('<form method="get" id="compare"') : html.index("</form>")]
     assert re.findall(r'<select name="(\w+)">', form) == ["from", "to"]
     assert "<option selected>1</option>" in form and "<option selected>2</option>" in form

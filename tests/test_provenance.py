@@ -1,0 +1,295 @@
+"""Provenance of the bundled dataset: what each revision knew, when, and on what evidence.
+
+Each test here guards one defect an audit found (issue 16); they read the data through the API.
+"""
+
+import re
+from datetime import UTC, date, datetime, time, timedelta
+
+import pytest
+
+SEED = "sputnik-lavrov-security-guarantees"
+SEED_PAGE = "sputnik-2021-12-31-lavrov-new-system-of-security-agreements"
+COLLECTIONS = ("sources", "parties", "proposals", "clauses", "talks", "statements")
+# The Putin-Biden call ran from 20:35 to 21:25 UTC on 30 December 2021; Lavrov spoke after it.
+CALL_ENDED = datetime(2021, 12, 30, 21, 25, tzinfo=UTC)
+
+
+def instant(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def cited(item: object) -> set[str]:
+    """Every source id an item cites, at any depth (its own, its clauses', its excerpts')."""
+    if isinstance(item, dict):
+        found = set(item.get("source_ids") or [])
+        if isinstance(item.get("source_id"), str):
+            found.add(item["source_id"])
+        for value in item.values():
+            found |= cited(value)
+        return found
+    if isinstance(item, list):
+        return set().union(*(cited(value) for value in item)) if item else set()
+    return set()
+
+
+def without_citations(item: object) -> object:
+    """An item with its citations and revision counters left out: what it says, not who says it."""
+    if isinstance(item, dict):
+        skip = {"source_ids", "source_id", "revision", "updated_at"}
+        return {key: without_citations(value) for key, value in item.items() if key not in skip}
+    if isinstance(item, list):
+        return [without_citations(value) for value in item]
+    return item
+
+
+def walk(client, url: str) -> list[dict]:
+    items, cursor = [], None
+    for _ in range(100):
+        body = client.get(url, query_string={"limit": 200} | ({"cursor": cursor} if cursor else {})).get_json()
+        items += body["items"]
+        cursor = body["next_cursor"]
+        if cursor is None:
+            return items
+    raise AssertionError(f"{url} did not end")
+
+
+@pytest.fixture(scope="module")
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture(scope="module")
+def sources(client) -> dict[str, dict]:
+    return {source["id"]: source for source in walk(client, "/v1/sources")}
+
+
+@pytest.fixture(scope="module")
+def revisions(client) -> list[tuple[str, str, dict]]:
+    """(collection, id, revision) for every revision of every bundled item."""
+    found = []
+    for collection in COLLECTIONS:
+        for item in walk(client, f"/v1/{collection}"):
+            for revision in walk(client, f"/v1/{collection}/{item['id']}/revisions"):
+                found.append((collection, item["id"], revision))
+    return found
+
+
+def first_revisions(revisions: list[tuple[str, str, dict]]) -> list[tuple[str, str, dict]]:
+    return [
+        r for r in revisions if r[2]["revision"] == 1 and instant(r[2]["valid_from"]) < datetime(2022, 1, 1, tzinfo=UTC)
+    ]
+
+
+# Defect 1: the exercise limit of NATO draft article 7 binds Russia as well as NATO's members.
+def test_nato_article_7_exercise_limit_binds_russia_and_every_member(client):
+    clause = client.get("/v1/clauses/russia-nato-security-agreement-article-7").get_json()
+    members = set(client.get("/v1/parties/nato").get_json()["members"])
+    assert len(members) == 30
+    assert set(clause["obligated_party_ids"]) == members | {"russia"}
+    assert "Russia and the NATO member states alike" in clause["summary"]
+    assert "larger than a brigade" in clause["summary"]
+
+
+# Defect 2: the seed view of the Geneva talks says what was known, and cites who made it known.
+def test_geneva_first_revision_names_the_heads_announced_on_30_december(client, sources):
+    first = client.get("/v1/talks/geneva-strategic-stability-2022-01-10/revisions/1").get_json()
+    talk = first["item"]
+    assert "not yet reported" not in talk["summary"]
+    assert {d["party_id"]: d["head"] for d in talk["delegations"]} == {
+        "russia": "Sergei Ryabkov",
+        "united-states": "Wendy Sherman",
+    }
+    announcement = sources["sputnik-2021-12-30-geneva-talks-on-10-january"]
+    assert announcement["id"] in talk["source_ids"]
+    assert date.fromisoformat(announcement["published_on"]) <= instant(first["valid_from"]).date()
+    assert "Ryabkov" in announcement["description"] and "Sherman" in announcement["description"]
+
+
+# Defect 3: revision 1 (the seed view) holds nothing published after the seed article. Later revisions may
+# cite reports that came after the fact; only a change whose sole news is a source waits for that source.
+def test_revision_one_holds_nothing_published_after_the_seed_article(revisions, sources):
+    seed_day = date.fromisoformat(sources[SEED_PAGE]["published_on"])
+    firsts = first_revisions(revisions)
+    assert len(firsts) > 60
+    for collection, item_id, revision in firsts:
+        for source_id in cited(revision["item"]):
+            published_on = sources[source_id]["published_on"]
+            assert published_on is None or date.fromisoformat(published_on) <= seed_day, (
+                collection,
+                item_id,
+                source_id,
+            )
+    later = {
+        "tass-2022-01-12-nato-russia-council",
+        "tass-2022-01-13-osce-permanent-council",
+        "cpcml-draft-treaty-articles",
+    }
+    assert not later & set().union(*(cited(r[2]["item"]) for r in firsts))
+
+
+def test_a_change_that_only_adds_a_source_is_not_valid_before_that_source(revisions):
+    """Such a change became true by the source's publication (the list of NATO's members, for one)."""
+    valid_from = {(c, i, r["revision"]): instant(r["valid_from"]) for c, i, r in revisions}
+    source_published = {i: t for (c, i, number), t in valid_from.items() if c == "sources" and number == 1}
+    items = {(c, i, r["revision"]): r["item"] for c, i, r in revisions}
+    citation_only = 0
+    for (collection, item_id, number), item in items.items():
+        before = items.get((collection, item_id, number - 1))
+        if before is None or without_citations(item) != without_citations(before):
+            continue
+        added = cited(item) - cited(before)
+        assert added, (collection, item_id, number)
+        citation_only += 1
+        for source_id in added:
+            assert source_published[source_id] <= valid_from[(collection, item_id, number)], (item_id, source_id)
+    assert citation_only >= 32  # NATO, its 30 members and the NATO draft (article 4) cite the member list
+
+
+def test_sources_are_valid_from_when_they_were_published(revisions, sources):
+    seed_instant = datetime(2021, 12, 31, 7, 52, tzinfo=UTC)
+    stamp = re.compile(r"stamped (\d\d:\d\d) GMT on (\d{1,2} \w+ \d{4})")
+    later = 0
+    for collection, source_id, revision in revisions:
+        if collection != "sources" or revision["revision"] != 1:
+            continue
+        valid_from, published_on = instant(revision["valid_from"]), sources[source_id]["published_on"]
+        if valid_from == seed_instant:  # the seed view: anything published by then
+            assert published_on is None or date.fromisoformat(published_on) <= seed_instant.date(), source_id
+            continue
+        later += 1
+        stamped = stamp.search(sources[source_id]["description"])
+        if stamped:  # a time with its zone: that instant
+            expected = datetime.strptime(" ".join(stamped.groups()), "%H:%M %d %B %Y").replace(tzinfo=UTC)
+        elif published_on:  # a date only, in a zone the page does not give: its end everywhere (UTC-12)
+            expected = datetime.combine(date.fromisoformat(published_on) + timedelta(days=1), time(12), UTC)
+        else:  # no date: the note says what places it in time
+            assert "no date" in revision["note"] and valid_from > seed_instant, source_id
+            continue
+        assert valid_from == expected, source_id
+    assert later >= 15
+
+
+def test_every_source_gives_its_date_or_says_why_not(sources):
+    assert len(sources) > 30
+    for source in sources.values():
+        assert source["published_on"] or "no publication date" in source["description"], source["id"]
+
+
+# Defect 4: memberships rest on sources that actually list members.
+def test_nato_membership_cites_a_source_that_lists_the_members(client, sources):
+    listing = sources["jagranjosh-2022-01-28-list-of-nato-member-states"]
+    nato = client.get("/v1/parties/nato").get_json()
+    assert listing["id"] in nato["source_ids"]
+    spelled = {"Czechia": "Czech Republic", "United States of America": "United States"}
+    for member in nato["members"]:
+        party = client.get(f"/v1/parties/{member}").get_json()
+        assert listing["id"] in party["source_ids"], member
+        assert spelled.get(party["name"], party["name"]) in listing["description"], member
+    assert len(nato["members"]) == 30
+    article_4 = client.get("/v1/clauses/russia-nato-security-agreement-article-4").get_json()
+    assert listing["id"] in article_4["source_ids"]
+    assert len(article_4["obligated_party_ids"]) == 17  # Russia and the 16 members of 27 May 1997
+
+
+def test_osce_lists_every_state_the_dataset_holds_and_says_why_no_more(client, sources):
+    states = {p["id"] for p in walk(client, "/v1/parties") if p["kind"] == "state"}
+    osce = client.get("/v1/parties/osce").get_json()
+    assert set(osce["members"]) == states
+    assert any(
+        "Ukraine" in sources[s]["description"] and "OSCE" in sources[s]["description"] for s in osce["source_ids"]
+    )
+    note = walk(client, "/v1/parties/osce/revisions")[-1]["note"]
+    assert "other participating states are not parties in this dataset" in note
+
+
+# Defect 5: the summaries say how strong each commitment is.
+def test_summaries_keep_the_strength_and_exceptions_of_the_articles(client):
+    us_2 = client.get("/v1/clauses/us-russia-security-treaty-article-2").get_json()["summary"]
+    assert "best-efforts" in us_2 and "undertakes to make sure" not in us_2
+    nato_4 = client.get("/v1/clauses/russia-nato-security-agreement-article-4").get_json()["summary"]
+    assert "consent of all the Parties" in nato_4 and "exceptional cases" in nato_4
+
+
+# Defect 6: a statement is recorded only where a source reports the person saying something.
+def test_statements_resting_on_the_seed_come_from_people_it_reports_speaking(client):
+    statements = walk(client, "/v1/statements")
+    assert client.get("/v1/statements/putin-call-focus-on-security-guarantee-talks").status_code == 404
+    assert all(s["speaker"] != "Vladimir Putin" for s in statements)
+    # The article reports words of Lavrov ("told Sputnik", "stressed"), Ushakov ("stressed") and Biden
+    # ("the US president emphasized ... and informed"); of Putin it reports only that he took part in the call.
+    seed_only = {s["speaker"] for s in statements if set(s["source_ids"]) <= {SEED, SEED_PAGE}}
+    assert seed_only == {"Sergey Lavrov", "Yuri Ushakov", "Joe Biden"}
+
+
+# Defect 7: every revision is valid from an instant at which it was true.
+def test_revision_one_is_valid_from_the_article_not_before_the_call(client, revisions, sources):
+    starts = {instant(r[2]["valid_from"]) for r in first_revisions(revisions)}
+    assert starts == {datetime(2021, 12, 31, 7, 52, tzinfo=UTC)}
+    (seed_instant,) = starts
+    assert seed_instant > CALL_ENDED
+    call = client.get("/v1/talks/putin-biden-call-2021-12-30").get_json()
+    assert "sputnik-2021-12-30-putin-biden-call-ended" in call["source_ids"]
+    assert "21:25 GMT" in sources["sputnik-2021-12-30-putin-biden-call-ended"]["description"]
+    assert sources[SEED_PAGE]["published_on"] == seed_instant.date().isoformat()
+
+
+# Where each later event happened, and that place's offset from UTC on the day (CET, MSK in winter).
+UTC_OFFSET_HOURS = {"Geneva": 1, "Brussels": 1, "Vienna": 1, "Moscow": 3}
+
+
+def end_of_day_at(day: str, place: str) -> datetime:
+    """Local midnight at the end of `day` at `place`, in UTC."""
+    midnight = datetime.combine(date.fromisoformat(day) + timedelta(days=1), time(0), UTC)
+    return midnight - timedelta(hours=UTC_OFFSET_HOURS[place])
+
+
+def test_a_later_change_is_valid_from_when_its_event_happened(client, revisions):
+    """No source gives the hour any of these ended, so each holds from the end of its day where it took place."""
+    held = [(i, r) for c, i, r in revisions if c == "talks" and r["revision"] > 1 and r["item"]["status"] == "held"]
+    assert len(held) == 3
+    for talk_id, revision in held:
+        talk = revision["item"]
+        place = talk["location"].split(",")[0]
+        assert instant(revision["valid_from"]) == end_of_day_at(talk["ends_on"], place), talk_id
+    assert instant(dict(held)["geneva-strategic-stability-2022-01-10"]["valid_from"]) == datetime(
+        2022, 1, 10, 23, tzinfo=UTC
+    )
+    answers = {  # document: (day, place); NATO's: Brussels or Moscow, so the later end of day
+        "us-written-response-2022-01-26": ("2022-01-26", "Moscow"),
+        "nato-written-response-2022-01-26": ("2022-01-26", "Brussels"),
+        "russia-reply-2022-02-17": ("2022-02-17", "Moscow"),
+    }
+    for proposal_id, (day, place) in answers.items():
+        (first,) = [r for c, i, r in revisions if c == "proposals" and i == proposal_id]
+        assert instant(first["valid_from"]) == end_of_day_at(day, place), proposal_id
+        assert first["item"]["handed_over_on"] == day
+
+
+# Defect 8: what a record says about a venue or a length is in a source it cites, as that source is described.
+def test_venues_and_lengths_are_backed_by_the_sources_cited(revisions, sources):
+    for _, talk_id, revision in (r for r in revisions if r[0] == "talks"):
+        talk = revision["item"]
+        descriptions = " ".join(sources[s]["description"].lower() for s in talk["source_ids"])
+        if talk["location"] and ", " in talk["location"]:
+            venue = talk["location"].split(", ", 1)[1].lower()
+            assert venue in descriptions, (talk_id, revision["revision"], venue)
+        for length in ("four hours", "eight hours", "seven hours"):
+            if length in talk["summary"]:
+                assert length in descriptions, (talk_id, revision["revision"], length)
+    stl = sources["stl-news-strategic-stability-dialogue"]["description"]
+    assert "gives neither the venue within Geneva nor the length" in stl
+
+
+def test_the_us_treaty_does_not_cite_the_nato_only_page(client, sources):
+    treaty = client.get("/v1/proposals/us-russia-security-treaty").get_json()
+    assert "mfa-drafts-archive-today" not in cited(treaty)
+    assert "NATO draft only" in sources["mfa-drafts-archive-today"]["description"]
+
+
+# Defect 9: every source gives its title or says why it cannot.
+def test_every_source_gives_its_title_or_says_why_not(sources):
+    titled = [s for s in sources.values() if s["title"]]
+    assert len(titled) > 15
+    for source in sources.values():
+        assert source["title"] or "no headline" in source["description"], source["id"]
