@@ -44,6 +44,10 @@ RETRY_AFTER_HEADER = {
     "description": "Seconds to wait before trying again.",
     "schema": {"type": "integer", "minimum": 0, "example": 1},
 }
+WWW_AUTHENTICATE_HEADER = {
+    "description": "The bearer challenge (RFC 6750 §3), with the reason when a token was sent.",
+    "schema": {"type": "string", "example": 'Bearer realm="proposals-api", error="invalid_token"'},
+}
 RATE_LIMIT_HEADERS = {
     "Retry-After": {
         "description": "Seconds until the window ends and the limit allows requests again.",
@@ -124,6 +128,18 @@ class ProblemApi(Api):
             if status == http.HTTPStatus.TOO_MANY_REQUESTS:  # a reference ignores alt_response's headers
                 response["description"] = "Past a rate limit: try again after `Retry-After` seconds."
                 response["headers"] = RATE_LIMIT_HEADERS
+            if status == http.HTTPStatus.UNAUTHORIZED:
+                response["description"] = (
+                    "No valid bearer token: none was sent, or it is malformed, unknown, revoked or expired "
+                    '(`WWW-Authenticate` then says `error="invalid_token"`, RFC 6750).'
+                )
+                response["headers"] = {"WWW-Authenticate": WWW_AUTHENTICATE_HEADER}
+            if status == http.HTTPStatus.FORBIDDEN:
+                response["description"] = (
+                    'The token is valid but its scope is too small, such as a read-only token writing (`error="'
+                    'insufficient_scope"`).'
+                )
+                response["headers"] = {"WWW-Authenticate": WWW_AUTHENTICATE_HEADER}
             if status == http.HTTPStatus.SERVICE_UNAVAILABLE:
                 response["description"] = "The database is unreachable: try again after `Retry-After` seconds."
                 response["headers"] = {"Retry-After": RETRY_AFTER_HEADER}
@@ -303,7 +319,7 @@ def item_links(schema: type[Schema]) -> dict:
 CREATE_DESCRIPTION = (
     "Send the whole {item} as JSON. The answer is 201 with the {item} as served, its `ETag` and its `Location`. "
     "With an `Idempotency-Key`, a retry gets the first answer back and creates nothing. Needs a bearer token with "
-    "the `write` scope: 401 without one, 403 with a read-only token."
+    "the `write` scope: 401 without a valid one (none, unknown, revoked or expired), 403 with a read-only token."
 )
 UPDATE_DESCRIPTION = (
     "Send only the fields to change (RFC 7396 JSON Merge Patch); `null` clears an optional field. Send the {item}'s "
