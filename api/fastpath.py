@@ -36,7 +36,7 @@ from api import ratelimit
 from api.caching import REVALIDATE
 from api.config import Settings
 from api.db import give_back, lend
-from api.headers import CORS, REQUEST_ID, SERVER
+from api.headers import CORS, REQUEST_ID, SERVER, oversized_fields
 from api.logs import ROUTE_KEY
 from api.resource import (
     ListQuery,
@@ -144,6 +144,7 @@ class FastReads:
             environ.get("REQUEST_METHOD") != "GET"
             or "HTTP_AUTHORIZATION" in environ
             or environ.get("HTTP_ACCEPT", "*/*") not in ACCEPTED
+            or oversized_fields(environ) is not None  # Flask answers 431
         ):
             return self.inner(environ, start_response)
         path = environ.get("PATH_INFO", "")

@@ -19,6 +19,7 @@ from marshmallow import RAISE, Schema
 from webargs.flaskparser import FlaskParser
 
 from api import errors
+from api.headers import MAX_FIELD_BYTES, MAX_FIELDS_BYTES
 from schemas.common import NoQuerySchema, ProblemSchema, as_served
 
 ETAG_HEADER = {
@@ -140,6 +141,11 @@ class ProblemApi(Api):
                     'insufficient_scope"`).'
                 )
                 response["headers"] = {"WWW-Authenticate": WWW_AUTHENTICATE_HEADER}
+            if status == http.HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE:
+                response["description"] = (
+                    f"A header field is longer than {MAX_FIELD_BYTES // 1024} KiB, or all of them together longer "
+                    f"than {MAX_FIELDS_BYTES // 1024} KiB."
+                )
             if status == http.HTTPStatus.SERVICE_UNAVAILABLE:
                 response["description"] = "The database is unreachable: try again after `Retry-After` seconds."
                 response["headers"] = {"Retry-After": RETRY_AFTER_HEADER}
@@ -190,11 +196,12 @@ class ApiBlueprint(Blueprint):
 
     def operation(self, operation_id: str, security: list[dict] | None = None) -> Callable:
         """Names the operation, says who may call it (anyone, unless `security` asks for a token) and
-        documents the answers every operation may give: 429 past a rate limit (api/ratelimit.py) and 503
-        with Retry-After while the database is away."""
+        documents the answers every operation may give: 429 past a rate limit (api/ratelimit.py), 431 for
+        header fields too large (api/headers.py) and 503 with Retry-After while the database is away."""
 
         def decorate(view: Callable) -> Callable:
             view = self.alt_response(429, response="TOO_MANY_REQUESTS")(view)  # its headers: _register_responses
+            view = self.alt_response(431, response="REQUEST_HEADER_FIELDS_TOO_LARGE")(view)
             view = self.alt_response(503, response="SERVICE_UNAVAILABLE", headers={"Retry-After": RETRY_AFTER_HEADER})(
                 view
             )
