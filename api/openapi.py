@@ -18,7 +18,7 @@ from flask_smorest.utils import prepare_response
 from marshmallow import RAISE, Schema
 from webargs.flaskparser import FlaskParser
 
-from api import errors
+from api import errors, notes
 from api.headers import MAX_FIELD_BYTES, MAX_FIELDS_BYTES
 from schemas.common import NoQuerySchema, ProblemSchema, as_served
 
@@ -354,11 +354,16 @@ CHANGE_NOTE = {
     "in": "header",
     "name": "X-Change-Note",
     "required": False,
-    "description": "Why you make this change; stored with the revision as its `note` (at most 2000 characters).",
+    "description": f"Why you make this change; stored with the revision as its `note`: 1 to {notes.MAX_NOTE} "
+    "characters without control characters. Printable ASCII is taken as it is; any other text is sent as "
+    "percent-encoded UTF-8 in RFC 8187 form, `UTF-8''` then the bytes (`UTF-8''Ryabkov%20%E2%80%94%20note`). "
+    "A value that starts with `UTF-8'…'` is always read as encoded; an empty value, raw bytes beyond ASCII "
+    f"(which servers pass on empty or garbled) and a malformed encoding are 400. The header is at most "
+    f"{MAX_FIELD_BYTES} bytes (431).",
     "schema": {
         "type": "string",
-        "maxLength": 2000,
-        "pattern": "^[^\\x00-\\x1f\\x7f]*$",
+        "maxLength": MAX_FIELD_BYTES,
+        "pattern": notes.PATTERN,
         "example": "The talks took place.",
     },
 }

@@ -29,12 +29,12 @@ from api.auth import require_scope
 from api.dataset import input_shape, merge_patch
 from api.db import connection
 from api.errors import ApiError, field_errors
+from api.notes import NoteError, parse_note
 from api.resource import gone, is_id, json_response, make_etag, not_found
 from api.sql import q
 
 JSON = "application/json"
 MERGE_PATCH = "application/merge-patch+json"
-MAX_NOTE = 2000
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
 ATTEMPTS = 3
 T = TypeVar("T")
@@ -45,16 +45,17 @@ def _query(name: str, table: str) -> sql.Composed:
 
 
 def change_note() -> str | None:
-    note = request.headers.get("X-Change-Note")
-    if note is None:
+    """The revision's note (api/notes.py: ASCII, or RFC 8187 percent-encoded UTF-8); 400 for a value
+    that carries none, so that a note is never stored empty or garbled."""
+    header = request.headers.get("X-Change-Note")
+    if header is None:
         return None
-    if len(note) > MAX_NOTE or any(ord(c) < 32 for c in note):
+    try:
+        return parse_note(header)
+    except NoteError as error:
         raise ApiError(
-            400,
-            f"X-Change-Note must be at most {MAX_NOTE} printable characters.",
-            errors=[{"parameter": "X-Change-Note", "detail": "Too long or has control characters."}],
-        )
-    return note
+            400, str(error), errors=[{"parameter": "X-Change-Note", "detail": "Not a note in ASCII or RFC 8187 form."}]
+        ) from error
 
 
 def required_if_match() -> list[str]:
