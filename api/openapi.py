@@ -38,7 +38,9 @@ LINK_HEADER = {
 CSV_SCHEMA = {
     "type": "string",
     "description": "With `format=csv` or `Accept: text/csv`: a header row, then one row per item (UTF-8, RFC 4180 "
-    "quoting). Lists of ids are joined with `;`, nested objects are JSON text, null is an empty cell.",
+    "quoting). Lists of ids are joined with `;`, nested objects are JSON text, null is an empty cell. A text cell "
+    "that starts with `=`, `+`, `-`, `@`, a tab or a carriage return gets a leading `'`, so that a spreadsheet "
+    "shows it instead of running it as a formula; numbers are left as they are.",
     "example": "id,title,format\r\ngeneva-strategic-stability-2022-01-10,Geneva talks,bilateral\r\n",
 }
 RETRY_AFTER_HEADER = {
