@@ -8,18 +8,23 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 import http
 from collections.abc import Callable
 from typing import ClassVar
 
+import flask
 from apispec import BasePlugin
+from flask import Response
 from flask_smorest import Api, Blueprint
 from flask_smorest.utils import prepare_response
 from marshmallow import RAISE, Schema
 from webargs.flaskparser import FlaskParser
 
 from api import errors, notes
+from api.caching import REVALIDATE
 from api.headers import MAX_FIELD_BYTES, MAX_FIELDS_BYTES
+from api.resource import etag_matches
 from schemas.common import NoQuerySchema, ProblemSchema, as_served
 
 ETAG_HEADER = {
@@ -113,6 +118,23 @@ class QueryExamplesInDescriptions(BasePlugin):
 
 class ProblemApi(Api):
     ERROR_SCHEMA = ProblemSchema
+    _served_document: tuple[bytes, str] | None = None
+
+    def _openapi_json(self) -> Response:
+        """`/v1/openapi.json`, built once per process (it changes only with a deploy), with an ETag of its
+        bytes: a client revalidates it (`no-cache`) and gets 304 while it holds the current one."""
+        if self._served_document is None:
+            body = flask.json.dumps(self.spec.to_dict(), indent=2, sort_keys=False).encode()
+            self._served_document = (body, f'"openapi-{hashlib.sha256(body).hexdigest()[:20]}"')
+        body, etag = self._served_document
+        if_none_match = flask.request.headers.get("If-None-Match")
+        if if_none_match and etag_matches(if_none_match, etag):
+            response = Response(status=304)
+        else:
+            response = Response(body, mimetype="application/json")
+        response.headers["ETag"] = etag
+        response.headers["Cache-Control"] = REVALIDATE
+        return response
 
     def _register_error_handlers(self) -> None:
         errors.init_app(self._app)

@@ -102,3 +102,30 @@ def test_a_revision_that_does_not_exist_is_404_whatever_the_client_holds(client,
     """An ETag like "1.1" names revision 1 of anything: a 304 must not vouch for one that is not there."""
     assert client.get(path, headers={"If-None-Match": "*"}).status_code == 404
     assert client.get(path, headers={"If-None-Match": '"1.999", "1.998-999", "1.1"'}).status_code == 404
+
+
+def test_the_openapi_document_has_an_etag_and_revalidates_to_304(client):
+    first = client.get("/v1/openapi.json")
+    assert first.status_code == 200
+    etag = first.headers["ETag"]
+    assert etag.startswith('"openapi-') and first.headers["Cache-Control"] == "public, no-cache"
+    assert first.get_json()["openapi"] == "3.1.0"
+    assert client.get("/v1/openapi.json").headers["ETag"] == etag  # the same bytes, the same tag
+    for held in (etag, f"W/{etag}", f'"1.1", {etag}'):
+        again = client.get("/v1/openapi.json", headers={"If-None-Match": held})
+        assert (again.status_code, again.headers["ETag"], again.get_data()) == (304, etag, b"")
+        assert again.headers["Cache-Control"] == "public, no-cache"
+    stale = client.get("/v1/openapi.json", headers={"If-None-Match": '"openapi-0"'})
+    assert stale.status_code == 200 and stale.get_data() == first.get_data()
+
+
+@pytest.mark.parametrize(
+    "path", ["/", "/docs", "/docs/swagger-init.js", "/docs/assets/swagger-ui.css", "/docs/assets/swagger-ui-bundle.js"]
+)
+def test_the_docs_pages_and_assets_revalidate_to_304(client, path):
+    first = client.get(path)
+    assert first.status_code == 200
+    etag = first.headers["ETag"]
+    assert first.headers["Cache-Control"].startswith("public")
+    again = client.get(path, headers={"If-None-Match": etag})
+    assert (again.status_code, again.headers["ETag"], again.get_data()) == (304, etag, b"")
