@@ -46,11 +46,14 @@ class Settings:
     rate_limit_writes: int = 600
     rate_limit_reads: int = 30000
     trusted_proxies: int = 0
+    idempotency_ttl: int = 24 * 60 * 60
 
     def __post_init__(self) -> None:
         # One connection per thread, and one more for a streamed export's own.
         if self.pool_max_size is None:
             object.__setattr__(self, "pool_max_size", self.web_threads + 1)
+        if self.idempotency_ttl < 1:
+            raise ValueError("IDEMPOTENCY_TTL must be at least 1 (seconds)")
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -78,6 +81,7 @@ class Settings:
             rate_limit_writes=int(env.get("RATE_LIMIT_WRITES", defaults.rate_limit_writes)),
             rate_limit_reads=int(env.get("RATE_LIMIT_READS", defaults.rate_limit_reads)),
             trusted_proxies=int(env.get("TRUSTED_PROXIES", defaults.trusted_proxies)),
+            idempotency_ttl=int(env.get("IDEMPOTENCY_TTL", defaults.idempotency_ttl)),
         )
 
     def require_database_url(self) -> str:
@@ -108,4 +112,5 @@ ENV_NAMES = [
     "RATE_LIMIT_WRITES",
     "RATE_LIMIT_READS",
     "TRUSTED_PROXIES",
+    "IDEMPOTENCY_TTL",
 ]

@@ -396,7 +396,8 @@ IDEMPOTENCY_KEY = {
     "name": "Idempotency-Key",
     "required": False,
     "description": "Any unique string (1-200 visible ASCII characters). Retrying with the same key and body returns "
-    "the first response and creates nothing; the same key with another body is 422.",
+    "the first response and creates nothing; the same key with another body is 422. A key is remembered for "
+    "24 hours (the server's `IDEMPOTENCY_TTL`); after that it is new again.",
     "schema": {"type": "string", "pattern": "^[!-~]{1,200}$", "example": "6f1d2c3e-talk-create"},
 }
 LOCATION_HEADER = {"description": "The URL of the new item.", "schema": {"type": "string"}}

@@ -15,12 +15,13 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import time
 from collections.abc import Callable
 from typing import TypeVar
 
 import orjson
 import psycopg
-from flask import Response, request
+from flask import Response, current_app, request
 from marshmallow import Schema, ValidationError
 from psycopg import sql
 from psycopg.types.json import Jsonb
@@ -195,13 +196,15 @@ def create(collection: str, singular: str, schema: type[Schema]) -> Response:
     record = validated(schema, body)
     digest = hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS) + request.path.encode()).hexdigest()
     conn = connection()
+    ttl = forget_expired_responses(conn)
     item_id = record["id"]
     location = f"/v1/{collection}/{item_id}"
 
     def work() -> Response:
         if key is not None:
             conn.execute(q("lock_key"), {"key": f"idempotency:{actor}:{key}"})
-            seen = conn.execute(q("idempotent_response"), {"actor": actor, "key": key}).fetchone()
+            conn.execute(q("forget_expired_response"), {"actor": actor, "key": key, "ttl": ttl})
+            seen = conn.execute(q("idempotent_response"), {"actor": actor, "key": key, "ttl": ttl}).fetchone()
             if seen is not None:
                 return _replay(seen, digest)
         if collection == "clauses":
@@ -233,6 +236,20 @@ def create(collection: str, singular: str, schema: type[Schema]) -> Response:
         return json_response(doc, etag, status=201, headers={"Location": location})
 
     return in_transaction(conn, work)
+
+
+SWEEP_INTERVAL = 60.0  # seconds between two clean-ups of expired idempotency records, per worker
+
+
+def forget_expired_responses(conn: psycopg.Connection) -> int:
+    """Deletes expired idempotency records about once a minute in each worker (on a create, which is
+    when the table grows); returns `IDEMPOTENCY_TTL`. A retry after that long gets no replay."""
+    ttl = current_app.config["SETTINGS"].idempotency_ttl
+    now = time.monotonic()
+    if now >= current_app.extensions.get("idempotency_next_sweep", 0.0):
+        current_app.extensions["idempotency_next_sweep"] = now + SWEEP_INTERVAL
+        conn.execute(q("forget_expired_responses"), {"ttl": ttl})
+    return ttl
 
 
 def _replay(seen: tuple, digest: str) -> Response:
