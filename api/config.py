@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from schemas.common import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+
 
 def _data_home() -> Path:
     return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
@@ -35,8 +37,8 @@ class Settings:
     pool_max_size: int | None = None  # None: web_threads + 1, set by __post_init__
     pool_timeout: float = 1.0
     connect_timeout: int = 2
-    default_page_size: int = 50
-    max_page_size: int = 200
+    default_page_size: int = DEFAULT_PAGE_SIZE
+    max_page_size: int = MAX_PAGE_SIZE
     log_level: str = "INFO"
     database_read_url: tuple[str, ...] = ()
     replica_max_lag_bytes: int = 16 * 1024 * 1024
@@ -52,6 +54,8 @@ class Settings:
         # One connection per thread, and one more for a streamed export's own.
         if self.pool_max_size is None:
             object.__setattr__(self, "pool_max_size", self.web_threads + 1)
+        if not 1 <= self.default_page_size <= self.max_page_size:
+            raise ValueError("DEFAULT_PAGE_SIZE must be at least 1 and at most MAX_PAGE_SIZE")
         if self.idempotency_ttl < 1:
             raise ValueError("IDEMPOTENCY_TTL must be at least 1 (seconds)")
 
