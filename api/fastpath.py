@@ -258,8 +258,9 @@ class FastReads:
             result = self._exec_prepared(conn, prepared, name, query, params)
             if result.error_field(pq.DiagnosticField.SQLSTATE) == INVALID_SQL_STATEMENT_NAME:
                 # psycopg sends DEALLOCATE ALL after a rolled-back transaction on this connection
-                # (a refused write): prepare again, once.
-                prepared.clear()
+                # (a refused write): prepare this one again, once. Only this one: a statement
+                # prepared since the DEALLOCATE is still there, and preparing it again would fail.
+                prepared.discard(name)
                 result = self._exec_prepared(conn, prepared, name, query, params)
         if result.status != pq.ExecStatus.TUPLES_OK:
             raise _error(conn, result)
