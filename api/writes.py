@@ -196,7 +196,8 @@ def create(collection: str, singular: str, schema: type[Schema]) -> Response:
     record = validated(schema, body)
     digest = hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS) + request.path.encode()).hexdigest()
     conn = connection()
-    ttl = forget_expired_responses(conn)
+    ttl = current_app.config["SETTINGS"].idempotency_ttl
+    forget_expired_responses(conn, ttl)
     item_id = record["id"]
     location = f"/v1/{collection}/{item_id}"
 
@@ -241,15 +242,13 @@ def create(collection: str, singular: str, schema: type[Schema]) -> Response:
 SWEEP_INTERVAL = 60.0  # seconds between two clean-ups of expired idempotency records, per worker
 
 
-def forget_expired_responses(conn: psycopg.Connection) -> int:
-    """Deletes expired idempotency records about once a minute in each worker (on a create, which is
-    when the table grows); returns `IDEMPOTENCY_TTL`. A retry after that long gets no replay."""
-    ttl = current_app.config["SETTINGS"].idempotency_ttl
+def forget_expired_responses(conn: psycopg.Connection, ttl: int) -> None:
+    """Deletes idempotency records older than `ttl` seconds about once a minute in each worker, on a
+    create (which is when the table grows); an expired record is never replayed anyway."""
     now = time.monotonic()
     if now >= current_app.extensions.get("idempotency_next_sweep", 0.0):
         current_app.extensions["idempotency_next_sweep"] = now + SWEEP_INTERVAL
         conn.execute(q("forget_expired_responses"), {"ttl": ttl})
-    return ttl
 
 
 def _replay(seen: tuple, digest: str) -> Response:
