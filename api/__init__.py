@@ -65,7 +65,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(explorer.explorer)
     headers.init_app(app)
     caching.init_app(app, settings.cache_shared_max_age)
-    ratelimit.init_app(app, settings)  # its write-token check and limits run before every other hook
+    ratelimit.init_app(app, settings)  # its write-token check and limits run before every other hook…
+    headers.bound_fields(app)  # …but this one, which only compares header sizes with their bounds
     metrics.init_app(app, settings.metrics_token)
     fastpath.init_app(app, settings)  # inside the request log, so its answers are logged alike
     logs.init_app(app)

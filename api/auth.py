@@ -2,7 +2,10 @@
 
 A token is `pat_<id>_<secret>`. The database keeps only the SHA-256 of the secret: the id
 finds the row, and the hashes are compared in constant time. Revocation and expiry are
-read from the database on every request, so they count at once in every worker. Every write
+read from the database on every request, so they count at once in every worker. No token, or
+one that is malformed, unknown, revoked or expired, is 401 (`error="invalid_token"` when a
+bearer token was sent); 403 is only for a valid token whose scope is too small
+(`error="insufficient_scope"`), as RFC 6750 §3.1 has it. Every write
 route is refused without a write token by `api.ratelimit`, which calls `authorize` for any
 non-safe method before a view runs (deny by default); the view's own call then costs nothing,
 because the verdict is kept for the rest of the request.
@@ -53,6 +56,12 @@ def _unauthorized(detail: str, *, invalid: bool) -> ApiError:
     return ApiError(401, detail, headers={"WWW-Authenticate": challenge})
 
 
+def _insufficient_scope(detail: str, scope: str) -> ApiError:
+    """403 (RFC 6750 §3.1): a valid token whose scope does not allow the request."""
+    challenge = f'{REALM}, error="insufficient_scope", scope="{scope}"'
+    return ApiError(403, detail, headers={"WWW-Authenticate": challenge})
+
+
 @dataclass(frozen=True)
 class Token:
     """A known token that is neither revoked nor expired (`authorize` checks its scope)."""
@@ -83,12 +92,12 @@ def authorize(scope: str) -> Token:
     if isinstance(token, ApiError):
         raise token
     if SCOPES.index(token.scope) < SCOPES.index(scope):
-        raise ApiError(403, f"The token may only {token.scope}; this request needs {scope}.")
+        raise _insufficient_scope(f"The token may only {token.scope}; this request needs {scope}.", scope)
     return token
 
 
 def _verified_token() -> Token:
-    """The request's bearer token, known, not revoked and not expired; 401 or 403 otherwise."""
+    """The request's bearer token, known, not revoked and not expired; 401 (`invalid_token`) otherwise."""
     header = request.headers.get("Authorization", "").strip()
     if not header:
         raise _unauthorized("This request needs a token: send Authorization: Bearer <token>.", invalid=False)
@@ -108,9 +117,9 @@ def _verified_token() -> Token:
         raise _unauthorized("The token is not known.", invalid=True)
     name, _, token_scope, expired, revoked = row
     if revoked:
-        raise ApiError(403, "The token was revoked.")
+        raise _unauthorized("The token was revoked.", invalid=True)
     if expired:
-        raise ApiError(403, "The token has expired.")
+        raise _unauthorized("The token has expired.", invalid=True)
     return Token(token_id, name, token_scope)
 
 

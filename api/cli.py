@@ -19,6 +19,7 @@ from api.config import Settings
 from api.dataset import DatasetError, import_dataset, seed
 from api.db import direct_connection
 from api.export import export_lines
+from api.headers import HEAD_BUFFER_BYTES
 from api.migrate import migrate
 from api.tokens import tokens
 
@@ -174,6 +175,10 @@ def granian_command(settings: Settings, port: int, workers: int, threads: int, l
         str(workers),
         "--blocking-threads",
         str(threads),
+        "--http1-buffer-size",  # request heads larger than this are refused (431) before Python sees them
+        str(HEAD_BUFFER_BYTES),
+        "--http2-max-headers-size",
+        str(HEAD_BUFFER_BYTES),
         "--log-level",
         "warning",
         "--log-config",

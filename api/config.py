@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from schemas.common import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+
 
 def _data_home() -> Path:
     return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
@@ -48,8 +50,8 @@ class Settings:
     pool_max_size: int | None = None  # None: web_threads + 1, set by __post_init__
     pool_timeout: float = 1.0
     connect_timeout: int = 2
-    default_page_size: int = 50
-    max_page_size: int = 200
+    default_page_size: int = DEFAULT_PAGE_SIZE
+    max_page_size: int = MAX_PAGE_SIZE
     log_level: str = "INFO"
     database_read_url: tuple[str, ...] = ()
     replica_max_lag_bytes: int = 16 * 1024 * 1024
@@ -61,12 +63,17 @@ class Settings:
     trusted_proxies: int = 0
     public_base_url: str = ""  # "": links are path-absolute (`/v1/talks?cursor=…`)
     metrics_token: str = ""  # "": no /metrics route at all
+    idempotency_ttl: int = 24 * 60 * 60
 
     def __post_init__(self) -> None:
         # One connection per thread, and one more for a streamed export's own.
         if self.pool_max_size is None:
             object.__setattr__(self, "pool_max_size", self.web_threads + 1)
         object.__setattr__(self, "public_base_url", _public_base_url(self.public_base_url))
+        if not 1 <= self.default_page_size <= self.max_page_size:
+            raise ValueError("DEFAULT_PAGE_SIZE must be at least 1 and at most MAX_PAGE_SIZE")
+        if self.idempotency_ttl < 1:
+            raise ValueError("IDEMPOTENCY_TTL must be at least 1 (seconds)")
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -96,6 +103,7 @@ class Settings:
             trusted_proxies=int(env.get("TRUSTED_PROXIES", defaults.trusted_proxies)),
             public_base_url=env.get("PUBLIC_BASE_URL", defaults.public_base_url),
             metrics_token=env.get("METRICS_TOKEN", defaults.metrics_token),
+            idempotency_ttl=int(env.get("IDEMPOTENCY_TTL", defaults.idempotency_ttl)),
         )
 
     def require_database_url(self) -> str:
@@ -128,4 +136,5 @@ ENV_NAMES = [
     "TRUSTED_PROXIES",
     "PUBLIC_BASE_URL",
     "METRICS_TOKEN",
+    "IDEMPOTENCY_TTL",
 ]

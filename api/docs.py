@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, send_from_directory
+from flask import Blueprint, Response, abort, request, send_from_directory
 from swagger_ui_bundle import swagger_ui_path
+
+from api.caching import REVALIDATE
 
 pages = Blueprint("pages", __name__)
 
@@ -82,8 +84,16 @@ of the talks and statements, and every item's history</li>
 """
 
 
+def _revalidated(response: Response) -> Response:
+    """A page that changes only with a deploy: an ETag of its bytes, so a browser revalidates it
+    for a 304 (the Swagger UI assets get theirs from send_from_directory)."""
+    response.add_etag()
+    response.headers["Cache-Control"] = REVALIDATE
+    return response.make_conditional(request)
+
+
 def _html(text: str) -> Response:
-    return Response(text, mimetype="text/html")
+    return _revalidated(Response(text, mimetype="text/html"))
 
 
 @pages.get("/")
@@ -98,7 +108,7 @@ def docs_page() -> Response:
 
 @pages.get("/docs/swagger-init.js")
 def docs_init() -> Response:
-    return Response(DOCS_INIT, mimetype="text/javascript")
+    return _revalidated(Response(DOCS_INIT, mimetype="text/javascript"))
 
 
 @pages.get("/docs/assets/<name>")

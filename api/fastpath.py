@@ -35,7 +35,7 @@ from api import ratelimit
 from api.caching import REVALIDATE
 from api.config import Settings
 from api.db import give_back, lend
-from api.headers import CORS, REQUEST_ID, SERVER
+from api.headers import CORS, REQUEST_ID, SERVER, oversized_fields
 from api.logs import ROUTE_KEY
 from api.resource import (
     ListQuery,
@@ -49,7 +49,6 @@ from api.resource import (
     read_list,
 )
 from schemas.clauses import ClauseQuerySchema
-from schemas.common import ListQuerySchema
 from schemas.proposals import ProposalQuerySchema
 from schemas.talks import TalkQuerySchema
 
@@ -65,7 +64,7 @@ ITEMS = {
 }
 ITEM_PATH = re.compile(r"/v1/(" + "|".join(ITEMS) + r")/([^/]+)")
 # Query values taken as they are: any other spelling goes to Flask, which decodes and validates it.
-LIMIT_VALUE = re.compile(r"[1-9][0-9]{0,2}")
+LIMIT_VALUE = re.compile(r"[1-9][0-9]{0,5}")  # then compared with MAX_PAGE_SIZE
 CURSOR_VALUE = re.compile(r"[A-Za-z0-9_.-]{1,1000}")
 WORD_VALUE = re.compile(r"[A-Za-z0-9]{1,100}")
 INVALID_SQL_STATEMENT_NAME = b"26000"
@@ -94,11 +93,6 @@ def _defaults(schema: object, names: Iterable[str]) -> dict:
     return {name: loaded[name] for name in names}
 
 
-def _limit_range() -> tuple[int, int]:
-    (bounds,) = [v for v in ListQuerySchema._declared_fields["limit"].validators if hasattr(v, "max")]
-    return bounds.min, bounds.max
-
-
 LISTS = {
     "/v1/talks": ListRoute(
         "/v1/talks",
@@ -117,7 +111,6 @@ LISTS = {
         search=ListQuery("clauses", 2, query="search_clauses", page_query="search_clauses_by_term"),
     ),
 }
-LIMIT_MIN, LIMIT_MAX = _limit_range()
 
 
 class FastReads:
@@ -144,6 +137,7 @@ class FastReads:
             environ.get("REQUEST_METHOD") != "GET"
             or "HTTP_AUTHORIZATION" in environ
             or environ.get("HTTP_ACCEPT", "*/*") not in ACCEPTED
+            or oversized_fields(environ) is not None  # Flask answers 431
         ):
             return self.inner(environ, start_response)
         path = environ.get("PATH_INFO", "")
@@ -175,7 +169,7 @@ class FastReads:
             if not equals or name in given:
                 return None
             if name == "limit":
-                if not LIMIT_VALUE.fullmatch(value) or not LIMIT_MIN <= int(value) <= LIMIT_MAX:
+                if not LIMIT_VALUE.fullmatch(value) or int(value) > self.settings.max_page_size:
                     return None
             elif name == "cursor":
                 if not CURSOR_VALUE.fullmatch(value):
@@ -258,8 +252,9 @@ class FastReads:
             result = self._exec_prepared(conn, prepared, name, query, params)
             if result.error_field(pq.DiagnosticField.SQLSTATE) == INVALID_SQL_STATEMENT_NAME:
                 # psycopg sends DEALLOCATE ALL after a rolled-back transaction on this connection
-                # (a refused write): prepare again, once.
-                prepared.clear()
+                # (a refused write): prepare this one again, once. Only this one: a statement
+                # prepared since the DEALLOCATE is still there, and preparing it again would fail.
+                prepared.discard(name)
                 result = self._exec_prepared(conn, prepared, name, query, params)
         if result.status != pq.ExecStatus.TUPLES_OK:
             raise _error(conn, result)

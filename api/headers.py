@@ -1,15 +1,25 @@
-"""Headers every response carries: a request id, no MIME sniffing, and an explicit CORS policy.
+"""Headers every response carries: a request id, no MIME sniffing, and an explicit CORS policy;
+and the bounds on the header fields a request may send.
 
 The API is public and read-mostly, so any origin may read it; writes still need a bearer
 token, which browsers only send when a page's own script adds it.
+
+Header fields are bounded twice. granian refuses a request head larger than its HTTP/1 buffer
+(`HEAD_BUFFER_BYTES`) with a bare 431 before Python sees it; inside that, any one field over
+`MAX_FIELD_BYTES` or all of them together over `MAX_FIELDS_BYTES` get a 431 problem+json before
+anything else looks at them, so no parser (the Accept header's, the rate limiter's
+X-Forwarded-For) spends its time on a huge value.
 """
 
 from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Mapping
 
 from flask import Flask, Response, g, request
+
+from api.errors import ApiError
 
 # granian cannot drop its own `server: granian` header, but keeps one the app sets: name no engine or version.
 SERVER = "proposals-api"
@@ -23,6 +33,31 @@ CORS = {
     "Idempotent-Replayed, RateLimit, RateLimit-Policy",
     "Access-Control-Max-Age": "600",
 }
+MAX_FIELD_BYTES = 8 * 1024  # one header field's value (nginx's default line buffer is as large)
+MAX_FIELDS_BYTES = 32 * 1024  # every field, names and values, as sent
+HEAD_BUFFER_BYTES = 64 * 1024  # granian's HTTP/1 buffer and HTTP/2 header list: past it, granian's own 431
+
+
+def oversized_fields(environ: Mapping[str, object]) -> str | None:
+    """Why the request's header fields are too large, or None. Read from the WSGI environ, so that
+    api/fastpath.py can ask before Flask is involved; a pass over some twenty keys (about 3 µs)."""
+    total = 0
+    for key, value in environ.items():
+        if key.startswith("HTTP_") or key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+            size = len(value)  # type: ignore[arg-type]
+            if size > MAX_FIELD_BYTES:
+                name = key.removeprefix("HTTP_").replace("_", "-").title()
+                return f"The {name} header is {size} bytes long; at most {MAX_FIELD_BYTES} are accepted."
+            total += len(key) + size + 4  # about as sent: "Name: value\r\n"
+    if total > MAX_FIELDS_BYTES:
+        return f"The header fields add up to {total} bytes; at most {MAX_FIELDS_BYTES} are accepted."
+    return None
+
+
+def refuse_oversized_fields() -> None:
+    detail = oversized_fields(request.environ)
+    if detail is not None:
+        raise ApiError(431, detail)
 
 
 def request_id() -> str:
@@ -44,3 +79,8 @@ def add_headers(response: Response) -> Response:
 
 def init_app(app: Flask) -> None:
     app.after_request(add_headers)
+
+
+def bound_fields(app: Flask) -> None:
+    """Before every other before-request hook, the token check included: it reads only sizes."""
+    app.before_request_funcs.setdefault(None, []).insert(0, refuse_oversized_fields)

@@ -8,17 +8,23 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 import http
 from collections.abc import Callable
 from typing import ClassVar
 
+import flask
 from apispec import BasePlugin
+from flask import Response
 from flask_smorest import Api, Blueprint
 from flask_smorest.utils import prepare_response
 from marshmallow import RAISE, Schema
 from webargs.flaskparser import FlaskParser
 
-from api import errors
+from api import errors, notes
+from api.caching import REVALIDATE
+from api.headers import MAX_FIELD_BYTES, MAX_FIELDS_BYTES
+from api.resource import etag_matches
 from schemas.common import NoQuerySchema, ProblemSchema, as_served
 
 ETAG_HEADER = {
@@ -39,12 +45,18 @@ LINK_HEADER = {
 CSV_SCHEMA = {
     "type": "string",
     "description": "With `format=csv` or `Accept: text/csv`: a header row, then one row per item (UTF-8, RFC 4180 "
-    "quoting). Lists of ids are joined with `;`, nested objects are JSON text, null is an empty cell.",
+    "quoting). Lists of ids are joined with `;`, nested objects are JSON text, null is an empty cell. A text cell "
+    "that starts with `=`, `+`, `-`, `@`, a tab or a carriage return gets a leading `'`, so that a spreadsheet "
+    "shows it instead of running it as a formula; numbers are left as they are.",
     "example": "id,title,format\r\ngeneva-strategic-stability-2022-01-10,Geneva talks,bilateral\r\n",
 }
 RETRY_AFTER_HEADER = {
     "description": "Seconds to wait before trying again.",
     "schema": {"type": "integer", "minimum": 0, "example": 1},
+}
+WWW_AUTHENTICATE_HEADER = {
+    "description": "The bearer challenge (RFC 6750 §3), with the reason when a token was sent.",
+    "schema": {"type": "string", "example": 'Bearer realm="proposals-api", error="invalid_token"'},
 }
 RATE_LIMIT_HEADERS = {
     "Retry-After": {
@@ -108,6 +120,23 @@ class QueryExamplesInDescriptions(BasePlugin):
 
 class ProblemApi(Api):
     ERROR_SCHEMA = ProblemSchema
+    _served_document: tuple[bytes, str] | None = None
+
+    def _openapi_json(self) -> Response:
+        """`/v1/openapi.json`, built once per process (it changes only with a deploy), with an ETag of its
+        bytes: a client revalidates it (`no-cache`) and gets 304 while it holds the current one."""
+        if self._served_document is None:
+            body = flask.json.dumps(self.spec.to_dict(), indent=2, sort_keys=False).encode()
+            self._served_document = (body, f'"openapi-{hashlib.sha256(body).hexdigest()[:20]}"')
+        body, etag = self._served_document
+        if_none_match = flask.request.headers.get("If-None-Match")
+        if if_none_match and etag_matches(if_none_match, etag):
+            response = Response(status=304)
+        else:
+            response = Response(body, mimetype="application/json")
+        response.headers["ETag"] = etag
+        response.headers["Cache-Control"] = REVALIDATE
+        return response
 
     def _register_error_handlers(self) -> None:
         errors.init_app(self._app)
@@ -126,6 +155,23 @@ class ProblemApi(Api):
             if status == http.HTTPStatus.TOO_MANY_REQUESTS:  # a reference ignores alt_response's headers
                 response["description"] = "Past a rate limit: try again after `Retry-After` seconds."
                 response["headers"] = RATE_LIMIT_HEADERS
+            if status == http.HTTPStatus.UNAUTHORIZED:
+                response["description"] = (
+                    "No valid bearer token: none was sent, or it is malformed, unknown, revoked or expired "
+                    '(`WWW-Authenticate` then says `error="invalid_token"`, RFC 6750).'
+                )
+                response["headers"] = {"WWW-Authenticate": WWW_AUTHENTICATE_HEADER}
+            if status == http.HTTPStatus.FORBIDDEN:
+                response["description"] = (
+                    'The token is valid but its scope is too small, such as a read-only token writing (`error="'
+                    'insufficient_scope"`).'
+                )
+                response["headers"] = {"WWW-Authenticate": WWW_AUTHENTICATE_HEADER}
+            if status == http.HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE:
+                response["description"] = (
+                    f"A header field is longer than {MAX_FIELD_BYTES // 1024} KiB, or all of them together longer "
+                    f"than {MAX_FIELDS_BYTES // 1024} KiB."
+                )
             if status == http.HTTPStatus.SERVICE_UNAVAILABLE:
                 response["description"] = "The database is unreachable: try again after `Retry-After` seconds."
                 response["headers"] = {"Retry-After": RETRY_AFTER_HEADER}
@@ -176,11 +222,12 @@ class ApiBlueprint(Blueprint):
 
     def operation(self, operation_id: str, security: list[dict] | None = None) -> Callable:
         """Names the operation, says who may call it (anyone, unless `security` asks for a token) and
-        documents the answers every operation may give: 429 past a rate limit (api/ratelimit.py) and 503
-        with Retry-After while the database is away."""
+        documents the answers every operation may give: 429 past a rate limit (api/ratelimit.py), 431 for
+        header fields too large (api/headers.py) and 503 with Retry-After while the database is away."""
 
         def decorate(view: Callable) -> Callable:
             view = self.alt_response(429, response="TOO_MANY_REQUESTS")(view)  # its headers: _register_responses
+            view = self.alt_response(431, response="REQUEST_HEADER_FIELDS_TOO_LARGE")(view)
             view = self.alt_response(503, response="SERVICE_UNAVAILABLE", headers={"Retry-After": RETRY_AFTER_HEADER})(
                 view
             )
@@ -305,7 +352,7 @@ def item_links(schema: type[Schema]) -> dict:
 CREATE_DESCRIPTION = (
     "Send the whole {item} as JSON. The answer is 201 with the {item} as served, its `ETag` and its `Location`. "
     "With an `Idempotency-Key`, a retry gets the first answer back and creates nothing. Needs a bearer token with "
-    "the `write` scope: 401 without one, 403 with a read-only token."
+    "the `write` scope: 401 without a valid one (none, unknown, revoked or expired), 403 with a read-only token."
 )
 UPDATE_DESCRIPTION = (
     "Send only the fields to change (RFC 7396 JSON Merge Patch); `null` clears an optional field. Send the {item}'s "
@@ -333,11 +380,16 @@ CHANGE_NOTE = {
     "in": "header",
     "name": "X-Change-Note",
     "required": False,
-    "description": "Why you make this change; stored with the revision as its `note` (at most 2000 characters).",
+    "description": f"Why you make this change; stored with the revision as its `note`: 1 to {notes.MAX_NOTE} "
+    "characters without control characters. Printable ASCII is taken as it is; any other text is sent as "
+    "percent-encoded UTF-8 in RFC 8187 form, `UTF-8''` then the bytes (`UTF-8''Ryabkov%20%E2%80%94%20note`). "
+    "A value that starts with `UTF-8'…'` is always read as encoded; an empty value, raw bytes beyond ASCII "
+    f"(which servers pass on empty or garbled) and a malformed encoding are 400. The header is at most "
+    f"{MAX_FIELD_BYTES} bytes (431).",
     "schema": {
         "type": "string",
-        "maxLength": 2000,
-        "pattern": "^[^\\x00-\\x1f\\x7f]*$",
+        "maxLength": MAX_FIELD_BYTES,
+        "pattern": notes.PATTERN,
         "example": "The talks took place.",
     },
 }
@@ -346,7 +398,8 @@ IDEMPOTENCY_KEY = {
     "name": "Idempotency-Key",
     "required": False,
     "description": "Any unique string (1-200 visible ASCII characters). Retrying with the same key and body returns "
-    "the first response and creates nothing; the same key with another body is 422.",
+    "the first response and creates nothing; the same key with another body is 422. A key is remembered for "
+    "24 hours (the server's `IDEMPOTENCY_TTL`); after that it is new again.",
     "schema": {"type": "string", "pattern": "^[!-~]{1,200}$", "example": "6f1d2c3e-talk-create"},
 }
 LOCATION_HEADER = {

@@ -443,17 +443,26 @@ def list_response(
     ).response()
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula (OWASP, "CSV Injection").
+FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r")
+
+
 def csv_cell(value: object) -> str:
-    """Lists of ids joined with ';', nested objects as JSON text, null as an empty cell."""
+    """Lists of ids joined with ';', nested objects as JSON text, null as an empty cell. A text cell
+    that a spreadsheet would run as a formula gets a leading `'`; numbers are left as they are."""
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)  # a number, its sign included, is no formula
     if isinstance(value, list) and all(isinstance(v, str | int | float) for v in value):
-        return ";".join(str(v) for v in value)
-    if isinstance(value, list | dict):
-        return orjson.dumps(value).decode()
-    return str(value)
+        text = ";".join(str(v) for v in value)
+    elif isinstance(value, list | dict):
+        text = orjson.dumps(value).decode()
+    else:
+        text = str(value)
+    return "'" + text if text.startswith(FORMULA_LEADS) else text
 
 
 def csv_body(items: list[dict], columns: Sequence[str]) -> bytes:

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import jsonpatch
 import orjson
-from flask import Response
+from flask import Response, request
 from flask.views import MethodView
 from marshmallow import Schema
 
 from api.db import connection
 from api.errors import ApiError
-from api.openapi import ApiBlueprint
-from api.resource import is_id, json_response, list_response, make_etag, not_found
+from api.openapi import ETAG_HEADER, IF_NONE_MATCH, ApiBlueprint
+from api.resource import etag_matches, is_id, json_response, list_response, make_etag, not_found, not_modified
 from api.sql import q
 from schemas.revisions import (
     DiffQuerySchema,
@@ -81,6 +81,18 @@ def _revision(collection: str, singular: str, item_id: str, number: int) -> tupl
     return row
 
 
+def _held(etag: str) -> bool:
+    """Whether the request's If-None-Match names `etag` (weak comparison), once the revisions are known to exist."""
+    if_none_match = request.headers.get("If-None-Match")
+    return bool(if_none_match) and etag_matches(if_none_match, etag)
+
+
+def _immutable(response: Response) -> Response:
+    """A 200 or 304 of something that never changes: caches may keep it for good (RFC 8246)."""
+    response.headers["Cache-Control"] = IMMUTABLE
+    return response
+
+
 def add_revision_routes(
     blp: ApiBlueprint, collection: str, singular: str, item_schema: type[Schema], id_parameter: dict
 ) -> None:
@@ -120,19 +132,22 @@ def add_revision_routes(
     class Revision(MethodView):
         @blp.operation(f"get{name}Revision")
         @blp.no_query()
+        @blp.header_params(IF_NONE_MATCH)
         @blp.response(
             200, revision, headers={"ETag": {"description": "Names the revision.", "schema": {"type": "string"}}}
         )
+        @blp.alt_response(304, response="NOT_MODIFIED", headers={"ETag": ETAG_HEADER})
         @blp.alt_response(404, response="NOT_FOUND")
         def get(self, number: int, **path: str):
             """Get one revision of an item: the item as it stood, and who changed it, when and why.
 
-            A revision never changes, so it may be cached for good.
+            A revision never changes, so it may be cached for good; `If-None-Match` with its ETag gets 304.
             """
             body, _ = _revision(collection, singular, path[id_name], number)
-            response = json_response(body.encode(), make_etag(number))
-            response.headers["Cache-Control"] = IMMUTABLE
-            return response
+            etag = make_etag(number)
+            if _held(etag):
+                return _immutable(not_modified(etag))
+            return _immutable(json_response(body.encode(), etag))
 
     @blp.route(f"/<{id_name}>/revisions/<int:number>/diff", parameters=[id_parameter, number_parameter])
     class RevisionDiff(MethodView):
@@ -144,6 +159,8 @@ def add_revision_routes(
             content_type=JSON_PATCH,
             headers={"ETag": {"description": "Names the pair of revisions.", "schema": {"type": "string"}}},
         )
+        @blp.header_params(IF_NONE_MATCH)
+        @blp.alt_response(304, response="NOT_MODIFIED", headers={"ETag": ETAG_HEADER})
         @blp.alt_response(404, response="NOT_FOUND")
         @blp.alt_response(400, response="BAD_REQUEST")
         def get(self, args: dict, number: int, **path: str):
@@ -152,14 +169,16 @@ def add_revision_routes(
             The patch turns revision `from` (the previous one by default; for revision 1, nothing: an empty
             object) into revision `number`. It applies to
             the item with `clauses` as an object keyed by clause id, so a changed clause is one operation on
-            `/clauses/{clause_id}`.
+            `/clauses/{clause_id}`. Both revisions never change, so neither does the patch: `If-None-Match`
+            with its ETag gets 304.
             """
             item_id = path[id_name]
             older = args["from_revision"] if args["from_revision"] is not None else number - 1
             _, new = _revision(collection, singular, item_id, number)
             old = _revision(collection, singular, item_id, older)[1] if older >= 1 else {}
-            body = orjson.dumps(revision_diff(old, new))
-            response = Response(body, mimetype=JSON_PATCH)
-            response.headers["ETag"] = make_etag(f"{older}-{number}")
-            response.headers["Cache-Control"] = IMMUTABLE
-            return response
+            etag = make_etag(f"{older}-{number}")
+            if _held(etag):
+                return _immutable(not_modified(etag))
+            response = Response(orjson.dumps(revision_diff(old, new)), mimetype=JSON_PATCH)
+            response.headers["ETag"] = etag
+            return _immutable(response)

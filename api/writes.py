@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import time
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -29,12 +30,12 @@ from api.auth import require_scope
 from api.dataset import input_shape, merge_patch
 from api.db import connection
 from api.errors import ApiError, field_errors
+from api.notes import NoteError, parse_note
 from api.resource import gone, is_id, json_response, make_etag, not_found, public_url
 from api.sql import q
 
 JSON = "application/json"
 MERGE_PATCH = "application/merge-patch+json"
-MAX_NOTE = 2000
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
 ATTEMPTS = 3
 T = TypeVar("T")
@@ -45,16 +46,17 @@ def _query(name: str, table: str) -> sql.Composed:
 
 
 def change_note() -> str | None:
-    note = request.headers.get("X-Change-Note")
-    if note is None:
+    """The revision's note (api/notes.py: ASCII, or RFC 8187 percent-encoded UTF-8); 400 for a value
+    that carries none, so that a note is never stored empty or garbled."""
+    header = request.headers.get("X-Change-Note")
+    if header is None:
         return None
-    if len(note) > MAX_NOTE or any(ord(c) < 32 for c in note):
+    try:
+        return parse_note(header)
+    except NoteError as error:
         raise ApiError(
-            400,
-            f"X-Change-Note must be at most {MAX_NOTE} printable characters.",
-            errors=[{"parameter": "X-Change-Note", "detail": "Too long or has control characters."}],
-        )
-    return note
+            400, str(error), errors=[{"parameter": "X-Change-Note", "detail": "Not a note in ASCII or RFC 8187 form."}]
+        ) from error
 
 
 def required_if_match() -> list[str]:
@@ -194,13 +196,16 @@ def create(collection: str, singular: str, schema: type[Schema]) -> Response:
     record = validated(schema, body)
     digest = hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS) + request.path.encode()).hexdigest()
     conn = connection()
+    ttl = current_app.config["SETTINGS"].idempotency_ttl
+    forget_expired_responses(conn, ttl)
     item_id = record["id"]
     location = f"/v1/{collection}/{item_id}"
 
     def work() -> Response:
         if key is not None:
             conn.execute(q("lock_key"), {"key": f"idempotency:{actor}:{key}"})
-            seen = conn.execute(q("idempotent_response"), {"actor": actor, "key": key}).fetchone()
+            conn.execute(q("forget_expired_response"), {"actor": actor, "key": key, "ttl": ttl})
+            seen = conn.execute(q("idempotent_response"), {"actor": actor, "key": key, "ttl": ttl}).fetchone()
             if seen is not None:
                 return _replay(seen, digest)
         if collection == "clauses":
@@ -237,6 +242,18 @@ def create(collection: str, singular: str, schema: type[Schema]) -> Response:
 def _public(path: str) -> str:
     """The new item's URL as `Location` gives it (the path is what an idempotency record keeps)."""
     return public_url(current_app.config["SETTINGS"].public_base_url, request.script_root, path)
+
+
+SWEEP_INTERVAL = 60.0  # seconds between two clean-ups of expired idempotency records, per worker
+
+
+def forget_expired_responses(conn: psycopg.Connection, ttl: int) -> None:
+    """Deletes idempotency records older than `ttl` seconds about once a minute in each worker, on a
+    create (which is when the table grows); an expired record is never replayed anyway."""
+    now = time.monotonic()
+    if now >= current_app.extensions.get("idempotency_next_sweep", 0.0):
+        current_app.extensions["idempotency_next_sweep"] = now + SWEEP_INTERVAL
+        conn.execute(q("forget_expired_responses"), {"ttl": ttl})
 
 
 def _replay(seen: tuple, digest: str) -> Response:

@@ -1,8 +1,9 @@
-"""Field types and shared schemas used by every resource. Marshmallow only."""
+"""Field types and shared schemas used by every resource. Marshmallow only (but `PageSize`)."""
 
 from __future__ import annotations
 
-from marshmallow import RAISE, Schema, fields, post_load, validate
+from flask import current_app, has_app_context
+from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate
 from webargs.fields import DelimitedList
 
 SLUG_PATTERN = r"^[a-z0-9]+(-[a-z0-9]+)*$"
@@ -241,12 +242,38 @@ def format_param() -> fields.String:
     )
 
 
+DEFAULT_PAGE_SIZE = 50  # api/config.py's defaults; the OpenAPI document states these
+MAX_PAGE_SIZE = 200
+
+
+class PageSize(validate.Validator):
+    """`limit` from 1 to the running server's MAX_PAGE_SIZE.
+
+    The OpenAPI document is generated once, so it states the default maximum (`min` and `max`, which
+    apispec writes as `minimum` and `maximum`); the check itself reads the setting of the app that
+    serves the request. The one place a schema looks at Flask: a setting is not the schema's to own.
+    """
+
+    def __init__(self) -> None:
+        self.min, self.max = 1, MAX_PAGE_SIZE
+
+    def __call__(self, value: int) -> int:
+        maximum = current_app.config["SETTINGS"].max_page_size if has_app_context() else self.max
+        if not self.min <= value <= maximum:
+            raise ValidationError(f"Must be greater than or equal to {self.min} and less than or equal to {maximum}.")
+        return value
+
+
 class ListQuerySchema(QuerySchema):
     """Paging parameters every list accepts."""
 
     limit = fields.Integer(  # not strict: query values are strings; int() still refuses "1.5"
-        validate=validate.Range(min=1, max=200),
-        metadata={"description": "Items per page: 1 to 200, 50 when omitted.", "example": 50},
+        validate=PageSize(),
+        metadata={
+            "description": f"Items per page: 1 to the server's `MAX_PAGE_SIZE` ({MAX_PAGE_SIZE} by default); its "
+            f"`DEFAULT_PAGE_SIZE` ({DEFAULT_PAGE_SIZE} by default) when omitted.",
+            "example": DEFAULT_PAGE_SIZE,
+        },
     )
     cursor = fields.String(
         validate=validate.Length(min=1, max=1000),

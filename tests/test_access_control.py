@@ -125,6 +125,9 @@ def test_a_write_without_a_write_token_is_refused_before_its_body_is_read(
             assert response.headers["WWW-Authenticate"] == 'Bearer realm="proposals-api"'
         else:
             assert problem["detail"] == "The token may only read; this request needs write."
+            assert response.headers["WWW-Authenticate"] == (
+                'Bearer realm="proposals-api", error="insufficient_scope", scope="write"'
+            )
         assert not tripwire.touched, "the body was read before the token was checked"
     assert state() == before
 

@@ -59,3 +59,36 @@ def test_serve_gives_granian_the_workers_and_threads():
     assert command[command.index("--workers") + 1] == "3"
     assert command[command.index("--blocking-threads") + 1] == "1"
     assert command[command.index("--port") + 1] == "8123" and command[-1] == "api.wsgi:app"
+
+
+# A distinctive value for each setting whose raw text cannot be told from its type alone, and what it reads as.
+DISTINCT = {
+    "DATABASE_URL": ("postgresql://elsewhere/db", "postgresql://elsewhere/db"),
+    "EMBEDDED_PG_DIR": ("/srv/pg-elsewhere", Path("/srv/pg-elsewhere")),
+    "HOST": ("0.0.0.0", "0.0.0.0"),
+    "LOG_LEVEL": ("DEBUG", "DEBUG"),
+    "DATABASE_READ_URL": ("postgresql://r1/db, postgresql://r2/db", ("postgresql://r1/db", "postgresql://r2/db")),
+    "POOL_MAX_SIZE": ("7", 7),
+}
+
+
+def distinct_value(name: str, default: object) -> tuple[str, object]:
+    """A valid value for the setting that differs from its default, as text and as read."""
+    if name in DISTINCT:
+        return DISTINCT[name]
+    if isinstance(default, bool):
+        return ("off" if default else "on"), not default
+    if isinstance(default, int):
+        return str(default + 3), default + 3
+    if isinstance(default, float):
+        return str(default + 0.5), default + 0.5
+    raise AssertionError(f"give {name} a distinctive value in DISTINCT")
+
+
+def test_every_documented_setting_is_read_from_the_environment():
+    """Each name in the README's table (kept equal to ENV_NAMES above) reaches its Settings field."""
+    defaults = Settings.from_env({})
+    for name in ENV_NAMES:
+        text, expected = distinct_value(name, getattr(defaults, name.lower()))
+        assert expected != getattr(defaults, name.lower()), name
+        assert getattr(Settings.from_env({name: text}), name.lower()) == expected, name

@@ -179,6 +179,25 @@ def test_statements_deallocated_under_the_fast_path_are_prepared_again(app, monk
         fastpath.give_back(pool, conn)
 
 
+def test_a_statement_prepared_after_a_deallocate_is_not_prepared_twice(app, monkeypatch):
+    """DEALLOCATE ALL can come between two of the fast path's statements: the one prepared before it
+    is missing (prepared again), the one prepared after it is still there and must not be prepared
+    again (that was a 500, DuplicatePreparedStatement, after a run of refused writes)."""
+    pool, conn = fastpath.lend(app.extensions, anonymous_read=True)
+    monkeypatch.setattr(fastpath, "lend", lambda extensions, anonymous_read: (pool, conn))
+    monkeypatch.setattr(fastpath, "give_back", lambda pool, conn: None)
+    try:
+        treaty, nato = f"/v1/proposals/{TREATY}", "/v1/parties/nato"
+        assert call(fast_layer(app), treaty)[0] == "200 OK"
+        conn.execute("DEALLOCATE ALL")
+        for path in (nato, treaty, nato, treaty):
+            assert served_by_fast_path(app, path)
+            assert call(fast_layer(app), path)[0] == "200 OK", path
+    finally:
+        monkeypatch.undo()
+        fastpath.give_back(pool, conn)
+
+
 def test_a_connection_that_prepares_nothing_gets_no_prepared_statements(app, monkeypatch):
     """Behind pgbouncer in transaction mode (PREPARED_STATEMENTS=off) a statement prepared on one
     server connection is missing, or already there, on the next: the fast path must not prepare."""

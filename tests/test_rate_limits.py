@@ -279,7 +279,7 @@ def test_revocation_counts_at_once_in_every_worker(server, db):
     assert [c.send("PATCH", GENEVA, Authorization=f"Bearer {writer}").status for c in pair] == [428, 428]
     assert revoke_token(db, name)
     after = [c.send("PATCH", GENEVA, Authorization=f"Bearer {writer}") for c in pair]
-    assert [(r.status, b"The token was revoked." in r.body) for r in after] == [(403, True), (403, True)]
+    assert [(r.status, b"The token was revoked." in r.body) for r in after] == [(401, True), (401, True)]
 
 
 def test_expiry_counts_at_once_in_every_worker(server, db):
@@ -288,7 +288,7 @@ def test_expiry_counts_at_once_in_every_worker(server, db):
     assert [c.send("PATCH", GENEVA, Authorization=f"Bearer {writer}").status for c in pair] == [428, 428]
     db.execute("UPDATE api_tokens SET expires_at = now() WHERE name = %s", (name,))
     after = [c.send("PATCH", GENEVA, Authorization=f"Bearer {writer}") for c in pair]
-    assert [(r.status, b"The token has expired." in r.body) for r in after] == [(403, True), (403, True)]
+    assert [(r.status, b"The token has expired." in r.body) for r in after] == [(401, True), (401, True)]
 
 
 def test_no_response_names_the_server_software_or_its_version(server, db):

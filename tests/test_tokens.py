@@ -13,6 +13,7 @@ from api.tokens import tokens
 
 REALM = 'Bearer realm="proposals-api"'
 INVALID = REALM + ', error="invalid_token"'
+INSUFFICIENT = REALM + ', error="insufficient_scope", scope="write"'
 
 
 def unique_name() -> str:
@@ -173,23 +174,78 @@ def test_a_read_token_cannot_write(app, db):
     token = create_token(db, name, "read", None)
     error = refused(app, f"Bearer {token}")
     assert (error.code, error.description) == (403, "The token may only read; this request needs write.")
+    assert error.extra_headers == {"WWW-Authenticate": INSUFFICIENT}
     assert check(app, f"Bearer {token}", scope="read") == name
 
 
-def test_a_revoked_token_is_403_at_once(app, db):
+def test_a_revoked_token_is_401_at_once(app, db):
     name = unique_name()
     token = create_token(db, name, "write", None)
     assert check(app, f"Bearer {token}") == name
     assert revoke_token(db, name)
     assert not revoke_token(db, name)
     error = refused(app, f"Bearer {token}")
-    assert (error.code, error.description) == (403, "The token was revoked.")
+    assert (error.code, error.description) == (401, "The token was revoked.")
+    assert error.extra_headers == {"WWW-Authenticate": INVALID}
 
 
-def test_an_expired_token_is_403(app, db):
+def test_an_expired_token_is_401(app, db):
     token = create_token(db, unique_name(), "write", datetime.now(UTC) - timedelta(seconds=1))
     error = refused(app, f"Bearer {token}")
-    assert (error.code, error.description) == (403, "The token has expired.")
+    assert (error.code, error.description) == (401, "The token has expired.")
+    assert error.extra_headers == {"WWW-Authenticate": INVALID}
+
+
+# Through HTTP (RFC 6750 §3.1): invalid_token is 401, insufficient_scope 403.
+
+TALK = "/v1/talks/geneva-strategic-stability-2022-01-10"
+
+
+def patch_with(client, token: str):
+    return client.patch(
+        TALK,
+        headers={"Authorization": f"Bearer {token}", "If-Match": '"1.999"', "Content-Type": "application/json"},
+        data=b'{"status": "held"}',
+    )
+
+
+@pytest.mark.parametrize(
+    ("make", "detail"),
+    [
+        (
+            lambda db: create_token(db, unique_name(), "write", datetime.now(UTC) - timedelta(minutes=1)),
+            "The token has expired.",
+        ),
+        (lambda db: _revoked(db), "The token was revoked."),
+    ],
+    ids=["expired", "revoked"],
+)
+def test_an_expired_or_revoked_token_gets_401_invalid_token_over_http(client, db, make, detail):
+    response = patch_with(client, make(db))
+    assert response.status_code == 401
+    assert response.mimetype == "application/problem+json"
+    assert response.headers["WWW-Authenticate"] == INVALID
+    assert response.get_json()["detail"] == detail
+
+
+def _revoked(db) -> str:
+    name = unique_name()
+    token = create_token(db, name, "write", None)
+    assert revoke_token(db, name)
+    return token
+
+
+def test_a_read_only_token_writing_gets_403_insufficient_scope_over_http(client, db):
+    response = patch_with(client, create_token(db, unique_name(), "read", None))
+    assert response.status_code == 403
+    assert response.headers["WWW-Authenticate"] == INSUFFICIENT
+    assert response.get_json()["detail"] == "The token may only read; this request needs write."
+
+
+def test_a_valid_write_token_gets_past_the_guard_over_http(client, db):
+    response = patch_with(client, create_token(db, unique_name(), "write", None))
+    assert response.status_code == 412  # the stale If-Match: the token itself was accepted
+    assert "WWW-Authenticate" not in response.headers
 
 
 def test_a_token_expiring_later_works(app, db):

@@ -99,7 +99,7 @@ def test_an_editors_session(client, tokens, db):
     assert "cannot be reused" in again.get_json()["detail"]
 
 
-@pytest.mark.parametrize(("token", "status"), [(None, 401), ("read", 403), ("revoked", 403), ("pat_1_nonsense", 401)])
+@pytest.mark.parametrize(("token", "status"), [(None, 401), ("read", 403), ("revoked", 401), ("pat_1_nonsense", 401)])
 def test_writes_without_a_write_token_are_refused_and_change_nothing(client, tokens, db, token, status):
     headers = {} if token is None else bearer(tokens.get(token, token), **{"If-Match": '"1.2"'})
     before = db.execute("SELECT count(*) FROM revisions").fetchone()

@@ -29,8 +29,21 @@ SELECT doc::jsonb, revision, deleted_at IS NOT NULL AS deleted FROM {table} WHER
 SELECT delete_item(%(collection)s, %(id)s, %(changeset)s, %(valid_from)s, %(note)s)
 
 -- name: idempotent_response
+-- The first response to this key, unless it has expired (those are never replayed).
 SELECT request_sha256, status, location, etag, body FROM idempotency_keys
- WHERE actor = %(actor)s AND key = %(key)s
+ WHERE actor = %(actor)s AND key = %(key)s AND created_at > now() - make_interval(secs => %(ttl)s)
+
+-- name: forget_expired_response
+-- This key's record once it has expired, so that the key can be used afresh.
+DELETE FROM idempotency_keys
+ WHERE actor = %(actor)s AND key = %(key)s AND created_at <= now() - make_interval(secs => %(ttl)s)
+
+-- name: forget_expired_responses
+-- Run by each worker about once a minute, on a write: at most 1,000 expired records at a time.
+DELETE FROM idempotency_keys WHERE (actor, key) IN (
+  SELECT actor, key FROM idempotency_keys
+   WHERE created_at <= now() - make_interval(secs => %(ttl)s)
+   ORDER BY created_at LIMIT 1000)
 
 -- name: remember_response
 INSERT INTO idempotency_keys (actor, key, request_sha256, status, location, etag, body)
