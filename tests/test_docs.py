@@ -69,6 +69,8 @@ DISTINCT = {
     "LOG_LEVEL": ("DEBUG", "DEBUG"),
     "DATABASE_READ_URL": ("postgresql://r1/db, postgresql://r2/db", ("postgresql://r1/db", "postgresql://r2/db")),
     "POOL_MAX_SIZE": ("7", 7),
+    "PUBLIC_BASE_URL": ("https://api.example.org/proposals/", "https://api.example.org/proposals"),
+    "METRICS_TOKEN": ("scrape-secret", "scrape-secret"),
 }
 
 
