@@ -92,6 +92,26 @@ def database_url(server_url: str) -> Iterator[str]:
     drop_database(server_url, url)
 
 
+@pytest.fixture(scope="module")
+def own_database_url(server_url: str) -> Iterator[str]:
+    """A migrated, seeded database of the test module's own: the dataset exactly as seeded, whatever
+    the tests sharing `database_url` have written to theirs."""
+    url = create_database(server_url, "proposals_own")
+    with psycopg.connect(url, autocommit=True) as conn:
+        migrate(conn)
+        seed(conn)
+    yield url
+    drop_database(server_url, url)
+
+
+@pytest.fixture(scope="module")
+def own_app(own_database_url: str):
+    app = create_app(Settings(database_url=own_database_url, rate_limit_writes=1_000_000, rate_limit_reads=1_000_000))
+    app.config["TESTING"] = True
+    yield app
+    app.extensions["db_pool"].close()
+
+
 @pytest.fixture
 def empty_database_url(server_url: str) -> Iterator[str]:
     """A database of the test's own with nothing in it, not even the schema."""

@@ -55,8 +55,9 @@ def walk(client, url: str) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def client(app):
-    return app.test_client()
+def client(own_app):
+    """The dataset as seeded: other tests write talks and revisions into the shared database."""
+    return own_app.test_client()
 
 
 @pytest.fixture(scope="module")

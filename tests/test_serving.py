@@ -17,7 +17,13 @@ def test_live_server_serves_talks_with_etags_and_304(live_server):
     status, headers, body = fetch(f"{live_server}/v1/talks")
     assert status == 200
     assert headers["content-type"] == "application/json"
-    assert len(json.loads(body)["items"]) == 4
+    seeded = {
+        "putin-biden-call-2021-12-30",
+        "geneva-strategic-stability-2022-01-10",
+        "nato-russia-council-2022-01-12",
+        "osce-russia-consultations-2022-01-13",
+    }
+    assert seeded <= {talk["id"] for talk in json.loads(body)["items"]}  # other tests may have added more
     status, again, body = fetch(f"{live_server}/v1/talks", {"If-None-Match": headers["etag"]})
     assert (status, again["etag"], body) == (304, headers["etag"], b"")
 
