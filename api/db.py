@@ -45,8 +45,6 @@ RECONNECT_TIMEOUT = 2.0
 # How long a request waits for a connection while the database is known to be unreachable:
 # enough to pick up a connection the pool opens as the database returns.
 UNREACHABLE_WAIT = 0.1
-
-
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # psycopg's own interval between checks for Ctrl-C while it waits on a socket.
 WAIT_INTERVAL = 0.1
@@ -81,8 +79,9 @@ class DeadlineConnection(psycopg.Connection):
     instant), or after `wait_limit` seconds while it has none (in the pool, or streaming).
 
     Every query, fetch, commit and rollback psycopg makes waits in `wait`: bounding it there bounds
-    them all, and api/fastpath.py sends its bare libpq calls through it too. libpq's own
-    connect_timeout bounds connecting, and the pool's timeout waiting for a connection.
+    them all. api/fastpath.py, which waits on libpq itself, keeps the same deadline and gives up
+    the same way (`given_up`). libpq's connect_timeout bounds connecting, and the pool's timeout
+    waiting for a connection.
     """
 
     deadline: float | None = None

@@ -228,13 +228,13 @@ def service(request, private_pg: PrivatePostgres) -> Iterator[Service]:
 
 
 def warm_up(base: str) -> None:
-    """Both workers serving, each with a pooled connection that the hang will catch idle."""
+    """The service answering normally, its workers holding pooled connections for a hang to catch idle."""
     healed(base, time.monotonic())
 
 
 def healed(base: str, since: float) -> float:
     """Seconds from `since` until the service answered normally: the first of 12 answers in a
-    row, over both workers, from the fast path, Flask and /readyz."""
+    row (spread over the workers by the kernel), from the fast path, Flask and /readyz."""
     paths = [f"/v1/talks/{TALK}", "/v1/talks?status=held", "/readyz"]
     streak, first = 0, None
     while streak < 12:
@@ -266,7 +266,7 @@ def test_every_read_answers_503_within_the_deadline_and_healthz_200(service):
             times.append(answer[3])
             status, _, body, took = call(f"{service.base}/healthz")
             assert (status, json.loads(body)) == (200, {"status": "ok"})
-            assert took < 0.5, f"/healthz took {took:.2f} s"
+            assert took < 1.0, f"/healthz took {took:.2f} s"  # it waits for nothing
         thawed = time.monotonic()
     back = healed(service.base, thawed)
     assert back < HEALED_WITHIN
