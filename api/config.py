@@ -50,6 +50,8 @@ class Settings:
     pool_max_size: int | None = None  # None: web_threads + 1, set by __post_init__
     pool_timeout: float = 1.0
     connect_timeout: int = 2
+    database_read_deadline: float = 1.5
+    database_write_deadline: float = 3.0
     default_page_size: int = DEFAULT_PAGE_SIZE
     max_page_size: int = MAX_PAGE_SIZE
     log_level: str = "INFO"
@@ -74,6 +76,8 @@ class Settings:
             raise ValueError("DEFAULT_PAGE_SIZE must be at least 1 and at most MAX_PAGE_SIZE")
         if self.idempotency_ttl < 1:
             raise ValueError("IDEMPOTENCY_TTL must be at least 1 (seconds)")
+        if min(self.database_read_deadline, self.database_write_deadline) <= 0:
+            raise ValueError("DATABASE_READ_DEADLINE and DATABASE_WRITE_DEADLINE must be more than 0 seconds")
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -90,6 +94,8 @@ class Settings:
             pool_max_size=int(env["POOL_MAX_SIZE"]) if "POOL_MAX_SIZE" in env else None,
             pool_timeout=float(env.get("POOL_TIMEOUT", defaults.pool_timeout)),
             connect_timeout=int(env.get("CONNECT_TIMEOUT", defaults.connect_timeout)),
+            database_read_deadline=float(env.get("DATABASE_READ_DEADLINE", defaults.database_read_deadline)),
+            database_write_deadline=float(env.get("DATABASE_WRITE_DEADLINE", defaults.database_write_deadline)),
             default_page_size=int(env.get("DEFAULT_PAGE_SIZE", defaults.default_page_size)),
             max_page_size=int(env.get("MAX_PAGE_SIZE", defaults.max_page_size)),
             log_level=env.get("LOG_LEVEL", defaults.log_level),
@@ -123,6 +129,8 @@ ENV_NAMES = [
     "POOL_MAX_SIZE",
     "POOL_TIMEOUT",
     "CONNECT_TIMEOUT",
+    "DATABASE_READ_DEADLINE",
+    "DATABASE_WRITE_DEADLINE",
     "DEFAULT_PAGE_SIZE",
     "MAX_PAGE_SIZE",
     "LOG_LEVEL",

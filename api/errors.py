@@ -1,8 +1,9 @@
 """Every error becomes an RFC 9457 problem+json response; nothing else reaches a client.
 
 Database failures are mapped by kind (SQLSTATE class) in one place: an unreachable
-database is 503 with Retry-After, a client's impossible value 400, anything else 500
-with no detail. The trace goes to the log, never to the client.
+database, or one that does not answer within the request's deadline, is 503 with
+Retry-After, a client's impossible value 400, anything else 500 with no detail. The trace
+goes to the log, never to the client.
 """
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ import logging
 
 import orjson
 import psycopg
-from flask import Flask, Response, request
+from flask import Flask, Response, current_app, request
 from psycopg_pool import PoolTimeout
 from werkzeug.exceptions import HTTPException
 
 from api import metrics
+from api.db import SAFE_METHODS, DeadlinePassed
 
 PROBLEM_JSON = "application/problem+json"
 RETRY_AFTER_SECONDS = 1
@@ -117,6 +119,10 @@ def handle_database_error(error: Exception) -> Response:
         _count("conflict")
         log.warning("write conflicted with concurrent writes: %s", error.__class__.__name__)
         return problem(503, "The write conflicted with concurrent writes; try again.", headers=retry)
+    if isinstance(error, DeadlinePassed):  # an OperationalError too: test it first
+        _count("deadline")
+        log.warning("database deadline passed: %s", _first_line(error))
+        return problem(503, _deadline_detail(), headers=retry)
     if isinstance(error, psycopg.errors.QueryCanceled):  # an OperationalError too: test it first
         _count("timeout")
         log.warning("query canceled: %s", _first_line(error))
@@ -131,6 +137,20 @@ def handle_database_error(error: Exception) -> Response:
     _count("other")
     log.exception("database error")
     return problem(500)
+
+
+def _deadline_detail() -> str:
+    """What a client may do after a deadline passed: a write's COMMIT may have reached a database
+    that then stopped answering, so its outcome is unknown, but retrying it is safe."""
+    settings = current_app.config["SETTINGS"]
+    if request.method in SAFE_METHODS:
+        return f"The database did not answer within {settings.database_read_deadline:g} s; try again shortly."
+    return (
+        f"The database did not answer within {settings.database_write_deadline:g} s: the write may or may not "
+        "have been applied. A retry cannot apply it twice: a create sent again with the same Idempotency-Key "
+        "gets the first answer, and a change or delete sent again with the same If-Match is refused "
+        "(412 or 410) if the first was applied."
+    )
 
 
 def _first_line(error: Exception) -> str:

@@ -19,14 +19,17 @@ from __future__ import annotations
 import itertools
 import logging
 import re
+import select
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
+from time import monotonic
 
 import psycopg
 from flask import Flask, request
 from psycopg import errors, pq
+from psycopg.generators import execute
 from psycopg_pool import PoolTimeout
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import http_date
@@ -34,7 +37,7 @@ from werkzeug.http import http_date
 from api import ratelimit
 from api.caching import REVALIDATE
 from api.config import Settings
-from api.db import give_back, lend
+from api.db import DeadlineConnection, give_back, lend
 from api.headers import CORS, REQUEST_ID, SERVER, oversized_fields
 from api.logs import ROUTE_KEY
 from api.resource import (
@@ -239,14 +242,16 @@ class FastReads:
             return None  # the client's tags named this revision after all: let Flask decide
         return Reply(200, etag, doc, last_modified_http=last_modified.decode() if last_modified else None)
 
-    def _run(self, conn: psycopg.Connection, name: str, query: str, params: list[bytes | None]) -> pq.abc.PGresult:
+    def _run(self, conn: DeadlineConnection, name: str, query: str, params: list[bytes | None]) -> pq.abc.PGresult:
         """One statement straight through libpq, prepared once per connection unless the
         connection prepares nothing (PREPARED_STATEMENTS=off, behind pgbouncer in transaction
         mode): psycopg's cursor costs three times the round trip here. Values travel as text;
-        the libpq call releases the GIL while it waits."""
+        the answer is waited for as psycopg waits for any (`_answer_to`), within the request's
+        deadline."""
         pgconn = conn.pgconn
         if conn.prepare_threshold is None:
-            result = pgconn.exec_params(query.encode(), params)
+            pgconn.send_query_params(query.encode(), params)
+            result = _answer_to(conn)
         else:
             prepared: set[str] = conn.__dict__.setdefault("_fast_path_statements", set())
             result = self._exec_prepared(conn, prepared, name, query, params)
@@ -262,14 +267,16 @@ class FastReads:
 
     @staticmethod
     def _exec_prepared(
-        conn: psycopg.Connection, prepared: set[str], name: str, query: str, params: list[bytes | None]
+        conn: DeadlineConnection, prepared: set[str], name: str, query: str, params: list[bytes | None]
     ) -> pq.abc.PGresult:
         if name not in prepared:
-            done = conn.pgconn.prepare(name.encode(), query.encode())
+            conn.pgconn.send_prepare(name.encode(), query.encode())
+            done = _answer_to(conn)
             if done.status != pq.ExecStatus.COMMAND_OK:
                 raise _error(conn, done)
             prepared.add(name)
-        return conn.pgconn.exec_prepared(name.encode(), params)
+        conn.pgconn.send_query_prepared(name.encode(), params)
+        return _answer_to(conn)
 
     def _answer(self, environ: dict, start_response: Callable, rule: str, read: Callable) -> Iterable[bytes]:
         try:
@@ -333,6 +340,33 @@ class FastReads:
         headers += self.static_headers
         headers.append(("X-Request-ID", given if REQUEST_ID.match(given) else uuid.uuid4().hex))
         return headers + self.trailing_headers
+
+
+def _answer_to(conn: DeadlineConnection) -> pq.abc.PGresult:
+    """The result of the statement just sent, by the connection's deadline (DeadlinePassed after
+    it). libpq's blocking calls would wait as long as a hung server keeps still; psycopg's own
+    wait (`conn.wait(execute(pgconn))`, api/db.py) keeps the deadline too, but costs a third more
+    than the query's round trip here: this is its common case in a few calls, and hands anything
+    else (a query not sent whole at once) to it."""
+    pgconn = conn.pgconn
+    if pgconn.flush():
+        return conn.wait(execute(pgconn))[-1]
+    poller = conn.__dict__.get("_fast_path_poller")
+    if poller is None:  # one per connection: its socket stays the same
+        poller = conn.__dict__["_fast_path_poller"] = select.poll()
+        poller.register(pgconn.socket, select.POLLIN)
+    ends = conn.deadline or monotonic() + conn.wait_limit
+    while True:
+        left = ends - monotonic()
+        if left <= 0 or not poller.poll(left * 1000):
+            raise conn.given_up("no answer to the fast path's query")
+        pgconn.consume_input()
+        if not pgconn.is_busy():
+            break
+    result = pgconn.get_result()
+    while pgconn.get_result() is not None:
+        pass
+    return result
 
 
 def _error(conn: psycopg.Connection, result: pq.abc.PGresult) -> psycopg.Error:

@@ -64,8 +64,8 @@ POOL_WAITING = Gauge(
 )
 DB_ERRORS = Counter(
     "proposals_api_db_errors",
-    "Database failures met by requests, by kind: unavailable (503), conflict (serialization "
-    "or deadlock, 503), timeout (503), data (400), other (500).",
+    "Database failures met by requests, by kind: unavailable (503), deadline (no answer within the "
+    "request's deadline, 503), conflict (serialization or deadlock, 503), timeout (503), data (400), other (500).",
     ["kind"],
 )
 _LIVE_GAUGE_FILE = re.compile(r"gauge_live\w+?_(\d+)\.db$")

@@ -38,11 +38,10 @@ from flask import Flask, Response, g, request
 
 from api import auth, metrics
 from api.config import Settings
-from api.db import connection
+from api.db import SAFE_METHODS, connection
 from api.errors import ApiError
 from api.sql import q
 
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 UNLIMITED_ENDPOINTS = frozenset({"operations.Health", "operations.Ready"})
 # granian 2.8.9 has no switch to leave out its `server: granian` header, but keeps the application's
 # own value: this one names the product without a version or the engine under it.

@@ -166,6 +166,7 @@ def test_statements_deallocated_under_the_fast_path_are_prepared_again(app, monk
     """psycopg sends DEALLOCATE ALL after a transaction rolls back (a refused write): the fast
     path's own prepared statements go with it, and must come back, not turn into 500s."""
     pool, conn = fastpath.lend(app.extensions, anonymous_read=True)
+    conn.deadline = None  # lent for several requests here: no single request's deadline applies
     monkeypatch.setattr(fastpath, "lend", lambda extensions, anonymous_read: (pool, conn))
     monkeypatch.setattr(fastpath, "give_back", lambda pool, conn: None)
     try:
@@ -202,6 +203,7 @@ def test_a_connection_that_prepares_nothing_gets_no_prepared_statements(app, mon
     """Behind pgbouncer in transaction mode (PREPARED_STATEMENTS=off) a statement prepared on one
     server connection is missing, or already there, on the next: the fast path must not prepare."""
     pool, conn = fastpath.lend(app.extensions, anonymous_read=True)
+    conn.deadline = None  # lent for several requests here: no single request's deadline applies
     monkeypatch.setattr(fastpath, "lend", lambda extensions, anonymous_read: (pool, conn))
     monkeypatch.setattr(fastpath, "give_back", lambda pool, conn: None)
     threshold = conn.prepare_threshold
