@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -14,7 +12,7 @@ from pathlib import Path
 import click
 import yaml
 
-from api import embedded
+from api import embedded, lifecycle
 from api.config import Settings
 from api.dataset import DatasetError, import_dataset, seed
 from api.db import direct_connection
@@ -126,44 +124,64 @@ def openapi_yaml() -> str:
     "--threads", type=click.IntRange(min=1), default=None, help="Threads per worker (default: $WEB_THREADS or 1)."
 )
 def serve_command(port: int | None, workers: int | None, threads: int | None) -> None:
-    """Serve the API with granian; start, migrate and seed an embedded Postgres if needed."""
+    """Serve the API with granian; start, migrate and seed an embedded Postgres if needed.
+
+    Ctrl-C, SIGTERM or SIGHUP stop the server, then the embedded Postgres, and exit 0.
+    """
     settings = Settings.from_env()
-    url = database_url(settings)
-    with direct_connection(url) as conn:
-        migrated(conn)
-        for name, count in seed(conn):
-            if count is not None:
-                click.echo(f"seeded {name}: {count} change(s)")
+    port, workers, threads = port or settings.port, workers or settings.web_concurrency, threads or settings.web_threads
+    lifecycle.refuse_busy_port(settings.host, port)  # before anything starts
+    lifecycle.exit_now(lifecycle.supervise(lambda signals: serving_session(settings, port, workers, threads, signals)))
+
+
+def serving_session(settings: Settings, port: int, workers: int, threads: int, signals: lifecycle.StopSignals) -> int:
+    """Database, migrations, seed, then granian until a stop signal; then Postgres is stopped.
+    Returns the exit status."""
     # A fresh folder per run: the workers' metric files (summed at /metrics) and granian's log
     # config. Files left from an earlier run would add its counts to this one's.
     run_dir = Path(tempfile.mkdtemp(prefix="proposals-api-run-"))
-    metrics_dir = run_dir / "metrics"
-    metrics_dir.mkdir()
-    log_config = run_dir / "granian-logging.json"
-    log_config.write_text(json.dumps(granian_log_config()))
-    port, workers, threads = port or settings.port, workers or settings.web_concurrency, threads or settings.web_threads
-    # The workers read WEB_THREADS too: it sizes their connection pools.
-    env = dict(os.environ, DATABASE_URL=url, PROMETHEUS_MULTIPROC_DIR=str(metrics_dir), WEB_THREADS=str(threads))
-    command = granian_command(settings, port, workers, threads, log_config)
-    click.echo(f"serving on http://{settings.host}:{port} (Ctrl-C stops it)")
     try:
-        server = subprocess.Popen(command, env=env, cwd=ROOT)
-
-        def forward(signum: int, frame: object) -> None:
-            server.send_signal(signal.SIGTERM)
-
-        signal.signal(signal.SIGTERM, forward)
-        signal.signal(signal.SIGINT, forward)
-        code = server.wait()
+        url = database_url(settings)  # a stop signal waits until the embedded Postgres is up
+        with signals.interruptible(), direct_connection(url) as conn:
+            migrated(conn)
+            for name, count in seed(conn):
+                if count is not None:
+                    click.echo(f"seeded {name}: {count} change(s)")
+        lifecycle.refuse_busy_port(settings.host, port)  # again: the port may have been taken meanwhile
+        metrics_dir = run_dir / "metrics"
+        metrics_dir.mkdir()
+        log_config = run_dir / "granian-logging.json"
+        log_config.write_text(json.dumps(granian_log_config()))
+        # The workers read WEB_THREADS too: it sizes their connection pools.
+        env = dict(os.environ, DATABASE_URL=url, PROMETHEUS_MULTIPROC_DIR=str(metrics_dir), WEB_THREADS=str(threads))
+        command = granian_command(settings, port, workers, threads, log_config)
+        click.echo(f"serving on http://{settings.host}:{port} (Ctrl-C stops it)")
+        return lifecycle.run_granian(command, env, str(ROOT), signals)
+    except lifecycle.StopRequested:
+        return 0
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)
-    sys.exit(code)  # normal exit, so the embedded Postgres stops on the way out
+        if not settings.database_url:
+            embedded.stop(settings.embedded_pg_dir)
+
+
+# granian's command line with its workers spawned (new interpreters) rather than forked. A forked
+# worker keeps the master's signal handlers until it has loaded the app and set its own: a SIGTERM
+# from the master in that second was swallowed, and the worker went on serving while the master
+# waited for it forever. A spawned worker has Python's default handlers until then, so that
+# SIGTERM simply ends it. (`-c`, not a module of ours: the master need not import the app.)
+GRANIAN_SPAWNING = (
+    "import multiprocessing, sys; from granian.cli import entrypoint; "
+    "multiprocessing.set_start_method('spawn'); sys.argv[0] = 'granian'; entrypoint()"
+)
 
 
 def granian_command(settings: Settings, port: int, workers: int, threads: int, log_config: Path) -> list[str]:
-    """granian, running `api.wsgi:app` in `workers` processes of `threads` threads each."""
+    """granian, running `api.wsgi:app` in `workers` spawned processes of `threads` threads each."""
     return [
-        str(Path(sys.executable).with_name("granian")),
+        sys.executable,
+        "-c",
+        GRANIAN_SPAWNING,
         "--interface",
         "wsgi",
         "--no-ws",
@@ -183,6 +201,8 @@ def granian_command(settings: Settings, port: int, workers: int, threads: int, l
         "warning",
         "--log-config",
         str(log_config),
+        "--workers-kill-timeout",
+        str(lifecycle.WORKERS_KILL_TIMEOUT),
         "api.wsgi:app",
     ]
 
