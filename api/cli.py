@@ -201,8 +201,6 @@ def granian_command(settings: Settings, port: int, workers: int, threads: int, l
         "warning",
         "--log-config",
         str(log_config),
-        "--workers-kill-timeout",
-        str(lifecycle.WORKERS_KILL_TIMEOUT),
         "api.wsgi:app",
     ]
 

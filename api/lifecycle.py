@@ -28,10 +28,11 @@ from typing import NoReturn
 import click
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-# granian's master kills a worker that has not stopped this long after its SIGTERM (one still
-# answering a long request); the serving session kills granian outright a little later.
-WORKERS_KILL_TIMEOUT = 2
-GRANIAN_STOP_SECONDS = WORKERS_KILL_TIMEOUT + 1.5
+# granian gets this long to stop after its SIGTERM (its workers finishing the requests in flight;
+# they take a tenth of a second as a rule), then every granian process is killed. Not granian's
+# own --workers-kill-timeout: its check races with the thread that reaps each worker, and then
+# warns of "Killing worker-N after it refused to gracefully stop" for a worker already gone.
+GRANIAN_STOP_SECONDS = 3.0
 # The supervisor's last resort, far past the usual second: a session that has not stopped by
 # then is killed. Its Postgres, if any, is then stopped by the next start.
 SESSION_STOP_SECONDS = 15.0
@@ -183,8 +184,8 @@ class StopSignals:
 
 def run_granian(command: Sequence[str], env: dict[str, str], cwd: str, signals: StopSignals) -> int:
     """Runs granian until it exits, or until a stop signal: then SIGTERM to its master, which
-    stops its workers (killing any still busy after WORKERS_KILL_TIMEOUT); past
-    GRANIAN_STOP_SECONDS, or at a second signal, every granian process is killed.
+    stops its workers; past GRANIAN_STOP_SECONDS, or at a second signal, every granian process
+    is killed.
 
     granian gets a process group of its own, so that nothing is left of it afterwards.
     Returns 0 after a stop that was asked for, else granian's exit status.
@@ -207,6 +208,8 @@ def run_granian(command: Sequence[str], env: dict[str, str], cwd: str, signals: 
                     deadline = time.monotonic()
                 seen = signals.count
             if deadline is not None and time.monotonic() > deadline:
+                if signals.count == 1:
+                    click.echo(f"proposals-api: granian did not stop within {GRANIAN_STOP_SECONDS:.0f} s: killed", err=True)
                 _kill_group(server.pid)
                 server.wait()
                 break

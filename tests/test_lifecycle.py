@@ -35,7 +35,7 @@ from tests.conftest import ROOT, free_port
 
 STOP_SECONDS = 5
 START_SECONDS = 120  # the first start makes and seeds the database
-ALARMING = ("Traceback", "Unexpected exit", "Error", "ERROR", "Exception", "Killing")
+ALARMING = ("Traceback", "Unexpected exit", "Error", "ERROR", "Exception", "Killing", "did not stop")
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +61,22 @@ def leftovers(data_dir: Path) -> list[psutil.Process]:
         if ours or (process.info["name"] == "postgres" and str(data_dir) in (process.info["cmdline"] or [])):
             found.append(process)
     return found
+
+
+def describe(processes: list[psutil.Process]) -> str:
+    """What each process is and where it waits, for a failure message."""
+    lines = []
+    for process in processes:
+        with suppress(psutil.Error):
+            wchan = Path(f"/proc/{process.pid}/wchan").read_text() if sys.platform.startswith("linux") else ""
+            command = " ".join(process.cmdline())[:160]
+            lines.append(f"{process.pid} (parent {process.ppid()}) {process.status()} in {wchan or '?'}: {command}")
+    return "\n".join(lines)
+
+
+def postgres_log_tail(data_dir: Path) -> str:
+    log = data_dir / "log"
+    return "\n".join(log.read_text(errors="replace").splitlines()[-15:]) if log.exists() else "(none)"
 
 
 def postgres_of(data_dir: Path) -> list[psutil.Process]:
@@ -146,11 +162,14 @@ def assert_stops_cleanly(run: Run, data_dir: Path, signalled_at: float, *, retur
     try:
         run.process.wait(timeout=max(0.0, deadline - time.monotonic()))
     except subprocess.TimeoutExpired:
-        pytest.fail(f"still running {STOP_SECONDS} s after the signal:\n{run.output()}")
+        raise AssertionError(
+            f"still running {STOP_SECONDS} s after the signal:\n{describe(leftovers(data_dir))}\n{run.output()}"
+            f"\nPostgres' log ends:\n{postgres_log_tail(data_dir)}"
+        ) from None
     assert run.process.returncode == returncode, run.output()
     while (left := leftovers(data_dir)) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not left, [process.info for process in left]
+    assert not left, describe(left)
     output = run.output()
     assert not [line for line in output.splitlines() if any(word in line for word in ALARMING)], output
 
@@ -206,10 +225,11 @@ def kill_all(processes: list[psutil.Process]) -> None:
             process.kill()
 
 
-# (how to stop, when): ten stops in a row, Ctrl-C and SIGTERM taking turns.
+# (how to stop, when): eleven stops in a row, Ctrl-C and SIGTERM taking turns.
 STOPS = [
     ("ctrl_c", "serving"),  # the first start seeds the database; this stops it as soon as the port answers
     ("sigterm", "serving"),
+    ("ctrl_c", "loading"),  # `serve` is still loading the app's modules: nothing has started
     ("ctrl_c", "starting"),  # the serving session has just begun: it is starting Postgres
     ("sigterm", "migrating"),  # Postgres runs: the session migrates, or starts granian
     ("ctrl_c", "busy"),  # clients have requests in flight
@@ -221,12 +241,14 @@ STOPS = [
 ]
 
 
-def test_ten_stops_in_a_row_are_quick_quiet_and_complete(pg_dir: Path, runs: list[Run]):
+def test_eleven_stops_in_a_row_are_quick_quiet_and_complete(pg_dir: Path, runs: list[Run]):
     for number, (stop, moment) in enumerate(STOPS, 1):
         run = Run.serve(pg_dir)
         runs.append(run)
         load = None
-        if moment == "starting":
+        if moment == "loading":
+            time.sleep(0.2)
+        elif moment == "starting":
             run.wait_until(lambda run=run: session_started(run), "starting its serving session")
         elif moment == "migrating":
             run.wait_until(lambda: bool(postgres_of(pg_dir)), "running Postgres")
