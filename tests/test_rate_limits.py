@@ -10,6 +10,7 @@ from __future__ import annotations
 import http.client
 import itertools
 import re
+import time
 import uuid
 from urllib.parse import urlsplit
 
@@ -254,12 +255,16 @@ def worker_pair(server) -> tuple[Client, Client]:
     source = f"127.0.0.{next(_loopback)}"
     first = Client(server, source)
     assert first.reads_counted() == 1
-    for _ in range(40):
+    # Workers are spawned interpreters: just after start-up one may still be loading the app, and
+    # until it listens every connection goes to the other. Keep trying for a while, bounded.
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
         other = Client(server, source)
         if other.reads_counted() == 1:
             return first, other
         other.conn.close()
-    pytest.fail("granian gave 40 connections in a row to the same worker")
+        time.sleep(0.05)
+    pytest.fail("granian gave every connection for 30 s to the same worker")
 
 
 def test_write_limits_hold_across_two_workers(server, db):
