@@ -81,27 +81,27 @@ def save_clause(conn: psycopg.Connection, changeset: int, clause_id: str, **chan
     conn.execute("SELECT save_clauses(%s, %s, now(), 'test')", (psycopg.types.json.Jsonb(record | changes), changeset))
 
 
-@pytest.fixture(scope="session")
-def database_url(server_url: str) -> Iterator[str]:
-    """A migrated, seeded database shared by the read-only tests."""
-    url = create_database(server_url, "proposals_test")
+def seeded_database(server_url: str, prefix: str) -> Iterator[str]:
+    """A new database, migrated and seeded, dropped when the generator is closed."""
+    url = create_database(server_url, prefix)
     with psycopg.connect(url, autocommit=True) as conn:
         migrate(conn)
         seed(conn)
     yield url
     drop_database(server_url, url)
+
+
+@pytest.fixture(scope="session")
+def database_url(server_url: str) -> Iterator[str]:
+    """A migrated, seeded database shared by the read-only tests."""
+    yield from seeded_database(server_url, "proposals_test")
 
 
 @pytest.fixture(scope="module")
 def own_database_url(server_url: str) -> Iterator[str]:
     """A migrated, seeded database of the test module's own: the dataset exactly as seeded, whatever
     the tests sharing `database_url` have written to theirs."""
-    url = create_database(server_url, "proposals_own")
-    with psycopg.connect(url, autocommit=True) as conn:
-        migrate(conn)
-        seed(conn)
-    yield url
-    drop_database(server_url, url)
+    yield from seeded_database(server_url, "proposals_own")
 
 
 @pytest.fixture(scope="module")

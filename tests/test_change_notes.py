@@ -15,6 +15,7 @@ import yaml
 
 from api.auth import create_token
 from api.notes import MAX_NOTE, NoteError, parse_note
+from tests.test_writes import new_talk
 
 SPEC = yaml.safe_load((Path(__file__).resolve().parent.parent / "openapi.yaml").read_text())
 DOCUMENTED = SPEC["paths"]["/v1/talks/{talk_id}"]["patch"]["parameters"]
@@ -90,22 +91,6 @@ def token(db) -> str:
     return create_token(db, f"notes-{uuid.uuid4().hex[:8]}", "write", None)
 
 
-def new_talk(talk_id: str) -> dict:
-    return {
-        "id": talk_id,
-        "title": "A talk for change notes",
-        "format": "bilateral",
-        "starts_on": "2022-02-01",
-        "ends_on": None,
-        "location": "Geneva",
-        "status": "scheduled",
-        "party_ids": ["russia", "united-states"],
-        "proposal_ids": [],
-        "delegations": [],
-        "chair": None,
-        "summary": "Created by the change-note tests.",
-        "source_ids": ["sputnik-lavrov-security-guarantees"],
-    }
 
 
 def latest_note(client, talk_id: str) -> str | None:

@@ -9,26 +9,11 @@ import pytest
 from api import create_app
 from api.auth import create_token
 from api.config import Settings
+from tests.test_writes import new_talk
 
 TTL = 3600
 
 
-def new_talk(talk_id: str) -> dict:
-    return {
-        "id": talk_id,
-        "title": "A talk for idempotency expiry",
-        "format": "bilateral",
-        "starts_on": "2022-02-01",
-        "ends_on": None,
-        "location": "Geneva",
-        "status": "scheduled",
-        "party_ids": ["russia", "united-states"],
-        "proposal_ids": [],
-        "delegations": [],
-        "chair": None,
-        "summary": "Created by the idempotency expiry tests.",
-        "source_ids": ["sputnik-lavrov-security-guarantees"],
-    }
 
 
 @pytest.fixture

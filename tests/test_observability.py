@@ -24,8 +24,9 @@ TALK = "geneva-strategic-stability-2022-01-10"
 
 @pytest.fixture(scope="module")
 def server(database_url: str) -> Iterator[tuple[str, Path]]:
-    """The production server, and the file its stderr goes to."""
-    base, process = start_server(database_url)
+    """The production server, and the file its stderr goes to. One test holds a read on a table lock
+    while it scrapes: a long read deadline keeps that read waiting instead of answering 503."""
+    base, process = start_server(database_url, env={"DATABASE_READ_DEADLINE": "30"})
     log_path = Path(process.log_path)
     yield base, log_path
     stop_server(process)
