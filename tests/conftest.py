@@ -35,12 +35,15 @@ METRICS_AUTH = {"Authorization": f"Bearer {METRICS_TOKEN}"}
 if not Settings.from_env().prepared_statements:
     # The app's own connections honour PREPARED_STATEMENTS=off (api/db.py); the harness's connections
     # must not prepare statements either, or pgbouncer in transaction mode mixes them up between clients.
-    _connect = psycopg.Connection.connect
+    # Patched as a classmethod, so a subclass (the pool's DeadlineConnection) still gets its own class.
+    _connect = psycopg.Connection.connect.__func__
 
-    def _connect_unprepared(*args, **kwargs):
-        return _connect(*args, **{"prepare_threshold": None, **kwargs})
+    @classmethod
+    def _connect_unprepared(cls, *args, **kwargs):
+        return _connect(cls, *args, **{"prepare_threshold": None, **kwargs})
 
-    psycopg.connect = psycopg.Connection.connect = _connect_unprepared
+    psycopg.Connection.connect = _connect_unprepared
+    psycopg.connect = psycopg.Connection.connect
 
 
 @pytest.fixture(scope="session")
