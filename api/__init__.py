@@ -22,6 +22,7 @@ from api import (
     parties,
     proposals,
     ratelimit,
+    serving,
     sources,
     statements,
     talks,
@@ -69,5 +70,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     headers.bound_fields(app)  # …but this one, which only compares header sizes with their bounds
     metrics.init_app(app, settings.metrics_token)
     fastpath.init_app(app, settings)  # inside the request log, so its answers are logged alike
+    serving.init_app(app, settings.web_threads)
     logs.init_app(app)
     return app

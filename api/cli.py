@@ -152,7 +152,7 @@ def serving_session(settings: Settings, port: int, workers: int, threads: int, s
         metrics_dir.mkdir()
         log_config = run_dir / "granian-logging.json"
         log_config.write_text(json.dumps(granian_log_config()))
-        # The workers read WEB_THREADS too: it sizes their connection pools.
+        # The workers read WEB_THREADS too: it sizes their connection pools and their turns.
         env = dict(os.environ, DATABASE_URL=url, PROMETHEUS_MULTIPROC_DIR=str(metrics_dir), WEB_THREADS=str(threads))
         command = granian_command(settings, port, workers, threads, log_config)
         click.echo(f"serving on http://{settings.host}:{port} (Ctrl-C stops it)")
@@ -177,7 +177,8 @@ GRANIAN_SPAWNING = (
 
 
 def granian_command(settings: Settings, port: int, workers: int, threads: int, log_config: Path) -> list[str]:
-    """granian, running `api.wsgi:app` in `workers` spawned processes of `threads` threads each."""
+    """granian, running `api.wsgi:app` in `workers` spawned processes, each running the app in `threads`
+    threads at a time, with WEB_IO_THREADS more threads for waiting on slow clients (api/serving.py)."""
     return [
         sys.executable,
         "-c",
@@ -192,7 +193,7 @@ def granian_command(settings: Settings, port: int, workers: int, threads: int, l
         "--workers",
         str(workers),
         "--blocking-threads",
-        str(threads),
+        str(threads + settings.web_io_threads),
         "--http1-buffer-size",  # request heads larger than this are refused (431) before Python sees them
         str(HEAD_BUFFER_BYTES),
         "--http2-max-headers-size",
@@ -211,7 +212,15 @@ def granian_log_config() -> dict:
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"json": {"()": "api.logs.JsonFormatter"}},
-        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}},
+        "filters": {"threads": {"()": "api.logs.WithoutThreadCountAdvice"}},
+        "handlers": {
+            "stderr": {
+                "class": "logging.StreamHandler",
+                "formatter": "json",
+                "filters": ["threads"],
+                "stream": "ext://sys.stderr",
+            }
+        },
         "loggers": {
             "_granian": {"handlers": ["stderr"], "level": "WARNING", "propagate": False},
             "granian.access": {"handlers": ["stderr"], "level": "WARNING", "propagate": False},

@@ -46,6 +46,7 @@ class Settings:
     port: int = 8000
     web_concurrency: int = 2
     web_threads: int = 1
+    web_io_threads: int = 32
     pool_min_size: int = 1
     pool_max_size: int | None = None  # None: web_threads + 1, set by __post_init__
     pool_timeout: float = 1.0
@@ -74,6 +75,8 @@ class Settings:
         object.__setattr__(self, "public_base_url", _public_base_url(self.public_base_url))
         if not 1 <= self.default_page_size <= self.max_page_size:
             raise ValueError("DEFAULT_PAGE_SIZE must be at least 1 and at most MAX_PAGE_SIZE")
+        if self.web_threads < 1 or self.web_io_threads < 0:
+            raise ValueError("WEB_THREADS must be at least 1 and WEB_IO_THREADS at least 0")
         if self.idempotency_ttl < 1:
             raise ValueError("IDEMPOTENCY_TTL must be at least 1 (seconds)")
         if min(self.database_read_deadline, self.database_write_deadline) <= 0:
@@ -91,6 +94,7 @@ class Settings:
             web_concurrency=int(env.get("WEB_CONCURRENCY", defaults.web_concurrency)),
             pool_min_size=int(env.get("POOL_MIN_SIZE", defaults.pool_min_size)),
             web_threads=int(env.get("WEB_THREADS", defaults.web_threads)),
+            web_io_threads=int(env.get("WEB_IO_THREADS", defaults.web_io_threads)),
             pool_max_size=int(env["POOL_MAX_SIZE"]) if "POOL_MAX_SIZE" in env else None,
             pool_timeout=float(env.get("POOL_TIMEOUT", defaults.pool_timeout)),
             connect_timeout=int(env.get("CONNECT_TIMEOUT", defaults.connect_timeout)),
@@ -125,6 +129,7 @@ ENV_NAMES = [
     "PORT",
     "WEB_CONCURRENCY",
     "WEB_THREADS",
+    "WEB_IO_THREADS",
     "POOL_MIN_SIZE",
     "POOL_MAX_SIZE",
     "POOL_TIMEOUT",

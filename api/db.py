@@ -24,8 +24,7 @@ from __future__ import annotations
 
 import select
 import threading
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from time import monotonic
 from typing import Any
 
@@ -194,25 +193,6 @@ def connection() -> psycopg.Connection:
     if "db_conn" not in g:
         g.db_pool, g.db_conn = _lend()
     return g.db_conn
-
-
-@contextmanager
-def held_connection() -> Iterator[psycopg.Connection]:
-    """A connection the caller holds until it is done, for a streamed body.
-
-    Flask tears the request down (and gives the request's connection back) as soon as the view
-    returns, before a streamed body is produced; a stream reading on that connection would share it
-    with whichever request borrows it next.
-
-    Its waits have no deadline of the request's (a large export outlasts any), but each one
-    ends after DATABASE_READ_DEADLINE: a database that stops answering cuts the stream short.
-    """
-    pool, conn = _lend()
-    conn.deadline = None  # type: ignore[attr-defined]
-    try:
-        yield conn
-    finally:
-        give_back(pool, conn)
 
 
 def _lend() -> tuple[ConnectionPool, psycopg.Connection]:

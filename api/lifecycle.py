@@ -209,7 +209,9 @@ def run_granian(command: Sequence[str], env: dict[str, str], cwd: str, signals: 
                 seen = signals.count
             if deadline is not None and time.monotonic() > deadline:
                 if signals.count == 1:
-                    click.echo(f"proposals-api: granian did not stop within {GRANIAN_STOP_SECONDS:.0f} s: killed", err=True)
+                    click.echo(
+                        f"proposals-api: granian did not stop within {GRANIAN_STOP_SECONDS:.0f} s: killed", err=True
+                    )
                 _kill_group(server.pid)
                 server.wait()
                 break

@@ -65,6 +65,14 @@ def configure(level: str) -> None:
     root.setLevel(level.upper())
 
 
+class WithoutThreadCountAdvice(logging.Filter):
+    """Drops granian's warning that a worker may run many Python threads. Ours do on purpose:
+    all but WEB_THREADS of them only ever wait on slow clients (api/serving.py)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Configuration allows spawning up to")
+
+
 class _StderrHandler(logging.StreamHandler):
     """Writes to sys.stderr as it is at each record: test runners swap it for a while."""
 

@@ -55,9 +55,10 @@ def test_cli_help_lists_the_commands():
 
 
 def test_serve_gives_granian_the_workers_and_threads():
-    command = granian_command(Settings(), 8123, 3, 1, Path("/tmp/log.json"))
+    """granian's threads: the app's turns (WEB_THREADS, see api/serving.py) and the waiting ones."""
+    command = granian_command(Settings(web_io_threads=5), 8123, 3, 2, Path("/tmp/log.json"))
     assert command[command.index("--workers") + 1] == "3"
-    assert command[command.index("--blocking-threads") + 1] == "1"
+    assert command[command.index("--blocking-threads") + 1] == "7"
     assert command[command.index("--port") + 1] == "8123" and command[-1] == "api.wsgi:app"
 
 
