@@ -59,6 +59,7 @@ class Settings:
     database_read_url: tuple[str, ...] = ()
     replica_max_lag_bytes: int = 16 * 1024 * 1024
     prepared_statements: bool = True
+    fast_path: bool = True
     cache_shared_max_age: int = 0
     rate_limit_window: int = 60
     rate_limit_writes: int = 600
@@ -106,6 +107,7 @@ class Settings:
             database_read_url=tuple(env.get("DATABASE_READ_URL", "").replace(",", " ").split()),
             replica_max_lag_bytes=int(env.get("REPLICA_MAX_LAG_BYTES", defaults.replica_max_lag_bytes)),
             prepared_statements=_switch(env.get("PREPARED_STATEMENTS"), defaults.prepared_statements),
+            fast_path=_switch(env.get("FAST_PATH"), defaults.fast_path),
             cache_shared_max_age=int(env.get("CACHE_SHARED_MAX_AGE", defaults.cache_shared_max_age)),
             rate_limit_window=int(env.get("RATE_LIMIT_WINDOW", defaults.rate_limit_window)),
             rate_limit_writes=int(env.get("RATE_LIMIT_WRITES", defaults.rate_limit_writes)),
@@ -142,6 +144,7 @@ ENV_NAMES = [
     "DATABASE_READ_URL",
     "REPLICA_MAX_LAG_BYTES",
     "PREPARED_STATEMENTS",
+    "FAST_PATH",
     "CACHE_SHARED_MAX_AGE",
     "RATE_LIMIT_WINDOW",
     "RATE_LIMIT_WRITES",

@@ -416,6 +416,10 @@ def _raise_database_error() -> None:
 
 
 def init_app(app: Flask, settings: Settings) -> None:
-    """Installs the fast path inside whatever wraps `app.wsgi_app` later (the request log)."""
+    """Installs the fast path inside whatever wraps `app.wsgi_app` later (the request log), unless
+    FAST_PATH is off: then every request takes Flask's path (to measure what the fast path gains,
+    or to rule it out when something looks wrong)."""
+    if not settings.fast_path:
+        return
     app.before_request(_raise_database_error)
     app.wsgi_app = FastReads(app, app.wsgi_app, settings)  # type: ignore[method-assign]
