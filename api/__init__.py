@@ -7,15 +7,14 @@ from flask import Flask
 
 from api import (
     auth,
-    caching,
     clauses,
     db,
     docs,
     explorer,
     export,
     fastpath,
-    headers,
     health,
+    hooks,
     logs,
     metrics,
     negotiation,
@@ -64,10 +63,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     negotiation.init_app(app, api.spec)
     app.register_blueprint(docs.pages)
     app.register_blueprint(explorer.explorer)
-    headers.init_app(app)
-    caching.init_app(app, settings.cache_shared_max_age)
-    ratelimit.init_app(app, settings)  # its write-token check and limits run before every other hook…
-    headers.bound_fields(app)  # …but this one, which only compares header sizes with their bounds
+    hooks.init_app(app, settings, ratelimit.init_app(app, settings))
     metrics.init_app(app, settings.metrics_token)
     fastpath.init_app(app, settings)  # inside the request log, so its answers are logged alike
     serving.init_app(app, settings.web_threads)

@@ -9,19 +9,20 @@ Every API read says it varies by `Accept`, which chooses between JSON and CSV.
 
 from __future__ import annotations
 
-from flask import Flask, Response, request
+from flask import Response, request
 
 REVALIDATE = "public, no-cache"
 
 
-def init_app(app: Flask, shared_max_age: int) -> None:
-    shared = f"public, max-age=0, s-maxage={shared_max_age}" if shared_max_age > 0 else None
+def shared_policy(shared_max_age: int) -> str | None:
+    """The Cache-Control that replaces `public, no-cache` for shared caches, or None to keep it."""
+    return f"public, max-age=0, s-maxage={shared_max_age}" if shared_max_age > 0 else None
 
-    @app.after_request
-    def cache_policy(response: Response) -> Response:
-        if request.method not in ("GET", "HEAD") or not request.path.startswith("/v1/"):
-            return response
-        response.vary.add("Accept")
-        if shared and response.headers.get("Cache-Control") == REVALIDATE:
-            response.headers["Cache-Control"] = shared
-        return response
+
+def apply_policy(response: Response, shared: str | None) -> None:
+    """On API reads: `Vary: Accept`, and the shared caches' policy instead of plain revalidation."""
+    if request.method not in ("GET", "HEAD") or not request.path.startswith("/v1/"):
+        return
+    response.vary.add("Accept")
+    if shared and response.headers.get("Cache-Control") == REVALIDATE:
+        response.headers["Cache-Control"] = shared

@@ -35,10 +35,10 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.http import http_date
 
 from api import ratelimit
-from api.caching import REVALIDATE
+from api.caching import REVALIDATE, shared_policy
 from api.config import Settings
 from api.db import DeadlineConnection, give_back, lend
-from api.headers import CORS, REQUEST_ID, SERVER, oversized_fields
+from api.headers import REQUEST_ID, closing_headers, oversized_fields
 from api.logs import ROUTE_KEY
 from api.resource import (
     ListQuery,
@@ -55,7 +55,7 @@ from schemas.clauses import ClauseQuerySchema
 from schemas.proposals import ProposalQuerySchema
 from schemas.talks import TalkQuerySchema
 
-DATABASE_ERROR = "proposals_api.fast_path_error"  # environ: raised again in Flask by `_raise_database_error`
+DATABASE_ERROR = "proposals_api.fast_path_error"  # environ: raised again in Flask by `raise_database_error`
 ACCEPTED = frozenset({"*/*", "application/json"})  # Accept values that select JSON for every route here
 ITEMS = {
     "proposals": "proposal",
@@ -123,17 +123,7 @@ class FastReads:
         self.app = app
         self.inner = inner
         self.settings = settings
-        self.cache_control = (
-            f"public, max-age=0, s-maxage={settings.cache_shared_max_age}"
-            if settings.cache_shared_max_age > 0
-            else REVALIDATE
-        )
-        self.static_headers = [("Vary", "Accept")]
-        self.trailing_headers = [
-            ("X-Content-Type-Options", "nosniff"),
-            ("Server", SERVER),
-            *CORS.items(),
-        ]
+        self.cache_control = shared_policy(settings.cache_shared_max_age) or REVALIDATE
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         if (
@@ -321,7 +311,7 @@ class FastReads:
         return STATUS_LINES[reply.status], self._headers(environ, reply, counts), body
 
     def _headers(self, environ: dict, reply: Reply, counts: list[ratelimit.Count]) -> list[tuple[str, str]]:
-        """In the order Flask and the after-request hooks write them."""
+        """In the order Flask and its after-request hook (api/hooks.py) write them, with the same builders."""
         headers = []
         if reply.status == 200:
             headers += [("Content-Type", reply.mimetype), ("Content-Length", str(len(reply.body)))]
@@ -333,13 +323,10 @@ class FastReads:
                 headers.append(("Last-Modified", http_date(reply.last_modified)))
             if reply.link:
                 headers.append(("Link", reply.link))
-        if counts:
-            headers.append(("RateLimit-Policy", ", ".join(count.policy_item() for count in counts)))
-            headers.append(("RateLimit", ", ".join(count.state_item() for count in counts)))
+        headers += ratelimit.rate_limit_headers(counts)
+        headers.append(("Vary", "Accept"))
         given = environ.get("HTTP_X_REQUEST_ID", "")
-        headers += self.static_headers
-        headers.append(("X-Request-ID", given if REQUEST_ID.match(given) else uuid.uuid4().hex))
-        return headers + self.trailing_headers
+        return headers + closing_headers(given if REQUEST_ID.match(given) else uuid.uuid4().hex)
 
 
 def _answer_to(conn: DeadlineConnection) -> pq.abc.PGresult:
@@ -408,7 +395,7 @@ def _text(value: object) -> bytes | None:
     return str(value).encode()
 
 
-def _raise_database_error() -> None:
+def raise_database_error() -> None:
     """Before the view: the database error the fast path met, so Flask answers it (503) at once."""
     error = request.environ.get(DATABASE_ERROR)
     if error is not None:
@@ -421,5 +408,4 @@ def init_app(app: Flask, settings: Settings) -> None:
     or to rule it out when something looks wrong)."""
     if not settings.fast_path:
         return
-    app.before_request(_raise_database_error)
     app.wsgi_app = FastReads(app, app.wsgi_app, settings)  # type: ignore[method-assign]

@@ -204,12 +204,10 @@ def _sole_handler() -> _StderrHandler | None:
     return handler
 
 
-def _remember_route(response):
-    # The URL rule, not the path: one metric series per route, whatever the ids in it.
+def remember_route() -> None:
+    """The URL rule, not the path, for the request log: one metric series per route, whatever the ids in it."""
     request.environ[ROUTE_KEY] = request.url_rule.rule if request.url_rule is not None else None
-    return response
 
 
 def init_app(app: Flask) -> None:
-    app.after_request(_remember_route)
     app.wsgi_app = RequestLog(app.wsgi_app)

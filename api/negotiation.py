@@ -64,4 +64,3 @@ def refuse_unacceptable() -> None:
 
 def init_app(app: Flask, spec: APISpec) -> None:
     app.extensions["produces"] = media_types_by_operation(spec)
-    app.before_request(refuse_unacceptable)

@@ -34,7 +34,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
-from flask import Flask, Response, g, request
+from flask import Flask, g, request
 
 from api import auth, metrics
 from api.config import Settings
@@ -197,17 +197,16 @@ class Limiter:
             )
 
 
-def add_headers(response: Response) -> Response:
-    """RateLimit-Policy and RateLimit for the policies this request was counted against."""
-    counts = g.get("rate_limits")
-    if counts:
-        response.headers["RateLimit-Policy"] = ", ".join(count.policy_item() for count in counts)
-        response.headers["RateLimit"] = ", ".join(count.state_item() for count in counts)
-    return response
+def rate_limit_headers(counts: list[Count] | None) -> list[tuple[str, str]]:
+    """RateLimit-Policy and RateLimit for the policies a request was counted against."""
+    if not counts:
+        return []
+    return [
+        ("RateLimit-Policy", ", ".join(count.policy_item() for count in counts)),
+        ("RateLimit", ", ".join(count.state_item() for count in counts)),
+    ]
 
 
-def init_app(app: Flask, settings: Settings) -> None:
+def init_app(app: Flask, settings: Settings) -> Limiter:
     limiter = app.extensions["rate_limiter"] = Limiter(settings)
-    # First of all before-request hooks: nothing about a write is looked at before its token.
-    app.before_request_funcs.setdefault(None, []).insert(0, limiter.check)
-    app.after_request(add_headers)
+    return limiter
