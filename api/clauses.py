@@ -3,19 +3,18 @@
 from flask.views import MethodView
 
 from api import writes
+from api.collections import CLAUSES
 from api.openapi import ApiBlueprint, id_parameter
-from api.resource import item_response, list_response
+from api.resource import collection_list, item_response
 from api.revisions import add_revision_routes
 from schemas.clauses import ClauseItemQuerySchema, ClausePageSchema, ClauseQuerySchema, ClauseSchema
 
-COLUMNS = [name for name in ClauseSchema._declared_fields if name != "search"]
 blp = ApiBlueprint(
     "clauses",
     __name__,
     url_prefix="/v1/clauses",
     description="The articles of the proposals: our summary, topics, who they bind, and quoted words.",
 )
-FILTERS = ("q", "proposal", "topic", "party", "quoted")
 CLAUSE_ID = id_parameter("clause_id", "Id of the clause.", "us-russia-security-treaty-article-5")
 
 
@@ -29,17 +28,12 @@ class Clauses(MethodView):
         Filter by proposal, topic, a party the clause binds, and whether a source quotes it. With `q`, the
         clauses matching it come ranked, best first, each with a highlighted snippet in `search`.
         """
-        filters = {k: args[k] for k in FILTERS}
-        if args["q"]:
-            return list_response(
-                "clauses", filters, args, key_count=2, query="search_clauses", columns=[*COLUMNS, "search"]
-            )
-        return list_response("clauses", filters, args, key_count=3, columns=COLUMNS)
+        return collection_list(CLAUSES, args)
 
     @blp.create_doc(ClauseSchema, "createClause")
     def post(self):
         """Add a clause to a proposal (needs a write token); the proposal gets a new revision."""
-        return writes.create("clauses", "clause", ClauseSchema)
+        return writes.create(CLAUSES)
 
 
 @blp.route("/<clause_id>", parameters=[CLAUSE_ID])
@@ -48,7 +42,7 @@ class Clause(MethodView):
     @blp.item_doc(ClauseSchema, "getClause")
     def get(self, args: dict, clause_id: str):
         """Get one clause, now or as it stood at `as_of`."""
-        return item_response("clauses", "clause", clause_id, args)
+        return item_response(CLAUSES, clause_id, args)
 
     @blp.update_doc(ClauseSchema, "updateClause", fixed=("id", "proposal_id"))
     def patch(self, clause_id: str):
@@ -56,12 +50,12 @@ class Clause(MethodView):
 
         `proposal_id` cannot change: a clause stays in its proposal.
         """
-        return writes.update("clauses", "clause", ClauseSchema, clause_id, fixed=("id", "proposal_id"))
+        return writes.update(CLAUSES, clause_id, fixed=("id", "proposal_id"))
 
     @blp.delete_doc("deleteClause")
     def delete(self, clause_id: str):
         """Delete a clause, leaving a tombstone; its proposal gets a new revision."""
-        return writes.delete("clauses", "clause", clause_id)
+        return writes.delete(CLAUSES, clause_id)
 
 
-add_revision_routes(blp, "clauses", "clause", ClauseSchema, CLAUSE_ID)
+add_revision_routes(blp, CLAUSES, CLAUSE_ID)

@@ -22,23 +22,15 @@ from marshmallow import Schema, ValidationError
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
+from api.collections import COLLECTIONS
 from api.sql import q
-from schemas.parties import PartySchema
-from schemas.proposals import ProposalSchema
-from schemas.sources import SourceSchema
-from schemas.statements import StatementSchema
-from schemas.talks import TalkSchema
 
 FORMAT = "proposals-api/dataset@1"
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 # The world as the seed article saw it, then what happened afterwards as later revisions.
 SEED_FILES = (DATA_DIR / "dataset.json", DATA_DIR / "history.json")
 SCHEMAS: dict[str, type[Schema]] = {
-    "sources": SourceSchema,
-    "parties": PartySchema,
-    "proposals": ProposalSchema,
-    "talks": TalkSchema,
-    "statements": StatementSchema,
+    collection.name: collection.schema for collection in COLLECTIONS.values() if collection.importable
 }
 SERVER_FIELDS = {"revision", "updated_at", "members"}
 CLAUSE_SERVER_FIELDS = {"revision", "updated_at", "proposal_id"}

@@ -14,20 +14,13 @@ from typing import NoReturn
 from flask import Blueprint, abort, render_template, request
 from werkzeug.exceptions import HTTPException
 
+from api.collections import COLLECTIONS
 from api.db import connection
 from api.resource import is_id
 from api.revisions import keyed_clauses
 from api.sql import q
 
 explorer = Blueprint("explorer", __name__, url_prefix="/explore", template_folder="templates")
-COLLECTIONS = {
-    "proposals": "proposal",
-    "clauses": "clause",
-    "talks": "talk",
-    "statements": "statement",
-    "parties": "party",
-    "sources": "source",
-}
 
 
 def party_names() -> dict[str, str]:
@@ -81,7 +74,7 @@ def history(collection: str, item_id: str) -> str:
     return render_template(
         "explorer/history.html",
         collection=collection,
-        singular=COLLECTIONS[collection],
+        singular=COLLECTIONS[collection].singular,
         item_id=item_id,
         revisions=rows,
         start=start,

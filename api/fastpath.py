@@ -36,6 +36,7 @@ from werkzeug.http import http_date
 
 from api import ratelimit
 from api.caching import REVALIDATE, shared_policy
+from api.collections import COLLECTIONS
 from api.config import Settings
 from api.db import DeadlineConnection, give_back, lend
 from api.headers import REQUEST_ID, closing_headers, oversized_fields
@@ -51,20 +52,10 @@ from api.resource import (
     public_url,
     read_list,
 )
-from schemas.clauses import ClauseQuerySchema
-from schemas.proposals import ProposalQuerySchema
-from schemas.talks import TalkQuerySchema
 
 DATABASE_ERROR = "proposals_api.fast_path_error"  # environ: raised again in Flask by `raise_database_error`
 ACCEPTED = frozenset({"*/*", "application/json"})  # Accept values that select JSON for every route here
-ITEMS = {
-    "proposals": "proposal",
-    "talks": "talk",
-    "clauses": "clause",
-    "parties": "party",
-    "sources": "source",
-    "statements": "statement",
-}
+ITEMS = {collection.name: collection.singular for collection in COLLECTIONS.values()}
 ITEM_PATH = re.compile(r"/v1/(" + "|".join(ITEMS) + r")/([^/]+)")
 # Query values taken as they are: any other spelling goes to Flask, which decodes and validates it.
 LIMIT_VALUE = re.compile(r"[1-9][0-9]{0,5}")  # then compared with MAX_PAGE_SIZE
@@ -97,22 +88,16 @@ def _defaults(schema: object, names: Iterable[str]) -> dict:
 
 
 LISTS = {
-    "/v1/talks": ListRoute(
-        "/v1/talks",
-        ListQuery("talks", 2, sort_alias="t"),
-        _defaults(TalkQuerySchema(), ("party", "proposal", "status", "since", "until", "sort")),
-    ),
-    "/v1/proposals": ListRoute(
-        "/v1/proposals",
-        ListQuery("proposals", 2, sort_alias="p"),
-        _defaults(ProposalQuerySchema(), ("proposer", "party", "status", "sort")),
-    ),
-    "/v1/clauses": ListRoute(
-        "/v1/clauses",
-        ListQuery("clauses", 3),
-        _defaults(ClauseQuerySchema(), ("q", "proposal", "topic", "party", "quoted")),
-        search=ListQuery("clauses", 2, query="search_clauses", page_query="search_clauses_by_term"),
-    ),
+    f"/v1/{collection.name}": ListRoute(
+        f"/v1/{collection.name}",
+        collection.listing,
+        _defaults(collection.query_schema(), collection.filters),
+        search=ListQuery(collection.name, 2, query=collection.search_query, page_query=collection.fast_search_query)
+        if collection.fast_search_query
+        else None,
+    )
+    for collection in COLLECTIONS.values()
+    if collection.fast_list
 }
 
 

@@ -3,12 +3,12 @@
 from flask.views import MethodView
 
 from api import writes
+from api.collections import PARTIES
 from api.openapi import ApiBlueprint, id_parameter
-from api.resource import item_response, list_response
+from api.resource import collection_list, item_response
 from api.revisions import add_revision_routes
 from schemas.parties import PartyItemQuerySchema, PartyPageSchema, PartyQuerySchema, PartySchema
 
-COLUMNS = [name for name in PartySchema._declared_fields if name != "search"]
 blp = ApiBlueprint(
     "parties",
     __name__,
@@ -27,13 +27,12 @@ class Parties(MethodView):
 
         Filter by kind and by membership (`member_of=nato` lists NATO's members); order with `sort`.
         """
-        filters = {"kind": args["kind"], "member_of": args["member_of"], "sort": args["sort"]}
-        return list_response("parties", filters, args, key_count=2, columns=COLUMNS, sort_alias="p")
+        return collection_list(PARTIES, args)
 
     @blp.create_doc(PartySchema, "createParty")
     def post(self):
         """Create a party (needs a write token)."""
-        return writes.create("parties", "party", PartySchema)
+        return writes.create(PARTIES)
 
 
 @blp.route("/<party_id>", parameters=[PARTY_ID])
@@ -42,17 +41,17 @@ class Party(MethodView):
     @blp.item_doc(PartySchema, "getParty")
     def get(self, args: dict, party_id: str):
         """Get one party, now or as it stood at `as_of`."""
-        return item_response("parties", "party", party_id, args)
+        return item_response(PARTIES, party_id, args)
 
     @blp.update_doc(PartySchema, "updateParty")
     def patch(self, party_id: str):
         """Change a party with a JSON Merge Patch (needs a write token and If-Match)."""
-        return writes.update("parties", "party", PartySchema, party_id)
+        return writes.update(PARTIES, party_id)
 
     @blp.delete_doc("deleteParty")
     def delete(self, party_id: str):
         """Delete a party nothing refers to, leaving a tombstone (needs a write token and If-Match)."""
-        return writes.delete("parties", "party", party_id)
+        return writes.delete(PARTIES, party_id)
 
 
-add_revision_routes(blp, "parties", "party", PartySchema, PARTY_ID)
+add_revision_routes(blp, PARTIES, PARTY_ID)

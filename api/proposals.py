@@ -3,23 +3,21 @@
 from flask.views import MethodView
 
 from api import writes
-from api.clauses import COLUMNS as CLAUSE_COLUMNS
+from api.collections import CLAUSES, PROPOSALS
 from api.db import connection
 from api.openapi import ApiBlueprint, id_parameter
-from api.resource import is_id, item_response, list_response, not_found
+from api.resource import collection_list, is_id, item_response, not_found
 from api.revisions import add_revision_routes
 from api.sql import q
 from schemas.clauses import ClausePageSchema, ProposalClausesQuerySchema
 from schemas.proposals import ProposalItemQuerySchema, ProposalPageSchema, ProposalQuerySchema, ProposalSchema
 
-COLUMNS = [name for name in ProposalSchema._declared_fields if name != "search"]
 blp = ApiBlueprint(
     "proposals",
     __name__,
     url_prefix="/v1/proposals",
     description="Draft agreements, each with its clauses in order, and the documents answering them.",
 )
-FILTERS = ("proposer", "party", "status")
 PROPOSAL_ID = id_parameter("proposal_id", "Id of the proposal.", "us-russia-security-treaty")
 
 
@@ -32,19 +30,12 @@ class Proposals(MethodView):
 
         Filter by proposer, by a party that proposes or receives them, and by status.
         """
-        return list_response(
-            "proposals",
-            {**{k: args[k] for k in FILTERS}, "sort": args["sort"]},
-            args,
-            key_count=2,
-            columns=COLUMNS,
-            sort_alias="p",
-        )
+        return collection_list(PROPOSALS, args)
 
     @blp.create_doc(ProposalSchema, "createProposal")
     def post(self):
         """Create a proposal with its clauses (needs a write token)."""
-        return writes.create("proposals", "proposal", ProposalSchema)
+        return writes.create(PROPOSALS)
 
 
 @blp.route("/<proposal_id>", parameters=[PROPOSAL_ID])
@@ -56,7 +47,7 @@ class Proposal(MethodView):
 
         The clauses come in document order, each with our summary and the exact words its sources quote.
         """
-        return item_response("proposals", "proposal", proposal_id, args)
+        return item_response(PROPOSALS, proposal_id, args)
 
     @blp.update_doc(ProposalSchema, "updateProposal")
     def patch(self, proposal_id: str):
@@ -64,12 +55,12 @@ class Proposal(MethodView):
 
         A `clauses` member replaces the whole list: clauses left out are deleted.
         """
-        return writes.update("proposals", "proposal", ProposalSchema, proposal_id)
+        return writes.update(PROPOSALS, proposal_id)
 
     @blp.delete_doc("deleteProposal")
     def delete(self, proposal_id: str):
         """Delete a proposal and its clauses, leaving tombstones (needs a write token and If-Match)."""
-        return writes.delete("proposals", "proposal", proposal_id)
+        return writes.delete(PROPOSALS, proposal_id)
 
 
 @blp.route("/<proposal_id>/clauses", parameters=[PROPOSAL_ID])
@@ -87,7 +78,7 @@ class ProposalClauses(MethodView):
         if row is None:
             raise not_found("proposal", proposal_id)
         filters = {"q": None, "proposal": proposal_id, "topic": None, "party": None, "quoted": None}
-        return list_response("clauses", filters, args, key_count=3, columns=CLAUSE_COLUMNS)
+        return collection_list(CLAUSES, args, filters)
 
 
-add_revision_routes(blp, "proposals", "proposal", ProposalSchema, PROPOSAL_ID)
+add_revision_routes(blp, PROPOSALS, PROPOSAL_ID)

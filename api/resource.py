@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequenc
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache, lru_cache
+from typing import TYPE_CHECKING
 from urllib.parse import quote, urlencode
 
 import orjson
@@ -27,6 +28,9 @@ from psycopg import sql
 from api.db import connection
 from api.errors import ApiError
 from api.sql import q
+
+if TYPE_CHECKING:  # api.collections builds on this module's ListQuery
+    from api.collections import Collection
 
 SLUG = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
 REVISION_NUMBER = re.compile(r"[0-9]{1,9}")  # fits Postgres integer
@@ -200,12 +204,13 @@ def _item_reply(
     return Reply(200, etag, body.encode() if isinstance(body, str) else orjson.dumps(body), last_modified=valid_from)
 
 
-def item_response(table: str, singular: str, item_id: str, args: Mapping[str, object] | None = None) -> Response:
+def item_response(collection: Collection, item_id: str, args: Mapping[str, object] | None = None) -> Response:
     """GET of one item: 304 on a matching If-None-Match, 404 unknown, 410 deleted.
 
     With `as_of`, the item as it stood then: its newest revision valid by that instant.
     With `fields`, a sparse representation (its ETag differs).
     """
+    table, singular = collection.name, collection.singular
     args = args or {}
     as_of, only = args.get("as_of"), args.get("only")
     wants_csv(None, csv_allowed=False)
@@ -409,21 +414,26 @@ def read_list(
     return Reply(200, etag, body, link=link)
 
 
+def collection_list(collection: Collection, args: Mapping[str, object], filters: dict | None = None) -> Response:
+    """GET of a collection's list, or of its ranked search when `q` is given and it has one.
+    `filters` other than the list's own arguments (a proposal's clauses) replace them."""
+    searching = bool(args.get("q")) and collection.search is not None
+    return list_response(
+        collection.search if searching else collection.listing,  # type: ignore[arg-type]
+        collection.list_filters(args) if filters is None else filters,
+        args,
+        columns=[*collection.columns, "search"] if searching else collection.columns,
+    )
+
+
 def list_response(
-    collection: str,
-    filters: dict,
-    paging: Mapping[str, object],
-    key_count: int,
-    *,
-    query: str | None = None,
-    version_query: str = "collection_version",
-    columns: Sequence[str] | None = None,
-    sort_alias: str | None = None,
+    spec: ListQuery, filters: dict, paging: Mapping[str, object], columns: Sequence[str] | None = None
 ) -> Response:
     """GET of a list: one query for the page (plus one for the ETag when it is empty).
 
-    `query` (by default `list_<collection>`) gives the page: each row is the item's JSON, its keyset values,
-    then the version the list's ETag names. `version_query` gives that version alone.
+    The spec's query (by default `list_<collection>`) gives the page: each row is the item's JSON, its keyset
+    values, then the version the list's ETag names; its `version_query` gives that version alone. Without
+    `columns` the list has no CSV.
     """
     settings = current_app.config["SETTINGS"]
     only = paging.get("only")
@@ -431,7 +441,7 @@ def list_response(
     return read_list(
         connection(),
         current_app.extensions,
-        ListQuery(collection, key_count, query, version_query, sort_alias),
+        spec,
         filters,
         limit=paging.get("limit") or settings.default_page_size,
         cursor=paging.get("cursor"),

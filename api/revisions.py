@@ -10,12 +10,21 @@ import jsonpatch
 import orjson
 from flask import Response, request
 from flask.views import MethodView
-from marshmallow import Schema
 
+from api.collections import Collection
 from api.db import connection
 from api.errors import ApiError
 from api.openapi import ETAG_HEADER, IF_NONE_MATCH, ApiBlueprint
-from api.resource import etag_matches, is_id, json_response, list_response, make_etag, not_found, not_modified
+from api.resource import (
+    ListQuery,
+    etag_matches,
+    is_id,
+    json_response,
+    list_response,
+    make_etag,
+    not_found,
+    not_modified,
+)
 from api.sql import q
 from schemas.revisions import (
     DiffQuerySchema,
@@ -26,6 +35,7 @@ from schemas.revisions import (
 )
 
 IMMUTABLE = "public, max-age=31536000, immutable"
+REVISIONS = ListQuery("revisions", 1, version_query="revisions_version")  # an item's revisions, newest first
 JSON_PATCH = "application/json-patch+json"
 
 
@@ -93,9 +103,8 @@ def _immutable(response: Response) -> Response:
     return response
 
 
-def add_revision_routes(
-    blp: ApiBlueprint, collection: str, singular: str, item_schema: type[Schema], id_parameter: dict
-) -> None:
+def add_revision_routes(blp: ApiBlueprint, declared: Collection, id_parameter: dict) -> None:
+    collection, singular, item_schema = declared.name, declared.singular, declared.schema
     revision = revision_schema(item_schema)
     page = revision_page_schema(revision)
     id_name = id_parameter["name"]
@@ -120,13 +129,7 @@ def add_revision_routes(
             """
             item_id = path[id_name]
             _require_item(collection, singular, item_id)
-            return list_response(
-                "revisions",
-                {"collection": collection, "id": item_id},
-                args,
-                key_count=1,
-                version_query="revisions_version",
-            )
+            return list_response(REVISIONS, {"collection": collection, "id": item_id}, args)
 
     @blp.route(f"/<{id_name}>/revisions/<int:number>", parameters=[id_parameter, number_parameter])
     class Revision(MethodView):

@@ -3,12 +3,12 @@
 from flask.views import MethodView
 
 from api import writes
+from api.collections import SOURCES
 from api.openapi import ApiBlueprint, id_parameter
-from api.resource import item_response, list_response
+from api.resource import collection_list, item_response
 from api.revisions import add_revision_routes
 from schemas.sources import SourceItemQuerySchema, SourcePageSchema, SourceQuerySchema, SourceSchema
 
-COLUMNS = [name for name in SourceSchema._declared_fields if name != "search"]
 blp = ApiBlueprint(
     "sources",
     __name__,
@@ -27,19 +27,12 @@ class Sources(MethodView):
 
         Filter by publisher.
         """
-        return list_response(
-            "sources",
-            {"publisher": args["publisher"], "sort": args["sort"]},
-            args,
-            key_count=2,
-            columns=COLUMNS,
-            sort_alias="s",
-        )
+        return collection_list(SOURCES, args)
 
     @blp.create_doc(SourceSchema, "createSource")
     def post(self):
         """Create a source (needs a write token)."""
-        return writes.create("sources", "source", SourceSchema)
+        return writes.create(SOURCES)
 
 
 @blp.route("/<source_id>", parameters=[SOURCE_ID])
@@ -48,17 +41,17 @@ class Source(MethodView):
     @blp.item_doc(SourceSchema, "getSource")
     def get(self, args: dict, source_id: str):
         """Get one source, now or as it stood at `as_of`."""
-        return item_response("sources", "source", source_id, args)
+        return item_response(SOURCES, source_id, args)
 
     @blp.update_doc(SourceSchema, "updateSource")
     def patch(self, source_id: str):
         """Change a source with a JSON Merge Patch (needs a write token and If-Match)."""
-        return writes.update("sources", "source", SourceSchema, source_id)
+        return writes.update(SOURCES, source_id)
 
     @blp.delete_doc("deleteSource")
     def delete(self, source_id: str):
         """Delete a source no record cites, leaving a tombstone (needs a write token and If-Match)."""
-        return writes.delete("sources", "source", source_id)
+        return writes.delete(SOURCES, source_id)
 
 
-add_revision_routes(blp, "sources", "source", SourceSchema, SOURCE_ID)
+add_revision_routes(blp, SOURCES, SOURCE_ID)

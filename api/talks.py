@@ -3,16 +3,15 @@
 from flask.views import MethodView
 
 from api import writes
+from api.collections import TALKS
 from api.openapi import ApiBlueprint, id_parameter
-from api.resource import item_response, list_response
+from api.resource import collection_list, item_response
 from api.revisions import add_revision_routes
 from schemas.talks import TalkItemQuerySchema, TalkPageSchema, TalkQuerySchema, TalkSchema
 
-COLUMNS = [name for name in TalkSchema._declared_fields if name != "search"]
 blp = ApiBlueprint(
     "talks", __name__, url_prefix="/v1/talks", description="Meetings and calls where the proposals are negotiated."
 )
-FILTERS = ("party", "proposal", "status", "since", "until")
 TALK_ID = id_parameter("talk_id", "Id of the talk.", "geneva-strategic-stability-2022-01-10")
 
 
@@ -25,19 +24,12 @@ class Talks(MethodView):
 
         Filter by party, proposal, status and a range of start dates; page with `cursor`.
         """
-        return list_response(
-            "talks",
-            {**{k: args[k] for k in FILTERS}, "sort": args["sort"]},
-            args,
-            key_count=2,
-            columns=COLUMNS,
-            sort_alias="t",
-        )
+        return collection_list(TALKS, args)
 
     @blp.create_doc(TalkSchema, "createTalk")
     def post(self):
         """Create a talk (needs a write token)."""
-        return writes.create("talks", "talk", TalkSchema)
+        return writes.create(TALKS)
 
 
 @blp.route("/<talk_id>", parameters=[TALK_ID])
@@ -49,17 +41,17 @@ class Talk(MethodView):
 
         Its parties, proposals, delegations, chair and sources.
         """
-        return item_response("talks", "talk", talk_id, args)
+        return item_response(TALKS, talk_id, args)
 
     @blp.update_doc(TalkSchema, "updateTalk")
     def patch(self, talk_id: str):
         """Change a talk with a JSON Merge Patch (needs a write token and If-Match)."""
-        return writes.update("talks", "talk", TalkSchema, talk_id)
+        return writes.update(TALKS, talk_id)
 
     @blp.delete_doc("deleteTalk")
     def delete(self, talk_id: str):
         """Delete a talk, leaving a tombstone (needs a write token and If-Match)."""
-        return writes.delete("talks", "talk", talk_id)
+        return writes.delete(TALKS, talk_id)
 
 
-add_revision_routes(blp, "talks", "talk", TalkSchema, TALK_ID)
+add_revision_routes(blp, TALKS, TALK_ID)

@@ -27,6 +27,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from api.auth import require_scope
+from api.collections import Collection
 from api.dataset import input_shape, merge_patch
 from api.db import connection
 from api.errors import ApiError, field_errors
@@ -182,7 +183,8 @@ def in_transaction(conn: psycopg.Connection, work: Callable[[], T]) -> T:
     raise AssertionError("unreachable")
 
 
-def create(collection: str, singular: str, schema: type[Schema]) -> Response:
+def create(declared: Collection) -> Response:
+    collection, singular, schema = declared.name, declared.singular, declared.schema
     actor = require_scope("write")
     note = change_note()
     key = request.headers.get("Idempotency-Key")
@@ -273,10 +275,9 @@ def _current_of(conn: psycopg.Connection, collection: str, item_id: str) -> tupl
     return doc.encode(), make_etag(revision)
 
 
-def update(
-    collection: str, singular: str, schema: type[Schema], item_id: str, fixed: tuple[str, ...] = ("id",)
-) -> Response:
+def update(declared: Collection, item_id: str, fixed: tuple[str, ...] = ("id",)) -> Response:
     """PATCH as JSON Merge Patch (RFC 7396) of the item's writable fields."""
+    collection, singular, schema = declared.name, declared.singular, declared.schema
     actor = require_scope("write")
     if not is_id(item_id):
         raise not_found(singular, item_id)
@@ -308,8 +309,9 @@ def update(
     return in_transaction(conn, work)
 
 
-def delete(collection: str, singular: str, item_id: str) -> Response:
+def delete(declared: Collection, item_id: str) -> Response:
     """Leaves a tombstone: the item answers 410 afterwards, its revisions stay readable."""
+    collection, singular = declared.name, declared.singular
     actor = require_scope("write")
     if not is_id(item_id):
         raise not_found(singular, item_id)

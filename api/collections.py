@@ -1,0 +1,116 @@
+"""Every collection, declared once: what the views, the fast path, the explorer and the importer
+know about it derives from here.
+
+A collection's name is its URL segment, its table and its `revisions.collection`; its singular
+names its path parameter and its problems ("No talk with id …"). Its schema is the full
+representation, which validates writes and imports. A list reads `list_<name>` (or the search
+query with `q`), ordered by a keyset of `key_count` values; `sort_alias` is the table alias its
+`sort` orders by. `filters` are the query arguments the list query takes, by name.
+
+To add a collection: a schema module in `schemas/`, its SQL (a migration for the table and its
+representation, named queries in `sql/queries/`), a declaration below, its views (a module like
+api/talks.py) and its tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from marshmallow import Schema
+
+from api.resource import ListQuery
+from schemas.clauses import ClauseQuerySchema, ClauseSchema
+from schemas.parties import PartyQuerySchema, PartySchema
+from schemas.proposals import ProposalQuerySchema, ProposalSchema
+from schemas.sources import SourceQuerySchema, SourceSchema
+from schemas.statements import StatementQuerySchema, StatementSchema
+from schemas.talks import TalkQuerySchema, TalkSchema
+
+
+@dataclass(frozen=True)
+class Collection:
+    name: str
+    singular: str
+    schema: type[Schema]
+    query_schema: type[Schema]
+    filters: tuple[str, ...]
+    key_count: int
+    sort_alias: str | None = None
+    search_query: str | None = None  # the ranked search with `q`, keyed by rank and id
+    # The fast path (api/fastpath.py) answers its plain list pages; a one-word search, when the
+    # collection has one, through this query (its LIMIT in its text: a plan Postgres keeps).
+    fast_list: bool = False
+    fast_search_query: str | None = None
+    importable: bool = True  # False: its records travel inside another's (a proposal's clauses)
+
+    @property
+    def columns(self) -> list[str]:
+        """The CSV columns of a list: every field but the search hit's."""
+        return [name for name in self.schema._declared_fields if name != "search"]
+
+    @property
+    def listing(self) -> ListQuery:
+        return ListQuery(self.name, self.key_count, sort_alias=self.sort_alias)
+
+    @property
+    def search(self) -> ListQuery | None:
+        return ListQuery(self.name, 2, query=self.search_query) if self.search_query else None
+
+    def list_filters(self, args: Mapping[str, object]) -> dict:
+        return {name: args[name] for name in self.filters}
+
+
+SOURCES = Collection(
+    "sources", "source", SourceSchema, SourceQuerySchema, ("publisher", "sort"), key_count=2, sort_alias="s"
+)
+PARTIES = Collection(
+    "parties", "party", PartySchema, PartyQuerySchema, ("kind", "member_of", "sort"), key_count=2, sort_alias="p"
+)
+PROPOSALS = Collection(
+    "proposals",
+    "proposal",
+    ProposalSchema,
+    ProposalQuerySchema,
+    ("proposer", "party", "status", "sort"),
+    key_count=2,
+    sort_alias="p",
+    fast_list=True,
+)
+CLAUSES = Collection(
+    "clauses",
+    "clause",
+    ClauseSchema,
+    ClauseQuerySchema,
+    ("q", "proposal", "topic", "party", "quoted"),
+    key_count=3,
+    search_query="search_clauses",
+    fast_list=True,
+    fast_search_query="search_clauses_by_term",
+    importable=False,
+)
+TALKS = Collection(
+    "talks",
+    "talk",
+    TalkSchema,
+    TalkQuerySchema,
+    ("party", "proposal", "status", "since", "until", "sort"),
+    key_count=2,
+    sort_alias="t",
+    fast_list=True,
+)
+STATEMENTS = Collection(
+    "statements",
+    "statement",
+    StatementSchema,
+    StatementQuerySchema,
+    ("q", "party", "speaker", "proposal", "talk", "since", "until", "sort"),
+    key_count=2,
+    sort_alias="s",
+    search_query="search_statements",
+)
+
+# In the order a dataset file may refer to them: sources first, statements last.
+COLLECTIONS: dict[str, Collection] = {
+    collection.name: collection for collection in (SOURCES, PARTIES, PROPOSALS, CLAUSES, TALKS, STATEMENTS)
+}
