@@ -28,8 +28,9 @@ def everything(client) -> dict[str, list[dict]]:
 
 
 @pytest.fixture(scope="module")
-def client(app):
-    return app.test_client()
+def client(own_app):
+    """The dataset exactly as seeded: other tests write to the shared database."""
+    return own_app.test_client()
 
 
 def seed_text() -> str:
