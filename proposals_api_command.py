@@ -14,6 +14,6 @@ def main() -> None:
     if sys.argv[1:2] == ["serve"]:
         for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(number, lambda signum, frame: os._exit(0))
-    from api.cli import main as command
+    from api.command.cli import main as command
 
     command()

@@ -5,29 +5,12 @@ from __future__ import annotations
 from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Flask
 
-from api import (
-    auth,
-    clauses,
-    db,
-    docs,
-    explorer,
-    export,
-    fastpath,
-    health,
-    hooks,
-    logs,
-    metrics,
-    negotiation,
-    parties,
-    proposals,
-    ratelimit,
-    serving,
-    sources,
-    statements,
-    talks,
-)
 from api.config import Settings
-from api.openapi import ProblemApi, QueryExamplesInDescriptions, schema_name
+from api.http import auth, fastpath, hooks, logs, metrics, negotiation, ratelimit, serving
+from api.http.openapi import ProblemApi, QueryExamplesInDescriptions, schema_name
+from api.pages import docs, explorer
+from api.resources import clauses, export, health, parties, proposals, sources, statements, talks
+from api.store import db
 
 API_VERSION = "1.0.0"
 RESOURCES = (parties, proposals, clauses, talks, statements, sources, export, health)

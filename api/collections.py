@@ -9,7 +9,7 @@ query with `q`), ordered by a keyset of `key_count` values; `sort_alias` is the 
 
 To add a collection: a schema module in `schemas/`, its SQL (a migration for the table and its
 representation, named queries in `sql/queries/`), a declaration below, its views (a module like
-api/talks.py) and its tests.
+api/resources/talks.py) and its tests.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from marshmallow import Schema
 
-from api.resource import ListQuery
+from api.resources.resource import ListQuery
 from schemas.clauses import ClauseQuerySchema, ClauseSchema
 from schemas.parties import PartyQuerySchema, PartySchema
 from schemas.proposals import ProposalQuerySchema, ProposalSchema
@@ -38,7 +38,7 @@ class Collection:
     key_count: int
     sort_alias: str | None = None
     search_query: str | None = None  # the ranked search with `q`, keyed by rank and id
-    # The fast path (api/fastpath.py) answers its plain list pages; a one-word search, when the
+    # The fast path (api/http/fastpath.py) answers its plain list pages; a one-word search, when the
     # collection has one, through this query (its LIMIT in its text: a plan Postgres keeps).
     fast_list: bool = False
     fast_search_query: str | None = None

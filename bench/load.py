@@ -37,9 +37,9 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from api.auth import create_token  # noqa: E402
-from api.dataset import seed  # noqa: E402
-from api.migrate import migrate  # noqa: E402
+from api.http.auth import create_token  # noqa: E402
+from api.store.dataset import seed  # noqa: E402
+from api.store.migrate import migrate  # noqa: E402
 
 READS = [
     (20, "/v1/proposals/us-russia-security-treaty"),

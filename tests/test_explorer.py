@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from api.explorer import compare
+from api.pages.explorer import compare
 
 TREATY = "us-russia-security-treaty"
 

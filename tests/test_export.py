@@ -6,10 +6,10 @@ import psycopg
 import pytest
 from click.testing import CliRunner
 
-from api.cli import main
-from api.dataset import DatasetError, import_dataset
-from api.export import export_lines
-from api.migrate import migrate
+from api.command.cli import main
+from api.resources.export import export_lines
+from api.store.dataset import DatasetError, import_dataset
+from api.store.migrate import migrate
 
 
 def test_export_streams_ndjson_tagged_by_collection(client, db):
@@ -34,7 +34,7 @@ def _export(conn: psycopg.Connection) -> bytes:
 def test_round_trip_export_import_export_is_byte_identical(client, database_url, empty_database_url, tmp_path):
     # Give the history some API edits first: a clause change, a deletion.
     with psycopg.connect(database_url, autocommit=True) as source:
-        from api.auth import create_token
+        from api.http.auth import create_token
 
         token = create_token(source, "round-trip-editor", "write", None)
     headers = {"Authorization": f"Bearer {token}"}

@@ -1,4 +1,4 @@
-"""The fast path (api/fastpath.py) answers exactly as the Flask views would, and its bodies match
+"""The fast path (api/http/fastpath.py) answers exactly as the Flask views would, and its bodies match
 the OpenAPI document generated from the Marshmallow schemas."""
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ import orjson
 import pytest
 from psycopg_pool import PoolTimeout
 
-from api import create_app, fastpath, logs
+from api import create_app
 from api.config import Settings
-from api.fastpath import FastReads
+from api.http import fastpath, logs
+from api.http.fastpath import FastReads
 
 TREATY = "us-russia-security-treaty"
 TALK = "geneva-strategic-stability-2022-01-10"
@@ -278,7 +279,7 @@ def test_a_fast_answer_reaches_the_server_as_a_list_and_is_logged(app, caplog):
         assert isinstance(body, list) and seen["s"] == "200 OK"
         (line,) = [record for record in caplog.records if record.name == logs.ACCESS.name]
     assert (line.route, line.status) == ("/v1/talks/<talk_id>", 200)
-    # Flask's answers too, made whole within their turn (api/serving.py), and logged at once.
+    # Flask's answers too, made whole within their turn (api/http/serving.py), and logged at once.
     with caplog.at_level(logging.INFO, logger=logs.ACCESS.name):
         flask_body = app.wsgi_app(environ("/v1/talks/no-such-talk", {}), lambda *args: None)
         assert isinstance(flask_body, list)

@@ -25,9 +25,9 @@ from typing import TypeVar
 import psycopg
 import pytest
 
-from api.auth import create_token
-from api.dataset import seed
-from api.migrate import migrate
+from api.http.auth import create_token
+from api.store.dataset import seed
+from api.store.migrate import migrate
 from tests.conftest import METRICS_AUTH, free_port, start_server, stop_server
 
 TALK = "geneva-strategic-stability-2022-01-10"

@@ -25,9 +25,9 @@ import psycopg
 import pytest
 import yaml
 
-from api.auth import create_token
-from api.dataset import seed
-from api.migrate import migrate
+from api.http.auth import create_token
+from api.store.dataset import seed
+from api.store.migrate import migrate
 from tests.conftest import create_database, drop_database, start_server, stop_server
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -10,8 +10,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from api.headers import HEAD_BUFFER_BYTES, MAX_FIELD_BYTES, MAX_FIELDS_BYTES
-from api.negotiation import MAX_ACCEPT_PARAMETERS, MAX_MEDIA_RANGES
+from api.http.headers import HEAD_BUFFER_BYTES, MAX_FIELD_BYTES, MAX_FIELDS_BYTES
+from api.http.negotiation import MAX_ACCEPT_PARAMETERS, MAX_MEDIA_RANGES
 
 TALK = "/v1/talks/geneva-strategic-stability-2022-01-10"
 # Sixty kilobytes of media ranges: parsing it took 85-150 ms of CPU before it was bounded.

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from api.auth import create_token
+from api.http.auth import create_token
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = yaml.safe_load((ROOT / "openapi.yaml").read_text())

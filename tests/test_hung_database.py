@@ -30,12 +30,12 @@ import psycopg
 import pytest
 
 from api import create_app
-from api.auth import create_token
 from api.config import Settings
-from api.dataset import seed
-from api.db import DeadlinePassed, give_back, lend, open_pool
-from api.fastpath import _answer_to
-from api.migrate import migrate
+from api.http.auth import create_token
+from api.http.fastpath import _answer_to
+from api.store.dataset import seed
+from api.store.db import DeadlinePassed, give_back, lend, open_pool
+from api.store.migrate import migrate
 from tests.conftest import start_server, stop_server
 from tests.test_faults import PrivatePostgres, assert_unavailable, call
 
@@ -44,7 +44,7 @@ READ_DEADLINE = Settings().database_read_deadline  # the defaults are what is te
 WRITE_DEADLINE = Settings().database_write_deadline
 MARGIN = 1.5  # for the HTTP round trip, and requests queued behind others in a worker's one thread
 HEALED_WITHIN = 5.0
-# Every kind of read that needs the database: the fast path (api/fastpath.py) and Flask's views.
+# Every kind of read that needs the database: the fast path (api/http/fastpath.py) and Flask's views.
 READS = [
     (f"/v1/talks/{TALK}", {}),  # an item, fast path
     (f"/v1/talks/{TALK}", {"Accept": "application/json, */*;q=0.5"}),  # the same item through Flask

@@ -7,8 +7,8 @@ import uuid
 import pytest
 
 from api import create_app
-from api.auth import create_token
 from api.config import Settings
+from api.http.auth import create_token
 from tests.test_writes import new_talk
 
 TTL = 3600

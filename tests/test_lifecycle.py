@@ -30,7 +30,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from api import embedded, lifecycle
+from api.command import embedded, lifecycle
 from tests.conftest import ROOT, free_port
 
 STOP_SECONDS = 5

@@ -3,7 +3,7 @@
 import psycopg
 import pytest
 
-from api import migrate as migrations
+from api.store import migrate as migrations
 
 
 def test_migrate_applies_everything_once_then_nothing(empty_database_url):

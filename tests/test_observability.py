@@ -15,8 +15,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from api import create_app, logs, metrics
+from api import create_app
 from api.config import Settings
+from api.http import logs, metrics
 from tests.conftest import METRICS_AUTH, METRICS_TOKEN, start_server, stop_server
 
 TALK = "geneva-strategic-stability-2022-01-10"

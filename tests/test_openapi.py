@@ -10,10 +10,10 @@ import pytest
 import yaml
 from openapi_spec_validator import validate
 
-from api.auth import create_token
-from api.cli import openapi_yaml
-from api.dataset import seed
-from api.migrate import migrate
+from api.command.cli import openapi_yaml
+from api.http.auth import create_token
+from api.store.dataset import seed
+from api.store.migrate import migrate
 from tests.conftest import create_database, drop_database, start_server, stop_server
 
 ROOT = Path(__file__).resolve().parent.parent

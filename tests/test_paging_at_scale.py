@@ -8,8 +8,8 @@ import pytest
 
 from api import create_app
 from api.config import Settings
-from api.migrate import migrate
-from api.sql import q
+from api.store.migrate import migrate
+from api.store.sql import q
 
 PROPOSALS, CLAUSES_EACH = 400, 25  # 10,000 clauses
 WORDS = ["deployment", "missiles", "consultations", "territory", "security", "exercises", "forces", "treaty"]

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 import pytest
 
 from api import create_app
-from api.auth import create_token
 from api.config import Settings
+from api.http.auth import create_token
 from tests.test_fastpath import served_by_fast_path
 from tests.test_writes import new_talk
 

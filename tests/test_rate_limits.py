@@ -16,9 +16,10 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from api import create_app, ratelimit
-from api.auth import create_token, revoke_token
+from api import create_app
 from api.config import Settings
+from api.http import ratelimit
+from api.http.auth import create_token, revoke_token
 from tests.conftest import start_server, stop_server
 
 WINDOW = 86_400

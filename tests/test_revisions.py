@@ -2,7 +2,7 @@
 
 import jsonpatch
 
-from api.revisions import keyed_clauses
+from api.resources.revisions import keyed_clauses
 
 GENEVA = "/v1/talks/geneva-strategic-stability-2022-01-10"
 

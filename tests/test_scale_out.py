@@ -22,10 +22,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from api import metrics
-from api.auth import create_token
-from api.dataset import seed
-from api.migrate import migrate
+from api.http import metrics
+from api.http.auth import create_token
+from api.store.dataset import seed
+from api.store.migrate import migrate
 from tests.conftest import METRICS_AUTH, free_port, start_server, stop_server
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -6,9 +6,9 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from api.dataset import seed
-from api.migrate import migrate
-from api.sql import q
+from api.store.dataset import seed
+from api.store.migrate import migrate
+from api.store.sql import q
 from tests.conftest import SEARCH_DEFAULTS, save_clause
 
 EXPECTED_TERMS = """
@@ -43,7 +43,7 @@ def test_every_word_pages_alike_from_the_index_and_by_ranking_every_match(db):
         for limit in (1, 3, 20):
             expected = pages(db, full_scan(q("search_clauses")), word, limit)
             assert pages(db, q("search_clauses"), word, limit) == expected
-            if "-" not in word:  # the fast path's query for one word (api/fastpath.py)
+            if "-" not in word:  # the fast path's query for one word (api/http/fastpath.py)
                 assert pages(db, q("search_clauses_by_term"), word, limit) == expected
 
 

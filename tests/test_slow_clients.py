@@ -1,4 +1,4 @@
-"""Slow clients cannot take the API down (api/serving.py, api/export.py).
+"""Slow clients cannot take the API down (api/http/serving.py, api/resources/export.py).
 
 The production server runs as deployed by default: 2 workers, WEB_THREADS=1. Against it, more
 slow clients than workers: writers with a valid token whose bodies arrive a byte at a time,
@@ -7,7 +7,7 @@ request head. Meanwhile 60 ordinary reads must keep answering, p99 under a secon
 slow client is let go, and must get what a fast one would: the writes are applied (201) and
 every export line arrives.
 
-Before api/serving.py, two such writers held both workers and every other request timed out.
+Before api/http/serving.py, two such writers held both workers and every other request timed out.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 import psycopg
 import pytest
 
-from api.auth import create_token
+from api.http.auth import create_token
 from tests.conftest import seeded_database, start_server, stop_server
 
 SLOW_CLIENTS_OF_EACH_KIND = 3  # 9 in all, against 2 workers of one app thread each

@@ -13,11 +13,12 @@ import orjson
 import psycopg
 import pytest
 
-from api import create_app, migrate
-from api.auth import create_token
+from api import create_app
 from api.config import Settings
-from api.dataset import seed
-from api.sql import q
+from api.http.auth import create_token
+from api.store import migrate
+from api.store.dataset import seed
+from api.store.sql import q
 from tests.conftest import SEARCH_DEFAULTS, create_database, drop_database, save_clause
 from tests.test_fastpath import call, fast_layer, served_by_fast_path
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from api.dataset import seed
-from api.migrate import migrate
-from api.sql import q
+from api.store.dataset import seed
+from api.store.migrate import migrate
+from api.store.sql import q
 from tests.conftest import SEARCH_DEFAULTS, save_clause
 
 STALE = """

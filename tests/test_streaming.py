@@ -13,7 +13,7 @@ import json
 import uuid
 from urllib.parse import urlsplit
 
-from api.auth import create_token
+from api.http.auth import create_token
 
 
 def test_writes_during_an_open_export_are_kept(live_server, db):

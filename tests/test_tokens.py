@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from click.testing import CliRunner
 
-from api.auth import create_token, hash_secret, list_tokens, parse_token, require_scope, revoke_token
-from api.errors import ApiError
-from api.tokens import tokens
+from api.command.tokens import tokens
+from api.http.auth import create_token, hash_secret, list_tokens, parse_token, require_scope, revoke_token
+from api.http.errors import ApiError
 
 REALM = 'Bearer realm="proposals-api"'
 INVALID = REALM + ', error="invalid_token"'

@@ -8,8 +8,8 @@ import uuid
 import jsonpatch
 import pytest
 
-from api.auth import create_token, revoke_token
-from api.revisions import keyed_clauses
+from api.http.auth import create_token, revoke_token
+from api.resources.revisions import keyed_clauses
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,1 @@
+"""The `proposals-api` command: serve, migrate, seed, import, export, tokens; the embedded Postgres."""

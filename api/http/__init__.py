@@ -1,0 +1,2 @@
+"""What every request passes: errors, media types, headers, caching, tokens, rate limits, logs,
+metrics, the slow-client turns and the fast path."""

@@ -1,0 +1,47 @@
+"""What Flask does around every view: one function before it and one after, steps in order.
+
+Before the view, each step may refuse the request: header fields too large (431,
+api/http/headers.py) first, since it reads only sizes; then the bearer token and the rate limits
+(401, 403, 429, api/http/ratelimit.py), so nothing about a write is looked at before its token; then
+the media types the client accepts (406, api/http/negotiation.py); then a database error the fast
+path already met for this request (503, api/http/fastpath.py), so it is not waited for twice.
+
+After the view come the fields every answer carries, in the order the fast path writes them
+with the same builders (tests/test_fastpath.py compares both byte for byte): the rate-limit
+state, `Vary: Accept` and the shared caches' policy on API reads (api/http/caching.py), then the
+request id, `nosniff`, the server's name and CORS (api/http/headers.py). The route's rule is kept
+for the request log and the metrics (api/http/logs.py).
+"""
+
+from __future__ import annotations
+
+from flask import Flask, Response, g
+
+from api.config import Settings
+from api.http import caching, logs
+from api.http.fastpath import raise_database_error
+from api.http.headers import closing_headers, refuse_oversized_fields, request_id
+from api.http.negotiation import refuse_unacceptable
+from api.http.ratelimit import Limiter, rate_limit_headers
+
+
+def init_app(app: Flask, settings: Settings, limiter: Limiter) -> None:
+    shared_cache = caching.shared_policy(settings.cache_shared_max_age)
+
+    def before_view() -> None:
+        refuse_oversized_fields()
+        limiter.check()
+        refuse_unacceptable()
+        raise_database_error()
+
+    def after_view(response: Response) -> Response:
+        logs.remember_route()
+        for name, value in rate_limit_headers(g.get("rate_limits")):
+            response.headers[name] = value
+        caching.apply_policy(response, shared_cache)
+        for name, value in closing_headers(request_id()):
+            response.headers[name] = value
+        return response
+
+    app.before_request(before_view)
+    app.after_request(after_view)

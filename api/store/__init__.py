@@ -1,0 +1,1 @@
+"""The database: pools and deadlines, named SQL, migrations, dataset files. Nothing of HTTP here."""
