@@ -6,11 +6,10 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Flask
 
 from api.config import Settings
-from api.http import auth, fastpath, hooks, logs, metrics, negotiation, ratelimit, serving
+from api.http import auth, connection, fastpath, hooks, logs, metrics, negotiation, ratelimit, serving
 from api.http.openapi import ProblemApi, QueryExamplesInDescriptions, schema_name
 from api.pages import docs, explorer
 from api.resources import clauses, export, health, parties, proposals, sources, statements, talks
-from api.store import db
 
 API_VERSION = "1.0.0"
 RESOURCES = (parties, proposals, clauses, talks, statements, sources, export, health)
@@ -32,7 +31,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         MAX_CONTENT_LENGTH=1024 * 1024,
         JSON_SORT_KEYS=False,
     )
-    db.init_app(app, settings)
+    connection.init_app(app, settings)
     api = ProblemApi(
         app,
         spec_kwargs={

@@ -23,8 +23,8 @@ from datetime import datetime
 import psycopg
 from flask import g, request
 
+from api.http.connection import connection
 from api.http.errors import ApiError
-from api.store.db import connection
 from api.store.sql import q
 
 SCOPES = ("read", "write")  # in order of power: a token may do what any scope before its own allows

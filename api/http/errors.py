@@ -18,7 +18,8 @@ from psycopg_pool import PoolTimeout
 from werkzeug.exceptions import HTTPException
 
 from api.http import metrics
-from api.store.db import SAFE_METHODS, DeadlinePassed
+from api.http.connection import SAFE_METHODS
+from api.store.db import DeadlinePassed
 
 PROBLEM_JSON = "application/problem+json"
 RETRY_AFTER_SECONDS = 1

@@ -38,8 +38,8 @@ from flask import Flask, g, request
 
 from api.config import Settings
 from api.http import auth, metrics
+from api.http.connection import SAFE_METHODS, connection
 from api.http.errors import ApiError
-from api.store.db import SAFE_METHODS, connection
 from api.store.sql import q
 
 UNLIMITED_ENDPOINTS = frozenset({"operations.Health", "operations.Ready"})

@@ -15,9 +15,9 @@ from flask import Blueprint, abort, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from api.collections import COLLECTIONS
+from api.http.connection import connection
 from api.resources.resource import is_id
 from api.resources.revisions import keyed_clauses
-from api.store.db import connection
 from api.store.sql import q
 
 explorer = Blueprint("explorer", __name__, url_prefix="/explore", template_folder="templates")

@@ -25,8 +25,8 @@ from flask import Response, current_app, request
 from itsdangerous import BadSignature, URLSafeSerializer
 from psycopg import sql
 
+from api.http.connection import connection
 from api.http.errors import ApiError
-from api.store.db import connection
 from api.store.sql import q
 
 if TYPE_CHECKING:  # api.collections builds on this module's ListQuery

@@ -12,6 +12,7 @@ from flask import Response, request
 from flask.views import MethodView
 
 from api.collections import Collection
+from api.http.connection import connection
 from api.http.errors import ApiError
 from api.http.openapi import ETAG_HEADER, IF_NONE_MATCH, ApiBlueprint
 from api.resources.resource import (
@@ -24,7 +25,6 @@ from api.resources.resource import (
     not_found,
     not_modified,
 )
-from api.store.db import connection
 from api.store.sql import q
 from schemas.revisions import (
     DiffQuerySchema,

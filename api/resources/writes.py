@@ -28,11 +28,11 @@ from psycopg.types.json import Jsonb
 
 from api.collections import Collection
 from api.http.auth import require_scope
+from api.http.connection import connection
 from api.http.errors import ApiError, field_errors
 from api.http.notes import NoteError, parse_note
 from api.resources.resource import gone, is_id, json_response, make_etag, not_found, public_url
 from api.store.dataset import input_shape, merge_patch
-from api.store.db import connection
 from api.store.sql import q
 
 JSON = "application/json"

@@ -1,8 +1,8 @@
-"""The connection pool (one per worker process) and the request's connection.
+"""The connection pools (one per worker process) and the deadlines on every wait.
 
-The pool is created by the app factory, which WSGI servers run in each worker after
-fork. A request borrows one connection on first use and returns it at teardown; reads
-run in autocommit, writes inside `with conn.transaction()`.
+The pools are opened by the app factory, which WSGI servers run in each worker after fork. A
+request borrows one connection on first use and returns it at teardown (api/http/connection.py);
+reads run in autocommit, writes inside `with conn.transaction()`. Nothing here knows of HTTP.
 
 Outages heal without a restart: a borrowed connection is checked first (see `_usable`),
 and a failed reconnection gives up after RECONNECT_TIMEOUT instead of backing off ever
@@ -29,7 +29,6 @@ from time import monotonic
 from typing import Any
 
 import psycopg
-from flask import Flask, current_app, g, request
 from psycopg.abc import PQGen
 from psycopg_pool import ConnectionPool, PoolTimeout
 
@@ -44,7 +43,6 @@ RECONNECT_TIMEOUT = 2.0
 # How long a request waits for a connection while the database is known to be unreachable:
 # enough to pick up a connection the pool opens as the database returns.
 UNREACHABLE_WAIT = 0.1
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # psycopg's own interval between checks for Ctrl-C while it waits on a socket.
 WAIT_INTERVAL = 0.1
 # How long the replica lag check may wait on each database, within the request's deadline.
@@ -173,31 +171,20 @@ def _usable(conn: psycopg.Connection) -> None:
             conn.deadline = None
 
 
-def init_app(app: Flask, settings: Settings) -> None:
-    # Without a URL (e.g. when only the OpenAPI document is generated) requests get 503.
-    app.extensions["db_pool"] = open_pool(settings) if settings.database_url else None
-    app.extensions["db_replicas"] = (
-        [
+def open_pools(settings: Settings) -> dict[str, object]:
+    """The primary's pool, the replicas' and the deadlines, as `lend` reads them (the app keeps
+    them in its extensions). Without a URL (e.g. when only the OpenAPI document is generated)
+    there is no pool, and every request that needs the database gets 503."""
+    return {
+        "db_pool": open_pool(settings) if settings.database_url else None,
+        "db_replicas": [
             Replica(open_pool(settings, url, f"replica-{n}"), settings)
             for n, url in enumerate(settings.database_read_url)
         ]
         if settings.database_url
-        else []
-    )
-    app.extensions["db_deadlines"] = (settings.database_read_deadline, settings.database_write_deadline)
-    app.teardown_appcontext(_give_back)
-
-
-def connection() -> psycopg.Connection:
-    """The connection of the current request, borrowed on first use and given back at teardown."""
-    if "db_conn" not in g:
-        g.db_pool, g.db_conn = _lend()
-    return g.db_conn
-
-
-def _lend() -> tuple[ConnectionPool, psycopg.Connection]:
-    anonymous_read = request.method in ("GET", "HEAD") and "Authorization" not in request.headers
-    return lend(current_app.extensions, anonymous_read, write=request.method not in SAFE_METHODS)
+        else [],
+        "db_deadlines": (settings.database_read_deadline, settings.database_write_deadline),
+    }
 
 
 def lend(
@@ -244,12 +231,6 @@ def _borrow(pool: ConnectionPool, wait: float, deadline: float) -> psycopg.Conne
         metrics.POOL_WAITING.dec()
     conn.deadline = deadline  # type: ignore[attr-defined]
     return conn
-
-
-def _give_back(exc: BaseException | None) -> None:
-    conn = g.pop("db_conn", None)
-    if conn is not None:
-        give_back(g.pop("db_pool"), conn)
 
 
 def lsn(text: str) -> int:
