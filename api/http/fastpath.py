@@ -38,19 +38,11 @@ from api.collections import COLLECTIONS
 from api.config import Settings
 from api.http import ratelimit
 from api.http.caching import REVALIDATE, shared_policy
+from api.http.conditional import etag_matches, held_revisions, make_etag
 from api.http.headers import REQUEST_ID, closing_headers, oversized_fields
 from api.http.logs import ROUTE_KEY
-from api.resources.resource import (
-    ListQuery,
-    Reply,
-    etag_matches,
-    held_revisions,
-    is_id,
-    item_query,
-    make_etag,
-    public_url,
-    read_list,
-)
+from api.resources.paging import public_url
+from api.resources.reads import ListQuery, Reply, is_id, item_query, read_list
 from api.store.db import DeadlineConnection, give_back, lend
 
 DATABASE_ERROR = "proposals_api.fast_path_error"  # environ: raised again in Flask by `raise_database_error`

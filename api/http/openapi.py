@@ -23,8 +23,8 @@ from webargs.flaskparser import FlaskParser
 
 from api.http import errors, notes
 from api.http.caching import REVALIDATE
+from api.http.conditional import etag_matches
 from api.http.headers import MAX_FIELD_BYTES, MAX_FIELDS_BYTES
-from api.resources.resource import etag_matches
 from schemas.common import NoQuerySchema, ProblemSchema, as_served
 
 ETAG_HEADER = {

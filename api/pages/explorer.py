@@ -16,7 +16,7 @@ from werkzeug.exceptions import HTTPException
 
 from api.collections import COLLECTIONS
 from api.http.connection import connection
-from api.resources.resource import is_id
+from api.resources.reads import is_id
 from api.resources.revisions import keyed_clauses
 from api.store.sql import q
 

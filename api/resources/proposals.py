@@ -4,9 +4,10 @@ from flask.views import MethodView
 
 from api.collections import CLAUSES, PROPOSALS
 from api.http.connection import connection
+from api.http.errors import not_found
 from api.http.openapi import ApiBlueprint, id_parameter
 from api.resources import writes
-from api.resources.resource import collection_list, is_id, item_response, not_found
+from api.resources.reads import collection_list, is_id, item_response
 from api.resources.revisions import add_revision_routes
 from api.store.sql import q
 from schemas.clauses import ClausePageSchema, ProposalClausesQuerySchema

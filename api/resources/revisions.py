@@ -12,19 +12,11 @@ from flask import Response, request
 from flask.views import MethodView
 
 from api.collections import Collection
+from api.http.conditional import etag_matches, json_response, make_etag, not_modified
 from api.http.connection import connection
-from api.http.errors import ApiError
+from api.http.errors import ApiError, not_found
 from api.http.openapi import ETAG_HEADER, IF_NONE_MATCH, ApiBlueprint
-from api.resources.resource import (
-    ListQuery,
-    etag_matches,
-    is_id,
-    json_response,
-    list_response,
-    make_etag,
-    not_found,
-    not_modified,
-)
+from api.resources.reads import ListQuery, is_id, list_response
 from api.store.sql import q
 from schemas.revisions import (
     DiffQuerySchema,

@@ -5,7 +5,7 @@ from flask.views import MethodView
 from api.collections import STATEMENTS
 from api.http.openapi import ApiBlueprint, id_parameter
 from api.resources import writes
-from api.resources.resource import collection_list, item_response
+from api.resources.reads import collection_list, item_response
 from api.resources.revisions import add_revision_routes
 from schemas.statements import StatementItemQuerySchema, StatementPageSchema, StatementQuerySchema, StatementSchema
 

@@ -28,10 +28,12 @@ from psycopg.types.json import Jsonb
 
 from api.collections import Collection
 from api.http.auth import require_scope
+from api.http.conditional import json_response, make_etag
 from api.http.connection import connection
-from api.http.errors import ApiError, field_errors
+from api.http.errors import ApiError, field_errors, gone, not_found
 from api.http.notes import NoteError, parse_note
-from api.resources.resource import gone, is_id, json_response, make_etag, not_found, public_url
+from api.resources.paging import public_url
+from api.resources.reads import is_id
 from api.store.dataset import input_shape, merge_patch
 from api.store.sql import q
 

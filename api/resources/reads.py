@@ -3,37 +3,34 @@
 Each item's JSON is built in Postgres when it changes (see sql/migrations), so a read is
 one indexed query whose text goes out as it is. ETags come from revisions, never from
 hashing a body: an item's is its revision, a list's is the newest revision sequence of
-its collection. Lists page with signed keyset cursors.
-"""
+its collection. Lists page with signed keyset cursors."""
 
 from __future__ import annotations
 
-import csv
-import hashlib
-import io
 import re
 from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache, lru_cache
 from typing import TYPE_CHECKING
-from urllib.parse import quote, urlencode
 
 import orjson
 import psycopg
 from flask import Response, current_app, request
-from itsdangerous import BadSignature, URLSafeSerializer
 from psycopg import sql
 
+from api.http.conditional import etag_matches, json_response, make_etag, not_modified
 from api.http.connection import connection
-from api.http.errors import ApiError
+from api.http.errors import ApiError, gone, not_found
+from api.http.representations import csv_body, project, variant, wants_csv
+from api.resources.paging import cursor_secret, decode_cursor, encode_cursor, next_link, public_url
 from api.store.sql import q
 
 if TYPE_CHECKING:  # api.collections builds on this module's ListQuery
     from api.collections import Collection
 
+
 SLUG = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
-REVISION_NUMBER = re.compile(r"[0-9]{1,9}")  # fits Postgres integer
 
 
 def is_id(value: str) -> bool:
@@ -41,99 +38,11 @@ def is_id(value: str) -> bool:
     return len(value) <= 100 and SLUG.fullmatch(value) is not None
 
 
-REPRESENTATION = "1"  # bump when the JSON shape changes, so old ETags stop matching
-CACHE_CONTROL = "public, no-cache"  # always revalidate; the ETag makes that cheap
-
-
-def make_etag(version: int | str, variant: str = "") -> str:
-    """Names a representation: the version of its data, plus the variant (CSV, sparse fields)."""
-    return f'"{REPRESENTATION}.{version}{variant}"'
-
-
-def etag_matches(if_none_match: str, etag: str) -> bool:
-    """Weak comparison (RFC 9110 §13.1.2): W/ prefixes are ignored on both sides."""
-    if if_none_match.strip() == "*":
-        return True
-    ours = etag.removeprefix("W/")
-    return any(tag.strip().removeprefix("W/") == ours for tag in if_none_match.split(","))
-
-
-def json_response(body: bytes, etag: str, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
-    response = Response(body, status=status, mimetype="application/json")
-    response.headers["ETag"] = etag
-    response.headers["Cache-Control"] = CACHE_CONTROL
-    for name, value in (headers or {}).items():
-        response.headers[name] = value
-    return response
-
-
-def not_modified(etag: str) -> Response:
-    response = Response(status=304)
-    response.headers["ETag"] = etag
-    response.headers["Cache-Control"] = CACHE_CONTROL
-    return response
-
-
-def not_found(singular: str, item_id: str) -> ApiError:
-    shown = item_id if len(item_id) <= 100 else item_id[:100] + "…"
-    return ApiError(404, f"No {singular} with id {shown!r}.")
-
-
-def gone(singular: str, item_id: str) -> ApiError:
-    return ApiError(410, f"The {singular} {item_id!r} was deleted; its revisions stay readable.")
-
-
-def held_revisions(if_none_match: str | None, tag: str = "") -> tuple[bool, list[int]]:
-    """What an If-None-Match names, for a query that leaves out a document the client holds:
-    whether it is `*`, and the revisions its ETags for this variant name. `etag_matches` still
-    decides; this only spares reading a document that would not be sent."""
-    if not if_none_match:
-        return False, []
-    if if_none_match.strip() == "*":
-        return True, []
-    prefix, suffix = f'"{REPRESENTATION}.', f'{tag}"'
-    held = []
-    for tag_text in if_none_match.split(","):
-        tag_text = tag_text.strip().removeprefix("W/")
-        number = tag_text.removeprefix(prefix).removesuffix(suffix)
-        if tag_text.startswith(prefix) and tag_text.endswith(suffix) and REVISION_NUMBER.fullmatch(number):
-            held.append(int(number))
-    return False, held
-
-
 @cache
 def item_query(name: str, table: str) -> str:
     """Composed once per (query, table), as text: composing (and psycopg turning a Composed into
     bytes on every execute) costs more than the indexed lookup it names."""
     return sql.SQL(q(name)).format(table=sql.Identifier(table)).as_string(None)
-
-
-def wants_csv(requested: str | None, csv_allowed: bool) -> bool:
-    """`format=` wins; else the Accept header decides between JSON and CSV (406 if neither)."""
-    if requested is not None:
-        return requested == "csv"
-    if not request.accept_mimetypes:
-        return False
-    offered = ["application/json", "text/csv"] if csv_allowed else ["application/json"]
-    best = request.accept_mimetypes.best_match(offered)
-    if best is None:
-        raise ApiError(406, f"This resource is available as {' or '.join(offered)}.")
-    return best == "text/csv"
-
-
-def variant(only: Sequence[str] | None, csv: bool) -> str:
-    tag = ";csv" if csv else ""
-    if only:
-        tag += ";f=" + hashlib.sha256(",".join(only).encode()).hexdigest()[:10]
-    return tag
-
-
-def project(doc: str, only: Sequence[str] | None) -> dict | str:
-    """The representation with only the requested fields, in the order they are stored."""
-    if not only:
-        return doc
-    item = orjson.loads(doc)
-    return {k: v for k, v in item.items() if k in only}
 
 
 @dataclass(frozen=True)
@@ -227,81 +136,6 @@ def item_response(collection: Collection, item_id: str, args: Mapping[str, objec
             raise not_found(singular, item_id)
         raise ApiError(404, f"The {singular} {item_id!r} did not exist yet at {as_of.isoformat()}.")
     return _item_reply(row, singular, item_id, variant(only, csv=False), if_none_match, only).response()
-
-
-def cursor_secret(conn: psycopg.Connection, extensions: MutableMapping[str, object]) -> str:
-    """Lives in the database, so every worker and host signs alike; read once per app."""
-    secret = extensions.get("cursor_secret")
-    if secret is None:
-        secret = extensions["cursor_secret"] = conn.execute(q("cursor_secret")).fetchone()[0]
-    return secret  # type: ignore[return-value]
-
-
-def _cursor_secret() -> str:
-    return cursor_secret(connection(), current_app.extensions)
-
-
-@cache
-def _serializer_for(secret: str, collection: str) -> URLSafeSerializer:
-    return URLSafeSerializer(secret, salt=f"cursor:{collection}")
-
-
-def _serializer(collection: str, secret: str | None = None) -> URLSafeSerializer:
-    return _serializer_for(secret or _cursor_secret(), collection)
-
-
-def _fingerprint(filters: Mapping[str, object]) -> str:
-    """Names the filters a cursor was made under, so it is not replayed under others."""
-    canonical = orjson.dumps({k: str(v) for k, v in sorted(filters.items()) if v is not None})
-    return hashlib.sha256(canonical).hexdigest()[:16]
-
-
-def encode_cursor(
-    collection: str, keys: Sequence[str], filters: Mapping[str, object], secret: str | None = None
-) -> str:
-    return _signed_cursor(secret or _cursor_secret(), collection, tuple(keys), _fingerprint(filters))
-
-
-@lru_cache(maxsize=4096)
-def _signed_cursor(secret: str, collection: str, keys: tuple[str, ...], fingerprint: str) -> str:
-    """Signing (JSON, zlib, HMAC) costs more than reading the page; the same page gets the same cursor."""
-    return _serializer(collection, secret).dumps({"k": list(keys), "f": fingerprint})
-
-
-@lru_cache(maxsize=256)
-def public_url(public_base_url: str, script_root: str, path: str) -> str:
-    """A URL the service writes (`Link`, `Location`): the path under PUBLIC_BASE_URL, or the path
-    alone (a path-absolute reference, which clients resolve against the URL they asked).
-
-    Never from the request's Host: behind a shared cache one forged Host would reach every client."""
-    return public_base_url + quote(script_root + path, safe="/")
-
-
-@lru_cache(maxsize=1024)
-def _next_link(base_url: str, args: tuple[tuple[str, str], ...], cursor: str) -> str:
-    query = {k: v for k, v in args if k != "cursor"} | {"cursor": cursor}
-    return f'<{base_url}?{urlencode(query)}>; rel="next"'
-
-
-def decode_cursor(
-    collection: str, cursor: str, filters: Mapping[str, object], key_count: int, secret: str | None = None
-) -> list[str]:
-    try:
-        payload = _serializer(collection, secret).loads(cursor)
-    except BadSignature:
-        payload = None
-    if (
-        not isinstance(payload, dict)
-        or payload.get("f") != _fingerprint(filters)
-        or not isinstance(payload.get("k"), list)
-        or len(payload["k"]) != key_count
-    ):
-        raise ApiError(
-            400,
-            "The cursor is not valid for this list; start again without it.",
-            errors=[{"parameter": "cursor", "detail": "Unknown, altered, or made for other filters."}],
-        )
-    return payload["k"]
 
 
 SORT_CASTS = {"starts_on": "date", "updated_at": "timestamptz"}  # every other sortable field is text
@@ -399,7 +233,7 @@ def read_list(
     next_cursor = None
     if len(rows) > limit:
         next_cursor = encode_cursor(spec.name, [str(v) for v in page[-1][1:-1]], filters, secret)
-        link = _next_link(base_url, tuple(args), next_cursor)
+        link = next_link(base_url, tuple(args), next_cursor)
     etag = make_etag(version, tag)
     if csv_columns is not None:
         body = csv_body([orjson.loads(row[0]) for row in page], csv_columns)
@@ -451,34 +285,3 @@ def list_response(
         only=only,
         csv_columns=(only or columns) if as_csv else None,
     ).response()
-
-
-# A spreadsheet runs a cell that starts with one of these as a formula (OWASP, "CSV Injection").
-FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def csv_cell(value: object) -> str:
-    """Lists of ids joined with ';', nested objects as JSON text, null as an empty cell. A text cell
-    that a spreadsheet would run as a formula gets a leading `'`; numbers are left as they are."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return str(value)  # a number, its sign included, is no formula
-    if isinstance(value, list) and all(isinstance(v, str | int | float) for v in value):
-        text = ";".join(str(v) for v in value)
-    elif isinstance(value, list | dict):
-        text = orjson.dumps(value).decode()
-    else:
-        text = str(value)
-    return "'" + text if text.startswith(FORMULA_LEADS) else text
-
-
-def csv_body(items: list[dict], columns: Sequence[str]) -> bytes:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(columns)
-    for item in items:
-        writer.writerow([csv_cell(item.get(column)) for column in columns])
-    return out.getvalue().encode()
