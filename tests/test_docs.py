@@ -8,11 +8,12 @@ from click.testing import CliRunner
 from api.cli import granian_command, main
 from api.config import ENV_NAMES, Settings
 
-README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+# The settings table and the command's table live on the operators' page.
+OPERATORS = (Path(__file__).resolve().parent.parent / "docs" / "operators.md").read_text()
 
 
-def test_every_setting_is_in_the_readme_table_with_its_default():
-    rows = dict(re.findall(r"^\| `([A-Z_]+)` \| ([^|]+) \|", README, re.MULTILINE))
+def test_every_setting_is_in_the_operators_table_with_its_default():
+    rows = dict(re.findall(r"^\| `([A-Z_]+)` \| ([^|]+) \|", OPERATORS, re.MULTILINE))
     assert set(rows) == set(ENV_NAMES)
     defaults = Settings()
     for name in ENV_NAMES:
@@ -27,11 +28,11 @@ def test_every_setting_is_in_the_readme_table_with_its_default():
         assert f"`{shown}`" in rows[name], name
 
 
-def test_every_cli_command_is_in_the_readme():
+def test_every_cli_command_is_on_the_operators_page():
     commands = main.list_commands(None)
     assert commands
     for command in commands:
-        assert f"`proposals-api {command}" in README, command
+        assert f"`proposals-api {command}" in OPERATORS, command
 
 
 def test_settings_read_the_environment():
@@ -89,7 +90,7 @@ def distinct_value(name: str, default: object) -> tuple[str, object]:
 
 
 def test_every_documented_setting_is_read_from_the_environment():
-    """Each name in the README's table (kept equal to ENV_NAMES above) reaches its Settings field."""
+    """Each name in docs/operators.md's table (kept equal to ENV_NAMES above) reaches its Settings field."""
     defaults = Settings.from_env({})
     for name in ENV_NAMES:
         text, expected = distinct_value(name, getattr(defaults, name.lower()))
