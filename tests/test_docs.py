@@ -8,8 +8,10 @@ from click.testing import CliRunner
 from api.cli import granian_command, main
 from api.config import ENV_NAMES, Settings
 
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text()
 # The settings table and the command's table live on the operators' page.
-OPERATORS = (Path(__file__).resolve().parent.parent / "docs" / "operators.md").read_text()
+OPERATORS = (ROOT / "docs" / "operators.md").read_text()
 
 
 def test_every_setting_is_in_the_operators_table_with_its_default():
@@ -96,3 +98,51 @@ def test_every_documented_setting_is_read_from_the_environment():
         text, expected = distinct_value(name, getattr(defaults, name.lower()))
         assert expected != getattr(defaults, name.lower()), name
         assert getattr(Settings.from_env({name: text}), name.lower()) == expected, name
+
+
+# The pages a reader moves between: every relative link among them must lead somewhere.
+LINKED_PAGES = (
+    "README.md",
+    "CHANGELOG.md",
+    "data/README.md",
+    "bench/README.md",
+    *sorted(str(path.relative_to(ROOT)) for path in (ROOT / "docs").glob("*.md")),
+)
+AUDIENCE_PAGES = ("researchers.md", "editors.md", "http.md", "operators.md", "architecture.md")
+LINK = re.compile(r"\]\(([^)\s]+)\)")
+FENCE = re.compile(r"^```.*?^```", re.MULTILINE | re.DOTALL)
+
+
+def anchor(heading: str) -> str:
+    """The fragment GitHub gives a heading: lower case, punctuation dropped, spaces as hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def anchors(page: Path) -> set[str]:
+    text = FENCE.sub("", page.read_text())
+    return {anchor(heading) for heading in re.findall(r"^#{1,6} (.+)$", text, re.MULTILINE)}
+
+
+def test_every_relative_link_in_the_docs_reaches_its_file_and_heading():
+    broken = []
+    for name in LINKED_PAGES:
+        page = ROOT / name
+        for target in LINK.findall(FENCE.sub("", page.read_text())):
+            if re.match(r"[a-z]+:", target):
+                continue  # http(s), mailto: outside the tree
+            path, _, fragment = target.partition("#")
+            reached = (page.parent / path).resolve() if path else page
+            if not reached.exists():
+                broken.append(f"{name}: {target} (no such file)")
+            elif fragment and fragment not in anchors(reached):
+                broken.append(f"{name}: {target} (no such heading)")
+    assert not broken, broken
+    assert anchor("Connections against `max_connections`") == "connections-against-max_connections"
+
+
+def test_each_audience_page_says_who_it_is_for_and_stays_short():
+    for name in AUDIENCE_PAGES:
+        lines = (ROOT / "docs" / name).read_text().splitlines()
+        assert lines[0].startswith("# ") and lines[2].startswith("For "), name
+        assert len(lines) <= 400, (name, len(lines))
+        assert f"(docs/{name})" in README, f"the README links docs/{name}"
