@@ -146,3 +146,13 @@ def test_each_audience_page_says_who_it_is_for_and_stays_short():
         assert lines[0].startswith("# ") and lines[2].startswith("For "), name
         assert len(lines) <= 400, (name, len(lines))
         assert f"(docs/{name})" in README, f"the README links docs/{name}"
+
+
+def test_the_code_map_names_every_module_and_only_files_that_exist():
+    """docs/architecture.md names files in backticks; each must exist, and each module of api/ be named."""
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    named = set(re.findall(r"`((?:api|schemas|sql|scripts|tests)/[\w./-]*\w)`", text))
+    assert named
+    assert [path for path in sorted(named) if not (ROOT / path).exists()] == []
+    modules = {str(path.relative_to(ROOT)) for path in (ROOT / "api").rglob("*.py")}
+    assert sorted(modules - named) == []
