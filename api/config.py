@@ -38,7 +38,7 @@ def _public_base_url(value: str) -> str:
 
 @dataclass(frozen=True)
 class Settings:
-    """Documented in the README's "Settings" table; a test keeps the two in step."""
+    """Documented in the settings table of docs/operators.md; a test keeps the two in step."""
 
     database_url: str | None = None
     embedded_pg_dir: Path = field(default_factory=lambda: _data_home() / "proposals-api" / "pg")

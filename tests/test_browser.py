@@ -3,7 +3,7 @@ driven by Playwright against the production server (`live_server`). No browser i
 /usr/bin/chromium is missing the tests install Debian's package if they can (root with apt-get),
 else skip and say why.
 
-The tests write the screenshots the README shows, docs/screenshots/*.png, so they stay current.
+The tests write the screenshots docs/researchers.md shows, docs/screenshots/*.png, so they stay current.
 They are made to come out the same from run to run (no port, clock or request id in the frame),
 so a run changes those files only when the pages change.
 """
@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SCREENSHOTS = ROOT / "docs" / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
 # The origin the browser is shown, as `make run` serves it; Chromium maps it to the test server,
-# so the URLs in the docs screenshot read like the README's tour and do not change between runs.
+# so the URLs in the docs screenshot read like the tour in docs/researchers.md and do not change between runs.
 SHOWN = "http://localhost:8000"
 # Without the background-networking switches Chromium keeps trying to reach Google's hosts.
 FLAGS = [
@@ -90,7 +90,7 @@ def page(browser: Browser) -> Iterator[Page]:
 
 
 def screenshot(page: Page, name: str, **options: object) -> None:
-    """Writes docs/screenshots/{name}, which the README shows."""
+    """Writes docs/screenshots/{name}, which docs/researchers.md shows."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / name), **options)
 

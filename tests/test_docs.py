@@ -8,11 +8,14 @@ from click.testing import CliRunner
 from api.command.cli import granian_command, main
 from api.config import ENV_NAMES, Settings
 
-README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text()
+# The settings table and the command's table live on the operators' page.
+OPERATORS = (ROOT / "docs" / "operators.md").read_text()
 
 
-def test_every_setting_is_in_the_readme_table_with_its_default():
-    rows = dict(re.findall(r"^\| `([A-Z_]+)` \| ([^|]+) \|", README, re.MULTILINE))
+def test_every_setting_is_in_the_operators_table_with_its_default():
+    rows = dict(re.findall(r"^\| `([A-Z_]+)` \| ([^|]+) \|", OPERATORS, re.MULTILINE))
     assert set(rows) == set(ENV_NAMES)
     defaults = Settings()
     for name in ENV_NAMES:
@@ -27,11 +30,11 @@ def test_every_setting_is_in_the_readme_table_with_its_default():
         assert f"`{shown}`" in rows[name], name
 
 
-def test_every_cli_command_is_in_the_readme():
+def test_every_cli_command_is_on_the_operators_page():
     commands = main.list_commands(None)
     assert commands
     for command in commands:
-        assert f"`proposals-api {command}" in README, command
+        assert f"`proposals-api {command}" in OPERATORS, command
 
 
 def test_settings_read_the_environment():
@@ -89,9 +92,70 @@ def distinct_value(name: str, default: object) -> tuple[str, object]:
 
 
 def test_every_documented_setting_is_read_from_the_environment():
-    """Each name in the README's table (kept equal to ENV_NAMES above) reaches its Settings field."""
+    """Each name in docs/operators.md's table (kept equal to ENV_NAMES above) reaches its Settings field."""
     defaults = Settings.from_env({})
     for name in ENV_NAMES:
         text, expected = distinct_value(name, getattr(defaults, name.lower()))
         assert expected != getattr(defaults, name.lower()), name
         assert getattr(Settings.from_env({name: text}), name.lower()) == expected, name
+
+
+# The pages a reader moves between: every relative link among them must lead somewhere.
+LINKED_PAGES = (
+    "README.md",
+    "CHANGELOG.md",
+    "data/README.md",
+    "bench/README.md",
+    *sorted(str(path.relative_to(ROOT)) for path in (ROOT / "docs").glob("*.md")),
+)
+AUDIENCE_PAGES = ("researchers.md", "editors.md", "http.md", "operators.md", "architecture.md")
+LINK = re.compile(r"\]\(([^)\s]+)\)")
+FENCE = re.compile(r"^```.*?^```", re.MULTILINE | re.DOTALL)
+
+
+def anchor(heading: str) -> str:
+    """The fragment GitHub gives a heading: lower case, punctuation dropped, spaces as hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def anchors(page: Path) -> set[str]:
+    text = FENCE.sub("", page.read_text())
+    return {anchor(heading) for heading in re.findall(r"^#{1,6} (.+)$", text, re.MULTILINE)}
+
+
+def test_every_relative_link_in_the_docs_reaches_its_file_and_heading():
+    broken = []
+    for name in LINKED_PAGES:
+        page = ROOT / name
+        for target in LINK.findall(FENCE.sub("", page.read_text())):
+            if re.match(r"[a-z]+:", target):
+                continue  # http(s), mailto: outside the tree
+            path, _, fragment = target.partition("#")
+            reached = (page.parent / path).resolve() if path else page
+            if not reached.exists():
+                broken.append(f"{name}: {target} (no such file)")
+            elif fragment and fragment not in anchors(reached):
+                broken.append(f"{name}: {target} (no such heading)")
+    assert not broken, broken
+    assert anchor("Connections against `max_connections`") == "connections-against-max_connections"
+
+
+def test_each_audience_page_says_who_it_is_for_and_stays_short():
+    for name in AUDIENCE_PAGES:
+        lines = (ROOT / "docs" / name).read_text().splitlines()
+        assert lines[0].startswith("# ") and lines[2].startswith("For "), name
+        assert len(lines) <= 400, (name, len(lines))
+        assert f"(docs/{name})" in README, f"the README links docs/{name}"
+
+
+def test_the_code_map_names_every_module_and_only_files_that_exist():
+    """docs/architecture.md names files in backticks; each must exist, and each module of api/ be named."""
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    named = set(re.findall(r"`((?:api|schemas|sql|scripts|tests)/[\w./-]*\w)`", text))
+    assert named
+    assert [path for path in sorted(named) if not (ROOT / path).exists()] == []
+    modules = {str(path.relative_to(ROOT)) for path in (ROOT / "api").rglob("*.py")}
+    packages = {f"{path.parent.relative_to(ROOT)}/" for path in (ROOT / "api").glob("*/__init__.py")}
+    modules -= {f"{package}__init__.py" for package in packages}  # a package is named by its folder
+    assert sorted(modules - named) == []
+    assert sorted(package for package in packages if f"`{package}`" not in text) == []

@@ -39,7 +39,7 @@ from api.store.migrate import migrate
 from tests.conftest import ROOT, create_database, drop_database, start_server, stop_server
 
 # The documents whose console examples are checked, each on a server and database of its own.
-DOCUMENTS = ("README.md", "docs/deploy.md")
+DOCUMENTS = ("README.md", "docs/researchers.md", "docs/editors.md", "docs/http.md", "docs/deploy.md")
 MAX_NOT_TESTED = 3
 TOOLS = ("bash", "curl", "jq")  # what the examples call besides the project's own command
 SESSION_TIMEOUT = 120  # seconds for one document's whole session
