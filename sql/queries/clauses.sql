@@ -2,15 +2,8 @@
 -- Clauses in document order: by proposal, then position; keyset on (proposal_id, position, id).
 SELECT c.doc::text, c.proposal_id, c.position::text, c.id,
        (SELECT seq FROM revisions WHERE collection BETWEEN 'clauses' AND 'clauses' ORDER BY collection DESC, seq DESC LIMIT 1) AS version
-  FROM clauses c
- WHERE c.deleted_at IS NULL
-   AND (%(proposal)s::text IS NULL OR c.proposal_id = %(proposal)s)
-   AND (%(topic)s::text IS NULL OR %(topic)s = ANY (c.topics))
-   AND (%(party)s::text IS NULL
-        OR EXISTS (SELECT 1 FROM clause_obligations o WHERE o.clause_id = c.id AND o.party_id = %(party)s))
-   AND (%(quoted)s::boolean IS NULL
-        OR %(quoted)s = EXISTS (SELECT 1 FROM clause_excerpts e WHERE e.clause_id = c.id))
-   AND (%(after_1)s::text IS NULL
+  FROM clauses_matching(%(proposal)s, %(topic)s, %(party)s, %(quoted)s) c
+ WHERE (%(after_1)s::text IS NULL
         OR (c.proposal_id, c.position, c.id) > (%(after_1)s::text, %(after_2)s::int, %(after_3)s::text))
  ORDER BY c.proposal_id, c.position, c.id
  LIMIT %(limit)s
@@ -44,16 +37,9 @@ WITH query AS MATERIALIZED (
     LIMIT %(limit)s)
   UNION ALL
   (SELECT c.id, ts_rank(c.search, query.query) AS rank, query.query, query.lexemes
-     FROM query, clauses c
+     FROM query, clauses_matching(%(proposal)s, %(topic)s, %(party)s, %(quoted)s) c
     WHERE (SELECT full_scan FROM query)
       AND c.search @@ query.query
-      AND c.deleted_at IS NULL
-      AND (%(proposal)s::text IS NULL OR c.proposal_id = %(proposal)s)
-      AND (%(topic)s::text IS NULL OR %(topic)s = ANY (c.topics))
-      AND (%(party)s::text IS NULL
-           OR EXISTS (SELECT 1 FROM clause_obligations o WHERE o.clause_id = c.id AND o.party_id = %(party)s))
-      AND (%(quoted)s::boolean IS NULL
-           OR %(quoted)s = EXISTS (SELECT 1 FROM clause_excerpts e WHERE e.clause_id = c.id))
       AND (%(after_1)s::real IS NULL OR ts_rank(c.search, query.query) < %(after_1)s::real
            OR (ts_rank(c.search, query.query) = %(after_1)s::real AND c.id > %(after_2)s::text))
     ORDER BY rank DESC, c.id
