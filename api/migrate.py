@@ -18,7 +18,7 @@ from api.sql import SQL_DIR
 MIGRATIONS_DIR = SQL_DIR / "migrations"
 FUNCTIONS_DIR = SQL_DIR / "functions"
 # The order the function files are applied in: a LANGUAGE sql body is checked when it is created,
-# so whatever it calls comes first (see sql/functions/README.md).
+# so whatever it calls comes first.
 FUNCTION_FILES = ("representations.sql", "writes.sql", "search.sql", "snippets.sql", "filters.sql")
 LOCK_KEY = 7_302_159_001  # any constant; names this project's migration lock
 

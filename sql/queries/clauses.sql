@@ -15,12 +15,12 @@ SELECT deleted_at IS NOT NULL AS deleted FROM proposals WHERE id = %(id)s
 -- Ranked full-text search (web-search syntax) over label, quoted excerpts, summary and
 -- topics; keyset on (rank descending, id). A query of one lexeme without other filters reads
 -- its page from clause_search_terms, where each clause's rank for each of its lexemes is kept in
--- order (sql/migrations/0009_search_terms.sql): `limit` index entries, however many clauses
+-- order (sql/functions/search.sql): `limit` index entries, however many clauses
 -- match. Any other query ranks every match, as before; `full_scan` says which branch runs.
 -- The query is parsed once, as a CTE (written inline, a generic plan parsed it for every match).
 -- The representation and the snippet are read for the page's rows only; the snippet from the
--- words parsed when the clause was written (sql/migrations/0010_clause_snippets.sql), as HTML:
--- the text escaped, the matches in <mark> (sql/migrations/0011_html_snippets.sql).
+-- words parsed when the clause was written, as HTML: the text escaped, the matches in <mark>
+-- (sql/functions/snippets.sql). The filters are clauses_matching's (sql/functions/filters.sql).
 WITH query AS MATERIALIZED (
   SELECT websearch_to_tsquery('english', %(q)s) AS query,
          tsquery_lexemes(websearch_to_tsquery('english', %(q)s)) AS lexemes,

@@ -9,7 +9,7 @@ SELECT s.doc::text, {key}::text, s.id,
 
 -- name: search_statements
 -- Ranked full-text search over quote, speaker, summary and role; keyset on (rank descending, id).
--- The snippet is HTML: the text escaped, the matches in <mark> (sql/migrations/0011_html_snippets.sql).
+-- The snippet is HTML: the text escaped, the matches in <mark> (sql/functions/snippets.sql).
 WITH page AS (  -- `doc` is read for the page's rows only; the query is parsed once (see search_clauses)
   SELECT s.id, ts_rank(s.search, query) AS rank, query
     FROM websearch_to_tsquery('english', %(q)s) AS query,
