@@ -1,9 +1,13 @@
-"""Migrations: applied once each, in order, recorded, and guarded against edits."""
+"""Migrations: applied once each, in order, recorded, and guarded against edits; the functions of
+sql/functions applied after them every time, so an old database and a new one end up alike."""
+
+import re
 
 import psycopg
 import pytest
 
 from api.store import migrate as migrations
+from tests.conftest import create_database, drop_database
 
 
 def test_migrate_applies_everything_once_then_nothing(empty_database_url):
@@ -38,3 +42,100 @@ def test_migrations_wait_for_each_other_under_the_advisory_lock(empty_database_u
 def test_the_schema_enforces_closed_sets(database_url):
     with psycopg.connect(database_url) as conn, pytest.raises(psycopg.errors.CheckViolation):
         conn.execute("UPDATE talks SET status = 'postponed-forever' WHERE id = 'geneva-strategic-stability-2022-01-10'")
+
+
+# The schema as the catalog describes it: every object the migrations and sql/functions make, each
+# with its full definition, so two databases compare equal only when their schemas do.
+CATALOG = {
+    "functions": """
+        SELECT p.oid::regprocedure::text, pg_get_functiondef(p.oid) FROM pg_proc p
+         WHERE p.pronamespace = 'public'::regnamespace""",
+    "triggers": """
+        SELECT t.tgname, pg_get_triggerdef(t.oid) FROM pg_trigger t
+         WHERE NOT t.tgisinternal AND t.tgrelid::regclass::text NOT LIKE 'pg\\_%'""",
+    "views": """
+        SELECT c.relname, pg_get_viewdef(c.oid) FROM pg_class c
+         WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('v', 'm')""",
+    "relations": """
+        SELECT c.relname, concat_ws(' ', c.relkind, c.relpersistence) FROM pg_class c
+         WHERE c.relnamespace = 'public'::regnamespace""",
+    "columns": """
+        SELECT a.attrelid::regclass || '.' || a.attname,
+               concat_ws(' ', a.attnum, format_type(a.atttypid, a.atttypmod), a.attnotnull,
+                         pg_get_expr(d.adbin, d.adrelid))
+          FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+          LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+         WHERE c.relnamespace = 'public'::regnamespace AND a.attnum > 0 AND NOT a.attisdropped""",
+    "indexes": """
+        SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public'""",
+    "constraints": """
+        SELECT coalesce(conrelid::regclass::text, contypid::regtype::text) || '.' || conname,
+               pg_get_constraintdef(oid) FROM pg_constraint
+         WHERE connamespace = 'public'::regnamespace""",
+    "types": """
+        SELECT t.typname, concat_ws(' ', t.typtype, format_type(t.typbasetype, t.typtypmod)) FROM pg_type t
+         WHERE t.typnamespace = 'public'::regnamespace AND t.typtype IN ('d', 'e', 'b')""",
+}
+
+
+def schema_of(conn: psycopg.Connection) -> dict[str, dict[str, str]]:
+    return {kind: dict(conn.execute(query).fetchall()) for kind, query in CATALOG.items()}
+
+
+def test_the_catalog_sees_the_schema(database_url):
+    with psycopg.connect(database_url) as conn:
+        schema = schema_of(conn)
+    assert "BEFORE INSERT OR UPDATE OF doc ON public.clauses" in schema["triggers"]["clauses_snippet_tokens"]
+    assert "LANGUAGE plpgsql" in schema["functions"]["rfc3339(timestamp with time zone)"]
+    assert schema["relations"]["rate_limit_hits"] == "r u"
+    assert "clauses_document_order_idx" in schema["indexes"]
+    assert schema["types"]["slug"] == "d text"
+
+
+def test_every_function_and_trigger_is_defined_once_in_sql_functions(database_url):
+    """A reader who opens sql/functions sees the definition the database runs, and only one."""
+    written = "\n".join(text for _, text in migrations.function_files())
+    defined = re.findall(r"^CREATE OR REPLACE (?:FUNCTION|TRIGGER|VIEW) (\w+)", written, re.MULTILINE)
+    assert len(defined) == len(set(defined)), "defined twice"
+    assert not re.search(r"^CREATE (FUNCTION|TRIGGER|VIEW)", written, re.MULTILINE), "not rerunnable"
+    with psycopg.connect(database_url) as conn:
+        schema = schema_of(conn)
+    in_database = {name.partition("(")[0] for name in schema["functions"]} | set(schema["triggers"])
+    in_database |= set(schema["views"])
+    assert in_database == set(defined)
+
+
+def test_migrating_again_changes_nothing(empty_database_url):
+    with psycopg.connect(empty_database_url, autocommit=True) as conn:
+        migrations.migrate(conn)
+        once = schema_of(conn)
+        assert migrations.migrate(conn) == []
+        assert schema_of(conn) == once
+
+
+def test_every_older_database_migrates_to_the_schema_of_a_new_one(server_url, monkeypatch):
+    """For every k: a database brought to migrations 1..k as a deployment of that time did (the
+    migration files alone, before sql/functions existed), then migrated today, has the schema of a
+    database migrated from nothing today."""
+    files = migrations.migration_files()
+    url = create_database(server_url, "proposals_fresh")
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            migrations.migrate(conn)
+            fresh = schema_of(conn)
+    finally:
+        drop_database(server_url, url)
+    for k in range(1, len(files)):
+        url = create_database(server_url, f"proposals_at_{k}")
+        try:
+            with psycopg.connect(url, autocommit=True) as conn:
+                with monkeypatch.context() as then:
+                    then.setattr(migrations, "migration_files", lambda k=k: files[:k])
+                    then.setattr(migrations, "function_files", list)
+                    assert migrations.migrate(conn) == [name for name, _ in files[:k]]
+                assert migrations.migrate(conn) == [name for name, _ in files[k:]]
+                upgraded = schema_of(conn)
+        finally:
+            drop_database(server_url, url)
+        for kind in CATALOG:
+            assert upgraded[kind] == fresh[kind], f"{kind} differ after migrations 1..{k}"

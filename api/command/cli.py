@@ -47,7 +47,7 @@ main.add_command(tokens)
 
 @main.command("migrate")
 def migrate_command() -> None:
-    """Apply pending migrations from sql/migrations."""
+    """Apply pending migrations from sql/migrations, then the functions in sql/functions."""
     with direct_connection(database_url(Settings.from_env())) as conn:
         applied = migrated(conn)
     click.echo(f"applied {len(applied)} migration(s)" + (f": {', '.join(applied)}" if applied else ""))

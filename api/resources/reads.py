@@ -1,6 +1,6 @@
 """Serving items and lists from their stored representations.
 
-Each item's JSON is built in Postgres when it changes (see sql/migrations), so a read is
+Each item's JSON is built in Postgres when it changes (see sql/functions), so a read is
 one indexed query whose text goes out as it is. ETags come from revisions, never from
 hashing a body: an item's is its revision, a list's is the newest revision sequence of
 its collection. Lists page with signed keyset cursors."""

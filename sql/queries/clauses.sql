@@ -2,15 +2,8 @@
 -- Clauses in document order: by proposal, then position; keyset on (proposal_id, position, id).
 SELECT c.doc::text, c.proposal_id, c.position::text, c.id,
        (SELECT seq FROM revisions WHERE collection BETWEEN 'clauses' AND 'clauses' ORDER BY collection DESC, seq DESC LIMIT 1) AS version
-  FROM clauses c
- WHERE c.deleted_at IS NULL
-   AND (%(proposal)s::text IS NULL OR c.proposal_id = %(proposal)s)
-   AND (%(topic)s::text IS NULL OR %(topic)s = ANY (c.topics))
-   AND (%(party)s::text IS NULL
-        OR EXISTS (SELECT 1 FROM clause_obligations o WHERE o.clause_id = c.id AND o.party_id = %(party)s))
-   AND (%(quoted)s::boolean IS NULL
-        OR %(quoted)s = EXISTS (SELECT 1 FROM clause_excerpts e WHERE e.clause_id = c.id))
-   AND (%(after_1)s::text IS NULL
+  FROM clauses_matching(%(proposal)s, %(topic)s, %(party)s, %(quoted)s) c
+ WHERE (%(after_1)s::text IS NULL
         OR (c.proposal_id, c.position, c.id) > (%(after_1)s::text, %(after_2)s::int, %(after_3)s::text))
  ORDER BY c.proposal_id, c.position, c.id
  LIMIT %(limit)s
@@ -22,12 +15,12 @@ SELECT deleted_at IS NOT NULL AS deleted FROM proposals WHERE id = %(id)s
 -- Ranked full-text search (web-search syntax) over label, quoted excerpts, summary and
 -- topics; keyset on (rank descending, id). A query of one lexeme without other filters reads
 -- its page from clause_search_terms, where each clause's rank for each of its lexemes is kept in
--- order (sql/migrations/0009_search_terms.sql): `limit` index entries, however many clauses
+-- order (sql/functions/search.sql): `limit` index entries, however many clauses
 -- match. Any other query ranks every match, as before; `full_scan` says which branch runs.
 -- The query is parsed once, as a CTE (written inline, a generic plan parsed it for every match).
 -- The representation and the snippet are read for the page's rows only; the snippet from the
--- words parsed when the clause was written (sql/migrations/0010_clause_snippets.sql), as HTML:
--- the text escaped, the matches in <mark> (sql/migrations/0011_html_snippets.sql).
+-- words parsed when the clause was written, as HTML: the text escaped, the matches in <mark>
+-- (sql/functions/snippets.sql). The filters are clauses_matching's (sql/functions/filters.sql).
 WITH query AS MATERIALIZED (
   SELECT websearch_to_tsquery('english', %(q)s) AS query,
          tsquery_lexemes(websearch_to_tsquery('english', %(q)s)) AS lexemes,
@@ -44,16 +37,9 @@ WITH query AS MATERIALIZED (
     LIMIT %(limit)s)
   UNION ALL
   (SELECT c.id, ts_rank(c.search, query.query) AS rank, query.query, query.lexemes
-     FROM query, clauses c
+     FROM query, clauses_matching(%(proposal)s, %(topic)s, %(party)s, %(quoted)s) c
     WHERE (SELECT full_scan FROM query)
       AND c.search @@ query.query
-      AND c.deleted_at IS NULL
-      AND (%(proposal)s::text IS NULL OR c.proposal_id = %(proposal)s)
-      AND (%(topic)s::text IS NULL OR %(topic)s = ANY (c.topics))
-      AND (%(party)s::text IS NULL
-           OR EXISTS (SELECT 1 FROM clause_obligations o WHERE o.clause_id = c.id AND o.party_id = %(party)s))
-      AND (%(quoted)s::boolean IS NULL
-           OR %(quoted)s = EXISTS (SELECT 1 FROM clause_excerpts e WHERE e.clause_id = c.id))
       AND (%(after_1)s::real IS NULL OR ts_rank(c.search, query.query) < %(after_1)s::real
            OR (ts_rank(c.search, query.query) = %(after_1)s::real AND c.id > %(after_2)s::text))
     ORDER BY rank DESC, c.id

@@ -2,36 +2,19 @@
 -- Sorted by {key} ({dir}), then id; keyset on both. The placeholders are filled from an allowlist.
 SELECT s.doc::text, {key}::text, s.id,
        (SELECT seq FROM revisions WHERE collection BETWEEN 'statements' AND 'statements' ORDER BY collection DESC, seq DESC LIMIT 1) AS version
-  FROM statements s
- WHERE s.deleted_at IS NULL
-   AND (%(party)s::text IS NULL OR s.party_id = %(party)s)
-   AND (%(speaker)s::text IS NULL OR s.speaker = %(speaker)s)
-   AND (%(proposal)s::text IS NULL
-        OR EXISTS (SELECT 1 FROM statement_proposals x WHERE x.statement_id = s.id AND x.proposal_id = %(proposal)s))
-   AND (%(talk)s::text IS NULL
-        OR EXISTS (SELECT 1 FROM statement_talks x WHERE x.statement_id = s.id AND x.talk_id = %(talk)s))
-   AND (%(since)s::date IS NULL OR s.said_on >= %(since)s)
-   AND (%(until)s::date IS NULL OR s.said_on <= %(until)s)
-   AND (%(after_1)s::text IS NULL OR ({key}, s.id) {cmp} (%(after_1)s::{cast}, %(after_2)s::text))
+  FROM statements_matching(%(party)s, %(speaker)s, %(proposal)s, %(talk)s, %(since)s, %(until)s) s
+ WHERE (%(after_1)s::text IS NULL OR ({key}, s.id) {cmp} (%(after_1)s::{cast}, %(after_2)s::text))
  ORDER BY {key} {dir}, s.id {dir}
  LIMIT %(limit)s
 
 -- name: search_statements
 -- Ranked full-text search over quote, speaker, summary and role; keyset on (rank descending, id).
--- The snippet is HTML: the text escaped, the matches in <mark> (sql/migrations/0011_html_snippets.sql).
+-- The snippet is HTML: the text escaped, the matches in <mark> (sql/functions/snippets.sql).
 WITH page AS (  -- `doc` is read for the page's rows only; the query is parsed once (see search_clauses)
   SELECT s.id, ts_rank(s.search, query) AS rank, query
-    FROM websearch_to_tsquery('english', %(q)s) AS query, statements s
+    FROM websearch_to_tsquery('english', %(q)s) AS query,
+         statements_matching(%(party)s, %(speaker)s, %(proposal)s, %(talk)s, %(since)s, %(until)s) s
    WHERE s.search @@ query
-     AND s.deleted_at IS NULL
-     AND (%(party)s::text IS NULL OR s.party_id = %(party)s)
-     AND (%(speaker)s::text IS NULL OR s.speaker = %(speaker)s)
-     AND (%(proposal)s::text IS NULL
-          OR EXISTS (SELECT 1 FROM statement_proposals x WHERE x.statement_id = s.id AND x.proposal_id = %(proposal)s))
-     AND (%(talk)s::text IS NULL
-          OR EXISTS (SELECT 1 FROM statement_talks x WHERE x.statement_id = s.id AND x.talk_id = %(talk)s))
-     AND (%(since)s::date IS NULL OR s.said_on >= %(since)s)
-     AND (%(until)s::date IS NULL OR s.said_on <= %(until)s)
      AND (%(after_1)s::real IS NULL OR ts_rank(s.search, query) < %(after_1)s::real
           OR (ts_rank(s.search, query) = %(after_1)s::real AND s.id > %(after_2)s::text))
    ORDER BY rank DESC, s.id

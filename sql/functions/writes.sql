@@ -1,0 +1,312 @@
+-- Writing one record, in the shape the API serves, into the normalized tables, then refreshing
+-- its representation and that of every item whose representation shows it; deleting items as
+-- tombstones. Input is validated by the Marshmallow schemas before it gets here; constraints are
+-- the last line of defence. Lists in the record replace the stored lists whole.
+
+-- A JSON array of strings as text[], in order.
+CREATE OR REPLACE FUNCTION text_array(j jsonb) RETURNS text[]
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+  RETURN (SELECT coalesce(array_agg(x ORDER BY n), '{}')
+            FROM jsonb_array_elements_text(j) WITH ORDINALITY AS u(x, n));
+END $$;
+
+CREATE OR REPLACE FUNCTION save_sources(r jsonb, cs bigint, vf timestamptz, why text) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO sources (id, publisher, title, url, published_on, description)
+  VALUES (r->>'id', r->>'publisher', r->>'title', r->>'url', (r->>'published_on')::date, r->>'description')
+  ON CONFLICT (id) DO UPDATE SET publisher = EXCLUDED.publisher, title = EXCLUDED.title,
+    url = EXCLUDED.url, published_on = EXCLUDED.published_on, description = EXCLUDED.description;
+  PERFORM refresh_item('sources', r->>'id', cs, vf, why);
+END $$;
+
+CREATE OR REPLACE FUNCTION save_parties(r jsonb, cs bigint, vf timestamptz, why text) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+  pid text := r->>'id';
+  touched text[];
+BEGIN
+  INSERT INTO parties (id, name, short_name, kind)
+  VALUES (pid, r->>'name', r->>'short_name', r->>'kind')
+  ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, short_name = EXCLUDED.short_name,
+    kind = EXCLUDED.kind;
+  SELECT coalesce(array_agg(group_id), '{}') INTO touched FROM party_memberships WHERE member_id = pid;
+  DELETE FROM party_memberships WHERE member_id = pid;
+  INSERT INTO party_memberships (member_id, group_id)
+  SELECT pid, g FROM unnest(text_array(r->'member_of')) AS g;
+  DELETE FROM party_sources WHERE party_id = pid;
+  INSERT INTO party_sources (party_id, source_id, position)
+  SELECT pid, s, n FROM unnest(text_array(r->'source_ids')) WITH ORDINALITY AS u(s, n);
+  PERFORM refresh_item('parties', pid, cs, vf, why);
+  -- A group lists its members, so joining or leaving changes the group too.
+  PERFORM refresh_item('parties', g, cs, vf, why)
+     FROM (SELECT unnest(touched) UNION SELECT unnest(text_array(r->'member_of'))) AS x(g);
+END $$;
+
+-- Writes one clause and refreshes it; its proposal is refreshed by the caller. The search
+-- vector is computed from the record as the row is written, so a clause written makes one row
+-- version and one GIN index entry, not a second of each once its excerpts are stored.
+CREATE OR REPLACE FUNCTION write_clause(r jsonb, cs bigint, vf timestamptz, why text) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+  cid text := r->>'id';
+  existing clauses;
+  topics text[] := text_array(r->'topics');
+BEGIN
+  SELECT * INTO existing FROM clauses WHERE id = cid FOR UPDATE;
+  IF existing.deleted_at IS NOT NULL THEN
+    RAISE EXCEPTION 'clause % was deleted; its id cannot be reused', cid
+      USING ERRCODE = 'unique_violation', DETAIL = format('Key (id)=(%s) belongs to a deleted clause.', cid);
+  END IF;
+  IF existing.proposal_id IS NOT NULL AND existing.proposal_id <> r->>'proposal_id' THEN
+    RAISE EXCEPTION 'clause % belongs to proposal %', cid, existing.proposal_id
+      USING ERRCODE = 'unique_violation',
+            DETAIL = format('Key (id)=(%s) already belongs to proposal %s.', cid, existing.proposal_id);
+  END IF;
+  -- Label and excerpts weigh more than our summary in search ranking.
+  INSERT INTO clauses (id, proposal_id, position, label, summary, topics, search)
+  VALUES (cid, r->>'proposal_id', (r->>'position')::numeric::int, r->>'label', r->>'summary', topics,
+          setweight(to_tsvector('english', r->>'label'), 'A')
+       || setweight(to_tsvector('english', coalesce(
+            (SELECT string_agg(e->>'text', ' ' ORDER BY n)
+               FROM jsonb_array_elements(coalesce(r->'excerpts', '[]')) WITH ORDINALITY AS u(e, n)), '')), 'A')
+       || setweight(to_tsvector('english', r->>'summary'), 'B')
+       || setweight(to_tsvector('english', array_to_string(topics, ' ')), 'C'))
+  ON CONFLICT (id) DO UPDATE SET proposal_id = EXCLUDED.proposal_id, position = EXCLUDED.position,
+    label = EXCLUDED.label, summary = EXCLUDED.summary, topics = EXCLUDED.topics, search = EXCLUDED.search;
+  DELETE FROM clause_obligations WHERE clause_id = cid;
+  INSERT INTO clause_obligations (clause_id, party_id, position)
+  SELECT cid, p, n FROM unnest(text_array(r->'obligated_party_ids')) WITH ORDINALITY AS u(p, n);
+  DELETE FROM clause_excerpts WHERE clause_id = cid;
+  INSERT INTO clause_excerpts (clause_id, position, text, source_id)
+  SELECT cid, n, e->>'text', e->>'source_id'
+    FROM jsonb_array_elements(coalesce(r->'excerpts', '[]')) WITH ORDINALITY AS u(e, n);
+  DELETE FROM clause_sources WHERE clause_id = cid;
+  INSERT INTO clause_sources (clause_id, source_id, position)
+  SELECT cid, s, n FROM unnest(text_array(r->'source_ids')) WITH ORDINALITY AS u(s, n);
+  PERFORM refresh_item('clauses', cid, cs, vf, why);
+END $$;
+
+-- A clause written on its own: its proposal's representation holds it, so the proposal
+-- gets a revision too.
+CREATE OR REPLACE FUNCTION save_clauses(r jsonb, cs bigint, vf timestamptz, why text) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM write_clause(r, cs, vf, why);
+  PERFORM refresh_item('proposals', r->>'proposal_id', cs, vf, why);
+END $$;
+
+-- A proposal record carries its whole ordered list of clauses: clauses it no longer
+-- lists are left as tombstones, and each listed clause is saved (and revised if changed).
+CREATE OR REPLACE FUNCTION save_proposals(r jsonb, cs bigint, vf timestamptz, why text) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+  pid text := r->>'id';
+  c jsonb;
+  gone text;
+BEGIN
+  INSERT INTO proposals (id, title, short_title, proposer_id, document_type, status,
+                         handed_over_on, published_on, summary)
+  VALUES (pid, r->>'title', r->>'short_title', r->>'proposer_id', r->>'document_type', r->>'status',
+          (r->>'handed_over_on')::date, (r->>'published_on')::date, r->>'summary')
+  ON CONFLICT (id) DO UPDATE SET title = EXCLUDED.title, short_title = EXCLUDED.short_title,
+    proposer_id = EXCLUDED.proposer_id, document_type = EXCLUDED.document_type,
+    status = EXCLUDED.status, handed_over_on = EXCLUDED.handed_over_on,
+    published_on = EXCLUDED.published_on, summary = EXCLUDED.summary;
+  DELETE FROM proposal_addressees WHERE proposal_id = pid;
+  INSERT INTO proposal_addressees (proposal_id, party_id, position)
+  SELECT pid, p, n FROM unnest(text_array(r->'addressee_ids')) WITH ORDINALITY AS u(p, n);
+  DELETE FROM proposal_responses WHERE proposal_id = pid;
+  INSERT INTO proposal_responses (proposal_id, responds_to_id, position)
+  SELECT pid, p, n FROM unnest(text_array(r->'in_response_to')) WITH ORDINALITY AS u(p, n);
+  DELETE FROM proposal_sources WHERE proposal_id = pid;
+  INSERT INTO proposal_sources (proposal_id, source_id, position)
+  SELECT pid, s, n FROM unnest(text_array(r->'source_ids')) WITH ORDINALITY AS u(s, n);
+  IF r ? 'clauses' THEN
+    FOR gone IN
+      SELECT id FROM clauses
+       WHERE proposal_id = pid AND deleted_at IS NULL
+         AND id NOT IN (SELECT x->>'id' FROM jsonb_array_elements(r->'clauses') AS x)
+    LOOP
+      UPDATE clauses SET deleted_at = now() WHERE id = gone;
+      PERFORM refresh_item('clauses', gone, cs, vf, why);
+    END LOOP;
+    -- Move live clauses out of the way so that a reordering never collides mid-way.
+    UPDATE clauses SET position = position + 1000000 WHERE proposal_id = pid AND deleted_at IS NULL;
+    FOR c IN SELECT x FROM jsonb_array_elements(r->'clauses') AS x LOOP
+      PERFORM write_clause(c || jsonb_build_object('proposal_id', pid), cs, vf, why);
+    END LOOP;
+  END IF;
+  PERFORM refresh_item('proposals', pid, cs, vf, why);
+END $$;
+
+CREATE OR REPLACE FUNCTION save_talks(r jsonb, cs bigint, vf timestamptz, why text) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+  tid text := r->>'id';
+BEGIN
+  INSERT INTO talks (id, title, format, starts_on, ends_on, location, status,
+                     chair_name, chair_role, summary)
+  VALUES (tid, r->>'title', r->>'format', (r->>'starts_on')::date, (r->>'ends_on')::date,
+          r->>'location', r->>'status', r->'chair'->>'name', r->'chair'->>'role', r->>'summary')
+  ON CONFLICT (id) DO UPDATE SET title = EXCLUDED.title, format = EXCLUDED.format,
+    starts_on = EXCLUDED.starts_on, ends_on = EXCLUDED.ends_on, location = EXCLUDED.location,
+    status = EXCLUDED.status, chair_name = EXCLUDED.chair_name, chair_role = EXCLUDED.chair_role,
+    summary = EXCLUDED.summary;
+  DELETE FROM talk_parties WHERE talk_id = tid;
+  INSERT INTO talk_parties (talk_id, party_id, position)
+  SELECT tid, p, n FROM unnest(text_array(r->'party_ids')) WITH ORDINALITY AS u(p, n);
+  DELETE FROM talk_proposals WHERE talk_id = tid;
+  INSERT INTO talk_proposals (talk_id, proposal_id, position)
+  SELECT tid, p, n FROM unnest(text_array(r->'proposal_ids')) WITH ORDINALITY AS u(p, n);
+  DELETE FROM talk_delegations WHERE talk_id = tid;
+  INSERT INTO talk_delegations (talk_id, party_id, head, head_role, position)
+  SELECT tid, d->>'party_id', d->>'head', d->>'head_role', n
+    FROM jsonb_array_elements(coalesce(r->'delegations', '[]')) WITH ORDINALITY AS u(d, n);
+  DELETE FROM talk_sources WHERE talk_id = tid;
+  INSERT INTO talk_sources (talk_id, source_id, position)
+  SELECT tid, s, n FROM unnest(text_array(r->'source_ids')) WITH ORDINALITY AS u(s, n);
+  PERFORM refresh_item('talks', tid, cs, vf, why);
+END $$;
+
+-- Quote and speaker weigh more than our summary in search ranking.
+CREATE OR REPLACE FUNCTION statement_search(s statements) RETURNS tsvector
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT setweight(to_tsvector('english', coalesce(s.quote, '')), 'A')
+      || setweight(to_tsvector('english', s.speaker), 'A')
+      || setweight(to_tsvector('english', s.summary), 'B')
+      || setweight(to_tsvector('english', coalesce(s.speaker_role, '')), 'C')
+$$;
+
+CREATE OR REPLACE FUNCTION save_statements(r jsonb, cs bigint, vf timestamptz, why text) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+  sid text := r->>'id';
+BEGIN
+  INSERT INTO statements (id, speaker, speaker_role, party_id, said_on, kind, quote, summary)
+  VALUES (sid, r->>'speaker', r->>'speaker_role', r->>'party_id', (r->>'said_on')::date,
+          r->>'kind', r->>'quote', r->>'summary')
+  ON CONFLICT (id) DO UPDATE SET speaker = EXCLUDED.speaker, speaker_role = EXCLUDED.speaker_role,
+    party_id = EXCLUDED.party_id, said_on = EXCLUDED.said_on, kind = EXCLUDED.kind,
+    quote = EXCLUDED.quote, summary = EXCLUDED.summary;
+  UPDATE statements s SET search = statement_search(s) WHERE s.id = sid;
+  DELETE FROM statement_proposals WHERE statement_id = sid;
+  INSERT INTO statement_proposals (statement_id, proposal_id, position)
+  SELECT sid, p, n FROM unnest(text_array(r->'proposal_ids')) WITH ORDINALITY AS u(p, n);
+  DELETE FROM statement_talks WHERE statement_id = sid;
+  INSERT INTO statement_talks (statement_id, talk_id, position)
+  SELECT sid, t, n FROM unnest(text_array(r->'talk_ids')) WITH ORDINALITY AS u(t, n);
+  DELETE FROM statement_sources WHERE statement_id = sid;
+  INSERT INTO statement_sources (statement_id, source_id, position)
+  SELECT sid, s, n FROM unnest(text_array(r->'source_ids')) WITH ORDINALITY AS u(s, n);
+  PERFORM refresh_item('statements', sid, cs, vf, why);
+END $$;
+
+-- Live records that point at an item; an item still referred to cannot be deleted.
+CREATE OR REPLACE FUNCTION live_referrers(coll text, item text) RETURNS text[]
+LANGUAGE sql STABLE AS $$
+  SELECT coalesce(array_agg(DISTINCT ref ORDER BY ref), '{}') FROM (
+    SELECT 'proposals/' || p.id FROM proposals p
+     WHERE coll = 'parties' AND p.deleted_at IS NULL
+       AND (p.proposer_id = item OR EXISTS (SELECT 1 FROM proposal_addressees a
+                                             WHERE a.proposal_id = p.id AND a.party_id = item))
+    UNION ALL
+    SELECT 'clauses/' || o.clause_id FROM clause_obligations o JOIN clauses c ON c.id = o.clause_id
+     WHERE coll = 'parties' AND o.party_id = item AND c.deleted_at IS NULL
+    UNION ALL
+    SELECT 'talks/' || t.id FROM talks t
+     WHERE coll = 'parties' AND t.deleted_at IS NULL
+       AND (EXISTS (SELECT 1 FROM talk_parties x WHERE x.talk_id = t.id AND x.party_id = item)
+         OR EXISTS (SELECT 1 FROM talk_delegations x WHERE x.talk_id = t.id AND x.party_id = item))
+    UNION ALL
+    SELECT 'statements/' || s.id FROM statements s
+     WHERE coll = 'parties' AND s.party_id = item AND s.deleted_at IS NULL
+    UNION ALL
+    SELECT 'parties/' || m.member_id FROM party_memberships m JOIN parties x ON x.id = m.member_id
+     WHERE coll = 'parties' AND m.group_id = item AND x.deleted_at IS NULL
+    UNION ALL
+    SELECT 'talks/' || t.id FROM talk_proposals x JOIN talks t ON t.id = x.talk_id
+     WHERE coll = 'proposals' AND x.proposal_id = item AND t.deleted_at IS NULL
+    UNION ALL
+    SELECT 'statements/' || s.id FROM statement_proposals x JOIN statements s ON s.id = x.statement_id
+     WHERE coll = 'proposals' AND x.proposal_id = item AND s.deleted_at IS NULL
+    UNION ALL
+    SELECT 'proposals/' || p.id FROM proposal_responses r JOIN proposals p ON p.id = r.proposal_id
+     WHERE coll = 'proposals' AND r.responds_to_id = item AND p.deleted_at IS NULL
+    UNION ALL
+    SELECT 'statements/' || s.id FROM statement_talks x JOIN statements s ON s.id = x.statement_id
+     WHERE coll = 'talks' AND x.talk_id = item AND s.deleted_at IS NULL
+    UNION ALL
+    SELECT ref FROM (
+      SELECT 'parties/' || x.party_id AS ref, p.deleted_at FROM party_sources x JOIN parties p ON p.id = x.party_id
+       WHERE x.source_id = item
+      UNION ALL
+      SELECT 'proposals/' || x.proposal_id, p.deleted_at FROM proposal_sources x JOIN proposals p ON p.id = x.proposal_id
+       WHERE x.source_id = item
+      UNION ALL
+      SELECT 'clauses/' || x.clause_id, c.deleted_at FROM clause_sources x JOIN clauses c ON c.id = x.clause_id
+       WHERE x.source_id = item
+      UNION ALL
+      SELECT 'clauses/' || e.clause_id, c.deleted_at FROM clause_excerpts e JOIN clauses c ON c.id = e.clause_id
+       WHERE e.source_id = item
+      UNION ALL
+      SELECT 'talks/' || x.talk_id, t.deleted_at FROM talk_sources x JOIN talks t ON t.id = x.talk_id
+       WHERE x.source_id = item
+      UNION ALL
+      SELECT 'statements/' || x.statement_id, s.deleted_at FROM statement_sources x
+        JOIN statements s ON s.id = x.statement_id WHERE x.source_id = item
+    ) cited WHERE coll = 'sources' AND cited.deleted_at IS NULL
+  ) refs(ref)
+$$;
+
+-- Marks one item deleted with a final revision (deleted = true) holding its last state.
+CREATE OR REPLACE FUNCTION tombstone_item(coll text, item text, cs bigint, vf timestamptz, why text) RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+  touched integer;
+  new_rev integer;
+  new_doc json;
+BEGIN
+  EXECUTE format('UPDATE %I SET deleted_at = now(), revision = revision + 1, updated_at = $2
+                   WHERE id = $1 AND deleted_at IS NULL', coll) USING item, vf;
+  GET DIAGNOSTICS touched = ROW_COUNT;
+  IF touched = 0 THEN
+    RAISE EXCEPTION 'no live % with id %', coll, item USING ERRCODE = 'no_data_found';
+  END IF;
+  EXECUTE format('UPDATE %1$I t SET doc = doc_%1$s(t) WHERE t.id = $1 RETURNING t.revision, t.doc', coll)
+    INTO new_rev, new_doc USING item;
+  INSERT INTO revisions (collection, item_id, revision, changeset_id, valid_from, note, deleted, snapshot)
+  VALUES (coll, item, new_rev, cs, vf, why, true, new_doc);
+  RETURN new_rev;
+END $$;
+
+-- Deletes an item that nothing live refers to. A proposal takes its clauses with it; a
+-- clause's proposal and a party's groups get a revision, as their representations change.
+CREATE OR REPLACE FUNCTION delete_item(coll text, item text, cs bigint, vf timestamptz, why text) RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+  referrers text[] := live_referrers(coll, item);
+  owner text;
+  rev integer;
+BEGIN
+  IF cardinality(referrers) > 0 THEN
+    RAISE EXCEPTION '% % is still referred to', coll, item
+      USING ERRCODE = 'foreign_key_violation',
+            DETAIL = 'Still referred to by ' || array_to_string(referrers[1:20], ', ')
+                     || CASE WHEN cardinality(referrers) > 20 THEN ' and more.' ELSE '.' END;
+  END IF;
+  IF coll = 'proposals' THEN
+    PERFORM tombstone_item('clauses', c.id, cs, vf, why)
+       FROM clauses c WHERE c.proposal_id = item AND c.deleted_at IS NULL;
+  END IF;
+  rev := tombstone_item(coll, item, cs, vf, why);
+  IF coll = 'clauses' THEN
+    SELECT proposal_id INTO owner FROM clauses WHERE id = item;
+    PERFORM refresh_item('proposals', owner, cs, vf, why);
+  ELSIF coll = 'parties' THEN
+    PERFORM refresh_item('parties', m.group_id, cs, vf, why)
+       FROM party_memberships m WHERE m.member_id = item;
+  END IF;
+  RETURN rev;
+END $$;
