@@ -46,6 +46,24 @@ if not Settings.from_env().prepared_statements:
     psycopg.connect = psycopg.Connection.connect
 
 
+# Fixtures that start the production server or other processes: a test using any of them (directly or
+# through another fixture) is marked `slow`, outside `make test-fast`. Modules whose tests start
+# processes in the test itself say so with `pytestmark = pytest.mark.slow`.
+PROCESS_FIXTURES = {
+    "live_server",  # the production server on the shared database
+    "private_pg",  # a Postgres cluster of the module's own, stopped and frozen by its tests
+    "server",  # a module's own production server (rate limits, observability, slow clients)
+    "scratch_server",  # the production server that schemathesis writes to
+    "topology",  # the scale-out topology: pgbouncer, a replica
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if PROCESS_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def server_url() -> Iterator[str]:
     if os.environ.get("DATABASE_URL"):

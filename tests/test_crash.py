@@ -26,6 +26,7 @@ from api.dataset import seed
 from api.migrate import migrate
 from tests.conftest import create_database, drop_database, start_server, stop_server
 
+pytestmark = pytest.mark.slow  # the production server, killed mid-burst
 COLLECTIONS = ("sources", "parties", "proposals", "clauses", "talks", "statements")
 SUCCESSES_BEFORE_KILL = 40
 

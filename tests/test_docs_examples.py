@@ -281,6 +281,7 @@ def seeded_database(server_url: str) -> str:
     return url
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("document", DOCUMENTS)
 def test_console_examples_print_what_the_document_shows(document, server_url, capsys):
     blocks = read_blocks(document)
@@ -372,6 +373,7 @@ def test_a_block_whose_command_never_ends_is_an_error():
         console_blocks("SAMPLE.md", "```console\n$ curl -s \\\n```\n")
 
 
+@pytest.mark.slow
 def test_the_session_reaches_the_test_port_and_keeps_variables(tmp_path):
     examples = console_blocks("SAMPLE.md", SAMPLE)[0].examples
     script = session_script(examples, 43210)

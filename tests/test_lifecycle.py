@@ -33,6 +33,7 @@ import pytest
 from api import embedded, lifecycle
 from tests.conftest import ROOT, free_port
 
+pytestmark = pytest.mark.slow  # every test here starts and stops real processes
 STOP_SECONDS = 5
 START_SECONDS = 120  # the first start makes and seeds the database
 ALARMING = ("Traceback", "Unexpected exit", "Error", "ERROR", "Exception", "Killing", "did not stop")
