@@ -12,18 +12,17 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
-from psycopg.conninfo import make_conninfo
 
 from api import create_app, embedded
 from api.config import Settings
 from api.dataset import seed
 from api.migrate import migrate
+from tests.support import PrivatePostgres, create_database, drop_database, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 # Tests send writes and reads far faster than any client may; the rate-limit tests set their own limits.
@@ -77,19 +76,6 @@ def server_url() -> Iterator[str]:
             embedded.stop(data_dir)
 
 
-def create_database(server_url: str, prefix: str) -> str:
-    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return make_conninfo(server_url, dbname=name)
-
-
-def drop_database(server_url: str, url: str) -> None:
-    name = psycopg.conninfo.conninfo_to_dict(url)["dbname"]
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 # The parameters of search_clauses that a plain `q` leaves unset.
 SEARCH_DEFAULTS = {"proposal": None, "topic": None, "party": None, "quoted": None, "after_1": None, "after_2": None}
 
@@ -141,6 +127,20 @@ def empty_database_url(server_url: str) -> Iterator[str]:
     drop_database(server_url, url)
 
 
+@pytest.fixture(scope="module")
+def private_pg() -> Iterator[PrivatePostgres]:
+    """A migrated, seeded Postgres cluster of the module's own, for tests that stop or freeze it."""
+    pg = PrivatePostgres()
+    try:
+        pg.start()
+        with psycopg.connect(pg.url, autocommit=True) as conn:
+            migrate(conn)
+            seed(conn)
+        yield pg
+    finally:
+        pg.destroy()
+
+
 @pytest.fixture(scope="session")
 def db(database_url: str) -> Iterator[psycopg.Connection]:
     with psycopg.connect(database_url, autocommit=True) as conn:
@@ -165,12 +165,6 @@ def app(database_url: str):
 @pytest.fixture
 def client(app):
     return app.test_client()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def start_server(

@@ -15,7 +15,7 @@ import yaml
 
 from api.auth import create_token
 from api.notes import MAX_NOTE, NoteError, parse_note
-from tests.test_writes import new_talk
+from tests.support import new_talk
 
 SPEC = yaml.safe_load((Path(__file__).resolve().parent.parent / "openapi.yaml").read_text())
 DOCUMENTED = SPEC["paths"]["/v1/talks/{talk_id}"]["patch"]["parameters"]

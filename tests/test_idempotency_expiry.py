@@ -9,7 +9,7 @@ import pytest
 from api import create_app
 from api.auth import create_token
 from api.config import Settings
-from tests.test_writes import new_talk
+from tests.support import new_talk
 
 TTL = 3600
 
