@@ -37,9 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from api.auth import create_token  # noqa: E402
-from api.dataset import seed  # noqa: E402
-from api.migrate import migrate  # noqa: E402
-from tests.support import create_database, drop_database, free_port, new_talk  # noqa: E402
+from tests.support import create_seeded_database, drop_database, free_port, new_talk  # noqa: E402
 
 READS = [
     (20, "/v1/proposals/us-russia-security-treaty"),
@@ -137,12 +135,10 @@ def main() -> int:
     args = parser.parse_args()
 
     server_url = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-    url = create_database(server_url, "proposals_load")
+    url = create_seeded_database(server_url, "proposals_load")
     process = None
     try:
         with psycopg.connect(url, autocommit=True) as conn:
-            migrate(conn)
-            seed(conn)
             token = create_token(conn, "load-test", "write", None)
         port = free_port()
         log = open(Path(tempfile.gettempdir()) / f"{conninfo_to_dict(url)['dbname']}.log", "wb")  # noqa: SIM115 - the server writes it until the end

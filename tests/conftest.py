@@ -22,7 +22,7 @@ from api import create_app, embedded
 from api.config import Settings
 from api.dataset import seed
 from api.migrate import migrate
-from tests.support import PrivatePostgres, create_database, drop_database, free_port
+from tests.support import PrivatePostgres, create_database, create_seeded_database, drop_database, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 # Tests send writes and reads far faster than any client may; the rate-limit tests set their own limits.
@@ -90,10 +90,7 @@ def save_clause(conn: psycopg.Connection, changeset: int, clause_id: str, **chan
 
 def seeded_database(server_url: str, prefix: str) -> Iterator[str]:
     """A new database, migrated and seeded, dropped when the generator is closed."""
-    url = create_database(server_url, prefix)
-    with psycopg.connect(url, autocommit=True) as conn:
-        migrate(conn)
-        seed(conn)
+    url = create_seeded_database(server_url, prefix)
     yield url
     drop_database(server_url, url)
 

@@ -22,6 +22,9 @@ from pathlib import Path
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from api.dataset import seed
+from api.migrate import migrate
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -35,6 +38,15 @@ def create_database(server_url: str, prefix: str) -> str:
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     return make_conninfo(server_url, dbname=name)
+
+
+def create_seeded_database(server_url: str, prefix: str) -> str:
+    """A new database, migrated and seeded: what `make run` serves on a fresh checkout. Its URL."""
+    url = create_database(server_url, prefix)
+    with psycopg.connect(url, autocommit=True) as conn:
+        migrate(conn)
+        seed(conn)
+    return url
 
 
 def drop_database(server_url: str, url: str) -> None:
