@@ -9,7 +9,7 @@ SERVE_STAMP := $(VENV)/.installed-serve
 TEST_STAMP := $(VENV)/.installed-test
 NODE_STAMP := node_modules/.installed
 
-.PHONY: run test test-deps lint openapi clean
+.PHONY: run test test-fast test-deps lint openapi clean
 
 $(VENV)/bin/python:
 	@$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,10 @@ test: $(TEST_STAMP) $(NODE_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/proposals-api openapi --check
 	$(BIN)/pytest
+
+## test-fast: the in-process tests only (no server, no other processes), for the edit-run loop
+test-fast: $(TEST_STAMP)
+	$(BIN)/pytest -m "not slow"
 
 test-deps: $(TEST_STAMP) $(NODE_STAMP)
 

@@ -26,20 +26,18 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.conninfo import conninfo_to_dict
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from api.http.auth import create_token  # noqa: E402
-from api.store.dataset import seed  # noqa: E402
-from api.store.migrate import migrate  # noqa: E402
+from tests.support import create_seeded_database, drop_database, free_port, new_talk  # noqa: E402
 
 READS = [
     (20, "/v1/proposals/us-russia-security-treaty"),
@@ -60,6 +58,7 @@ READS = [
     (1, "/v1/export"),
 ]
 WRITE_SHARE = 0.10
+CREATED = "Created by bench/load.py."  # each client's talk's summary until its first patch
 
 
 @dataclass
@@ -81,30 +80,6 @@ class Client:
     etag: str
     acknowledged: int = 1  # the revision the server last acknowledged for this client's talk
     summary: str = ""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def new_talk(talk_id: str) -> dict:
-    return {
-        "id": talk_id,
-        "title": "Load-test consultations",
-        "format": "bilateral",
-        "starts_on": "2022-02-01",
-        "ends_on": None,
-        "location": "Geneva",
-        "status": "scheduled",
-        "party_ids": ["russia", "united-states"],
-        "proposal_ids": ["us-russia-security-treaty"],
-        "delegations": [],
-        "chair": None,
-        "summary": "Created by bench/load.py.",
-        "source_ids": ["sputnik-lavrov-security-guarantees"],
-    }
 
 
 def request(conn: http.client.HTTPConnection, method: str, path: str, body: dict | None = None, headers=None):
@@ -160,18 +135,13 @@ def main() -> int:
     args = parser.parse_args()
 
     server_url = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-    name = f"proposals_load_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = make_conninfo(server_url, dbname=name)
+    url = create_seeded_database(server_url, "proposals_load")
     process = None
     try:
         with psycopg.connect(url, autocommit=True) as conn:
-            migrate(conn)
-            seed(conn)
             token = create_token(conn, "load-test", "write", None)
         port = free_port()
-        log = open(Path(tempfile.gettempdir()) / f"{name}.log", "wb")  # noqa: SIM115 - the server writes it until the end
+        log = open(Path(tempfile.gettempdir()) / f"{conninfo_to_dict(url)['dbname']}.log", "wb")  # noqa: SIM115 - the server writes it until the end
         env = dict(os.environ, DATABASE_URL=url, PORT=str(port), WEB_CONCURRENCY=str(args.workers))
         env.update({key: "1000000" for key in ("RATE_LIMIT_WRITES", "RATE_LIMIT_READS")})  # measure, do not throttle
         process = subprocess.Popen(
@@ -189,7 +159,9 @@ def main() -> int:
         for n in range(args.clients):
             talk_id = f"load-{n:03d}"
             headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-            status, response_headers, _ = request(setup, "POST", "/v1/talks", new_talk(talk_id), headers)
+            status, response_headers, _ = request(
+                setup, "POST", "/v1/talks", new_talk(talk_id, summary=CREATED), headers
+            )
             assert status == 201, status
             clients.append(Client(talk_id, response_headers["etag"]))
         setup.close()
@@ -219,7 +191,7 @@ def main() -> int:
                 ).fetchone()[0]
                 status, headers, body = request(check, "GET", f"/v1/talks/{client.talk_id}")
                 served = json.loads(body)
-                expected_summary = client.summary or "Created by bench/load.py."
+                expected_summary = client.summary or CREATED
                 if not (
                     revision == history == client.acknowledged == served["revision"]
                     and summary == served["summary"] == expected_summary
@@ -247,8 +219,7 @@ def main() -> int:
         if process is not None:
             process.terminate()
             process.wait(timeout=30)
-        with psycopg.connect(server_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{conninfo_to_dict(url)["dbname"]}" WITH (FORCE)')
+        drop_database(server_url, url)
 
 
 if __name__ == "__main__":

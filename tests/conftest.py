@@ -12,19 +12,18 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
-from psycopg.conninfo import make_conninfo
 
 from api import create_app
 from api.command import embedded
 from api.config import Settings
 from api.store.dataset import seed
 from api.store.migrate import migrate
+from tests.support import PrivatePostgres, create_database, create_seeded_database, drop_database, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 # Tests send writes and reads far faster than any client may; the rate-limit tests set their own limits.
@@ -47,6 +46,24 @@ if not Settings.from_env().prepared_statements:
     psycopg.connect = psycopg.Connection.connect
 
 
+# Fixtures that start the production server or other processes: a test using any of them (directly or
+# through another fixture) is marked `slow`, outside `make test-fast`. Modules whose tests start
+# processes in the test itself say so with `pytestmark = pytest.mark.slow`.
+PROCESS_FIXTURES = {
+    "live_server",  # the production server on the shared database
+    "private_pg",  # a Postgres cluster of the module's own, stopped and frozen by its tests
+    "server",  # a module's own production server (rate limits, observability, slow clients)
+    "scratch_server",  # the production server that schemathesis writes to
+    "topology",  # the scale-out topology: pgbouncer, a replica
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if PROCESS_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def server_url() -> Iterator[str]:
     if os.environ.get("DATABASE_URL"):
@@ -58,19 +75,6 @@ def server_url() -> Iterator[str]:
             yield embedded.start(data_dir, delete_on_exit=True)
         finally:
             embedded.stop(data_dir)
-
-
-def create_database(server_url: str, prefix: str) -> str:
-    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return make_conninfo(server_url, dbname=name)
-
-
-def drop_database(server_url: str, url: str) -> None:
-    name = psycopg.conninfo.conninfo_to_dict(url)["dbname"]
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 # The parameters of search_clauses that a plain `q` leaves unset.
@@ -87,10 +91,7 @@ def save_clause(conn: psycopg.Connection, changeset: int, clause_id: str, **chan
 
 def seeded_database(server_url: str, prefix: str) -> Iterator[str]:
     """A new database, migrated and seeded, dropped when the generator is closed."""
-    url = create_database(server_url, prefix)
-    with psycopg.connect(url, autocommit=True) as conn:
-        migrate(conn)
-        seed(conn)
+    url = create_seeded_database(server_url, prefix)
     yield url
     drop_database(server_url, url)
 
@@ -124,6 +125,20 @@ def empty_database_url(server_url: str) -> Iterator[str]:
     drop_database(server_url, url)
 
 
+@pytest.fixture(scope="module")
+def private_pg() -> Iterator[PrivatePostgres]:
+    """A migrated, seeded Postgres cluster of the module's own, for tests that stop or freeze it."""
+    pg = PrivatePostgres()
+    try:
+        pg.start()
+        with psycopg.connect(pg.url, autocommit=True) as conn:
+            migrate(conn)
+            seed(conn)
+        yield pg
+    finally:
+        pg.destroy()
+
+
 @pytest.fixture(scope="session")
 def db(database_url: str) -> Iterator[psycopg.Connection]:
     with psycopg.connect(database_url, autocommit=True) as conn:
@@ -148,12 +163,6 @@ def app(database_url: str):
 @pytest.fixture
 def client(app):
     return app.test_client()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def start_server(

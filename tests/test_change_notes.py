@@ -15,7 +15,7 @@ import yaml
 
 from api.http.auth import create_token
 from api.http.notes import MAX_NOTE, NoteError, parse_note
-from tests.test_writes import new_talk
+from tests.support import new_talk
 
 SPEC = yaml.safe_load((Path(__file__).resolve().parent.parent / "openapi.yaml").read_text())
 DOCUMENTED = SPEC["paths"]["/v1/talks/{talk_id}"]["patch"]["parameters"]
@@ -89,8 +89,6 @@ TALK = "/v1/talks/geneva-strategic-stability-2022-01-10"
 @pytest.fixture(scope="module")
 def token(db) -> str:
     return create_token(db, f"notes-{uuid.uuid4().hex[:8]}", "write", None)
-
-
 
 
 def latest_note(client, talk_id: str) -> str | None:

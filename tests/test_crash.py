@@ -22,22 +22,17 @@ import psycopg
 import pytest
 
 from api.http.auth import create_token
-from api.store.dataset import seed
-from api.store.migrate import migrate
-from tests.conftest import create_database, drop_database, start_server, stop_server
+from tests.conftest import seeded_database, start_server, stop_server
+from tests.support import new_talk
 
+pytestmark = pytest.mark.slow  # the production server, killed mid-burst
 COLLECTIONS = ("sources", "parties", "proposals", "clauses", "talks", "statements")
 SUCCESSES_BEFORE_KILL = 40
 
 
 @pytest.fixture
 def crash_db(server_url: str) -> Iterator[str]:
-    url = create_database(server_url, "proposals_crash")
-    with psycopg.connect(url, autocommit=True) as conn:
-        migrate(conn)
-        seed(conn)
-    yield url
-    drop_database(server_url, url)
+    yield from seeded_database(server_url, "proposals_crash")
 
 
 def send(url: str, method: str, body: dict, headers: dict) -> tuple[int, dict, dict]:
@@ -47,24 +42,6 @@ def send(url: str, method: str, body: dict, headers: dict) -> tuple[int, dict, d
             return response.status, {k.lower(): v for k, v in response.headers.items()}, json.loads(response.read())
     except urllib.error.HTTPError as error:
         return error.code, {k.lower(): v for k, v in error.headers.items()}, {}
-
-
-def talk(talk_id: str) -> dict:
-    return {
-        "id": talk_id,
-        "title": "Crash-test consultations",
-        "format": "bilateral",
-        "starts_on": "2022-02-01",
-        "ends_on": None,
-        "location": None,
-        "status": "scheduled",
-        "party_ids": ["russia", "united-states"],
-        "proposal_ids": ["us-russia-security-treaty"],
-        "delegations": [],
-        "chair": None,
-        "summary": "Created during the crash test.",
-        "source_ids": ["sputnik-lavrov-security-guarantees"],
-    }
 
 
 class Burst:
@@ -92,7 +69,7 @@ class Burst:
     def create_talks(self, worker: int) -> None:
         for n in range(10_000):
             key = f"crash-{worker}-{n}-{uuid.uuid4().hex[:6]}"
-            body = talk(f"crash-talk-{worker}-{n}-{uuid.uuid4().hex[:6]}")
+            body = new_talk(f"crash-talk-{worker}-{n}-{uuid.uuid4().hex[:6]}")
             with self.lock:
                 self.posts[key] = body
             headers = self.auth | {"Content-Type": "application/json", "Idempotency-Key": key}

@@ -35,7 +35,9 @@ def client(own_app):
 
 def seed_text() -> str:
     if not SEED_ARTICLE.exists():
-        reason = f"the seed article is needed to check quotes word for word: set SEED_ARTICLE (looked at {SEED_ARTICLE})"
+        reason = (
+            f"the seed article is needed to check quotes word for word: set SEED_ARTICLE (looked at {SEED_ARTICLE})"
+        )
         if SEED_ARTICLE_REQUIRED:
             pytest.fail(reason)
         pytest.skip(reason)

@@ -30,13 +30,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from api.config import ENV_NAMES
-from api.store.dataset import seed
-from api.store.migrate import migrate
-from tests.conftest import ROOT, create_database, drop_database, start_server, stop_server
+from tests.conftest import ROOT, start_server, stop_server
+from tests.support import create_seeded_database, drop_database
 
 # The documents whose console examples are checked, each on a server and database of its own.
 DOCUMENTS = ("README.md", "docs/researchers.md", "docs/editors.md", "docs/http.md", "docs/deploy.md")
@@ -272,15 +270,7 @@ def read_blocks(document: str) -> list[Block]:
     return console_blocks(document, (ROOT / document).read_text())
 
 
-def seeded_database(server_url: str) -> str:
-    """A new database, migrated and seeded: what `make run` serves on a fresh checkout."""
-    url = create_database(server_url, "proposals_docs")
-    with psycopg.connect(url, autocommit=True) as conn:
-        migrate(conn)
-        seed(conn)
-    return url
-
-
+@pytest.mark.slow
 @pytest.mark.parametrize("document", DOCUMENTS)
 def test_console_examples_print_what_the_document_shows(document, server_url, capsys):
     blocks = read_blocks(document)
@@ -291,7 +281,7 @@ def test_console_examples_print_what_the_document_shows(document, server_url, ca
     if not examples:
         return
     tools_or_skip()
-    database_url = seeded_database(server_url)
+    database_url = create_seeded_database(server_url, "proposals_docs")
     base, process = start_server(database_url)
     try:
         port = int(base.rsplit(":", 1)[1])
@@ -372,6 +362,7 @@ def test_a_block_whose_command_never_ends_is_an_error():
         console_blocks("SAMPLE.md", "```console\n$ curl -s \\\n```\n")
 
 
+@pytest.mark.slow
 def test_the_session_reaches_the_test_port_and_keeps_variables(tmp_path):
     examples = console_blocks("SAMPLE.md", SAMPLE)[0].examples
     script = session_script(examples, 43210)

@@ -1,112 +1,29 @@
 """Database faults against the production server: an outage, and backends killed mid-request.
 
-The Postgres stopped here is the test's own: a fresh cluster (initdb) in a temporary folder,
-on a free TCP port, made with the binaries the `pgserver` wheel ships, whether or not
-DATABASE_URL is set. No other test's server is ever touched.
+The Postgres stopped here is the module's own (`private_pg`, tests/support.py's PrivatePostgres),
+whatever DATABASE_URL says. No other test's server is ever touched.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 import json
-import os
-import pwd
-import shutil
-import subprocess
-import tempfile
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import TypeVar
 
 import psycopg
 import pytest
 
 from api.http.auth import create_token
-from api.store.dataset import seed
-from api.store.migrate import migrate
-from tests.conftest import METRICS_AUTH, free_port, start_server, stop_server
+from tests.conftest import METRICS_AUTH, start_server, stop_server
+from tests.support import PrivatePostgres, assert_unavailable, call
 
 TALK = "geneva-strategic-stability-2022-01-10"
 APP = "proposals-api"  # the application_name of the service's connections
 OUTAGE_SECONDS = 8
 T = TypeVar("T")
-
-
-class PrivatePostgres:
-    """A throwaway Postgres cluster that a test may stop and start at will."""
-
-    def __init__(self) -> None:
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # platformdirs warns without XDG_RUNTIME_DIR
-            from pgserver._commands import POSTGRES_BIN_PATH
-
-        self.bin = POSTGRES_BIN_PATH
-        self.folder = Path(tempfile.mkdtemp(prefix="proposals-faults-pg-"))
-        self.data = self.folder / "data"
-        self.data.mkdir()
-        self.user: str | None = None
-        if os.geteuid() == 0:  # Postgres refuses to run as root; pgserver keeps a user for this
-            from pgserver.utils import ensure_user_exists
-
-            self.user = "pgserver"
-            entry = ensure_user_exists(self.user)
-            self.folder.chmod(0o755)
-            os.chown(self.data, entry.pw_uid, entry.pw_gid)
-            assert pwd.getpwnam(self.user)
-        self.port = free_port()
-        self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "-E", "utf8", "--no-sync")
-
-    @property
-    def url(self) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
-
-    def _run(self, program: str, *args: str) -> None:
-        subprocess.run(
-            [str(self.bin / program), *args],
-            check=True,
-            user=self.user,
-            cwd=self.folder,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            timeout=60,
-        )
-
-    def start(self) -> None:
-        options = f"-c listen_addresses=127.0.0.1 -p {self.port} -k '' -c fsync=off"
-        self._run("pg_ctl", "-D", str(self.data), "-w", "-l", str(self.data / "server.log"), "-o", options, "start")
-
-    def stop(self) -> None:
-        """Like a crash: no goodbye to clients, crash recovery on the next start."""
-        self._run("pg_ctl", "-D", str(self.data), "-w", "-m", "immediate", "stop")
-
-    def destroy(self) -> None:
-        subprocess.run(
-            [str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop"],
-            user=self.user,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            check=False,
-        )
-        shutil.rmtree(self.folder, ignore_errors=True)
-
-
-@pytest.fixture(scope="module")
-def private_pg() -> Iterator[PrivatePostgres]:
-    pg = PrivatePostgres()
-    try:
-        pg.start()
-        with psycopg.connect(pg.url, autocommit=True) as conn:
-            migrate(conn)
-            seed(conn)
-        yield pg
-    finally:
-        pg.destroy()
 
 
 @pytest.fixture(scope="module")
@@ -120,30 +37,6 @@ def service(private_pg: PrivatePostgres) -> Iterator[str]:
 def token(private_pg: PrivatePostgres) -> str:
     with psycopg.connect(private_pg.url, autocommit=True) as conn:
         return create_token(conn, f"faults-{uuid.uuid4().hex[:8]}", "write", None)
-
-
-def call(
-    url: str, method: str = "GET", body: dict | None = None, headers: dict | None = None, timeout: float = 15
-) -> tuple[int, dict, bytes, float]:
-    """(status, headers with lower-case names, body, seconds taken); never raises for an HTTP status."""
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method, headers=headers or {})
-    started = time.monotonic()
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            status, got, text = response.status, response.headers, response.read()
-    except urllib.error.HTTPError as error:
-        status, got, text = error.code, error.headers, error.read()
-    return status, {k.lower(): v for k, v in got.items()}, text, time.monotonic() - started
-
-
-def assert_unavailable(status: int, headers: dict, body: bytes) -> None:
-    assert status == 503, body
-    assert headers["retry-after"] == "1"
-    assert headers["content-type"] == "application/problem+json"
-    problem = json.loads(body)
-    assert problem["status"] == 503
-    assert "Traceback" not in body.decode() and "psycopg" not in body.decode()
 
 
 def service_backends(conn: psycopg.Connection, waiting: bool = False) -> list[int]:

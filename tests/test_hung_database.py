@@ -6,7 +6,7 @@ proxy between the service and Postgres switched to a black hole (it accepts and 
 and forwards nothing). Every route that needs the database must answer 503 problem+json with
 Retry-After within its deadline, /healthz 200 at once, and the service must answer normally again
 within 5 s of the database coming back. The Postgres is a throwaway cluster of this module's own
-(tests/test_faults.py's), never the one other tests share; it is always thawed again, whatever
+(`private_pg`, tests/support.py's PrivatePostgres), never the one other tests share; it is always thawed again, whatever
 happens, before anything else is done with it.
 """
 
@@ -33,11 +33,9 @@ from api import create_app
 from api.config import Settings
 from api.http.auth import create_token
 from api.http.fastpath import _answer_to
-from api.store.dataset import seed
 from api.store.db import DeadlinePassed, give_back, lend, open_pool
-from api.store.migrate import migrate
 from tests.conftest import start_server, stop_server
-from tests.test_faults import PrivatePostgres, assert_unavailable, call
+from tests.support import PrivatePostgres, assert_unavailable, call
 
 TALK = "geneva-strategic-stability-2022-01-10"
 READ_DEADLINE = Settings().database_read_deadline  # the defaults are what is tested
@@ -182,18 +180,13 @@ def frozen(pg: PrivatePostgres) -> Iterator[None]:
 
 
 @pytest.fixture(scope="module")
-def private_pg() -> Iterator[PrivatePostgres]:
-    pg = PrivatePostgres()
+def private_pg(private_pg: PrivatePostgres) -> Iterator[PrivatePostgres]:
+    """conftest's private Postgres, never left frozen: thawed before it is destroyed."""
     try:
-        pg.start()
-        with psycopg.connect(pg.url, autocommit=True) as conn:
-            migrate(conn)
-            seed(conn)
-        yield pg
+        yield private_pg
     finally:
-        if (pg.data / "postmaster.pid").exists():
-            _signal(postgres_processes(pg.data), signal.SIGCONT)  # never leave it frozen
-        pg.destroy()
+        if (private_pg.data / "postmaster.pid").exists():
+            _signal(postgres_processes(private_pg.data), signal.SIGCONT)
 
 
 @pytest.fixture(scope="module")

@@ -9,11 +9,9 @@ import pytest
 from api import create_app
 from api.config import Settings
 from api.http.auth import create_token
-from tests.test_writes import new_talk
+from tests.support import new_talk
 
 TTL = 3600
-
-
 
 
 @pytest.fixture

@@ -33,6 +33,7 @@ import pytest
 from api.command import embedded, lifecycle
 from tests.conftest import ROOT, free_port
 
+pytestmark = pytest.mark.slow  # every test here starts and stops real processes
 STOP_SECONDS = 5
 START_SECONDS = 120  # the first start makes and seeds the database
 ALARMING = ("Traceback", "Unexpected exit", "Error", "ERROR", "Exception", "Killing", "did not stop")
@@ -334,7 +335,9 @@ def test_make_run_stops_on_ctrl_c_with_nothing_alarming(pg_dir: Path, runs: list
     # was interrupted), acknowledging it with one line of its own: no error.
     assert_stops_cleanly(run, pg_dir, signalled_at, returncode=-signal.SIGINT)
     make_lines = [line for line in run.output().splitlines() if line.startswith("make")]
-    assert all(re.fullmatch(r"make(\[\d+\])?: \*\*\* \[Makefile:\d+: run\] Interrupt", line) for line in make_lines), make_lines
+    assert all(re.fullmatch(r"make(\[\d+\])?: \*\*\* \[Makefile:\d+: run\] Interrupt", line) for line in make_lines), (
+        make_lines
+    )
 
 
 @pytest.mark.parametrize("reuse_port", [False, True], ids=["plain", "so_reuseport"])

@@ -12,9 +12,8 @@ from openapi_spec_validator import validate
 
 from api.command.cli import openapi_yaml
 from api.http.auth import create_token
-from api.store.dataset import seed
-from api.store.migrate import migrate
-from tests.conftest import create_database, drop_database, start_server, stop_server
+from tests.conftest import start_server, stop_server
+from tests.support import create_seeded_database, drop_database
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -64,10 +63,8 @@ def test_every_operation_documents_its_errors_as_problem_json():
 @pytest.fixture
 def scratch_server(server_url):
     """The production server on a seeded database of its own, which schemathesis may write to."""
-    url = create_database(server_url, "proposals_fuzz")
+    url = create_seeded_database(server_url, "proposals_fuzz")
     with psycopg.connect(url, autocommit=True) as conn:
-        migrate(conn)
-        seed(conn)
         token = create_token(conn, "schemathesis", "write", None)
     base, process = start_server(url)
     yield base, token, process

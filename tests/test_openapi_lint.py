@@ -22,6 +22,7 @@ def run_linter(name: str, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([str(executable), *args], cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
 
 
+@pytest.mark.slow
 def test_spectral_finds_nothing():
     result = run_linter("spectral", "lint", "openapi.yaml", "--format", "json", "--quiet")
     problems = json.loads(result.stdout or "[]")
@@ -29,6 +30,7 @@ def test_spectral_finds_nothing():
     assert result.returncode == 0, result.stderr
 
 
+@pytest.mark.slow
 def test_redocly_finds_nothing():
     result = run_linter("redocly", "lint", "openapi.yaml", "--format", "json")
     problems = json.loads(result.stdout)["problems"]

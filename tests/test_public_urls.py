@@ -12,10 +12,14 @@ import pytest
 from api import create_app
 from api.config import Settings
 from api.http.auth import create_token
+from tests.support import new_talk
 from tests.test_fastpath import served_by_fast_path
-from tests.test_writes import new_talk
 
-FORGED = {"Host": "forged-host-7c1e.example:666", "X-Forwarded-Host": "forged-host-7c1e.example", "X-Forwarded-Proto": "gopher"}
+FORGED = {
+    "Host": "forged-host-7c1e.example:666",
+    "X-Forwarded-Host": "forged-host-7c1e.example",
+    "X-Forwarded-Proto": "gopher",
+}
 TALK = "geneva-strategic-stability-2022-01-10"
 
 
@@ -53,6 +57,12 @@ def test_a_forged_host_does_not_reach_the_link(app, client, path, fast):
     assert client.get(target).status_code == 200
 
 
+def assert_deleted(client, token: str, path: str, etag: str) -> None:
+    """Deletes what a test created, so the shared database keeps only the seeded talks."""
+    response = client.delete(path, headers={"Authorization": f"Bearer {token}", "If-Match": etag})
+    assert response.status_code == 204
+
+
 def test_a_forged_host_does_not_reach_the_location(client, token):
     talk_id = f"test-talk-{uuid.uuid4().hex[:8]}"
     headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": f"key-{talk_id}", **FORGED}
@@ -60,13 +70,7 @@ def test_a_forged_host_does_not_reach_the_location(client, token):
     replayed = client.post("/v1/talks", json=new_talk(talk_id), headers=headers | {"Host": "other.example"})
     assert (created.status_code, replayed.status_code) == (201, 201)
     assert created.headers["Location"] == replayed.headers["Location"] == f"/v1/talks/{talk_id}"
-    etag = created.headers["ETag"]
-    assert (
-        client.delete(
-            f"/v1/talks/{talk_id}", headers={"Authorization": f"Bearer {token}", "If-Match": etag}
-        ).status_code
-        == 204
-    )
+    assert_deleted(client, token, f"/v1/talks/{talk_id}", created.headers["ETag"])
 
 
 @pytest.mark.parametrize(
@@ -119,13 +123,7 @@ def test_with_a_public_base_url_the_location_is_absolute_under_it(public_app, to
     created = client.post("/v1/talks", json=new_talk(talk_id), headers={"Authorization": f"Bearer {token}", **FORGED})
     assert created.status_code == 201
     assert created.headers["Location"] == f"https://api.example.org/proposals/v1/talks/{talk_id}"
-    etag = created.headers["ETag"]
-    assert (
-        client.delete(
-            f"/v1/talks/{talk_id}", headers={"Authorization": f"Bearer {token}", "If-Match": etag}
-        ).status_code
-        == 204
-    )
+    assert_deleted(client, token, f"/v1/talks/{talk_id}", created.headers["ETag"])
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,8 @@ from api.http.auth import create_token
 from api.store import migrate
 from api.store.dataset import seed
 from api.store.sql import q
-from tests.conftest import SEARCH_DEFAULTS, create_database, drop_database, save_clause
+from tests.conftest import SEARCH_DEFAULTS, save_clause
+from tests.support import create_seeded_database, drop_database
 from tests.test_fastpath import call, fast_layer, served_by_fast_path
 
 CLAUSE = "us-russia-security-treaty-article-5"
@@ -45,10 +46,8 @@ def assert_html_snippet(snippet: str, parsed_words: bool = True) -> None:
 def stored(server_url: str) -> Iterator[tuple]:
     """An app on a database of its own, where a clause and a statement hold MARKUP in their summary,
     written through the API."""
-    url = create_database(server_url, "proposals_snippets")
+    url = create_seeded_database(server_url, "proposals_snippets")
     with psycopg.connect(url, autocommit=True) as conn:
-        migrate.migrate(conn)
-        seed(conn)
         token = create_token(conn, "snippets", "write", None)
     app = create_app(Settings(database_url=url, rate_limit_reads=0, rate_limit_writes=0))
     client = app.test_client()

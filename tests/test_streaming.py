@@ -14,6 +14,7 @@ import uuid
 from urllib.parse import urlsplit
 
 from api.http.auth import create_token
+from tests.support import new_talk
 
 
 def test_writes_during_an_open_export_are_kept(live_server, db):
@@ -22,21 +23,7 @@ def test_writes_during_an_open_export_are_kept(live_server, db):
     talk_id = f"stream-{uuid.uuid4().hex[:8]}"
     writer = http.client.HTTPConnection(address.hostname, address.port, timeout=30)
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-    body = {
-        "id": talk_id,
-        "title": "Talks held while an export streams",
-        "format": "bilateral",
-        "starts_on": "2022-02-01",
-        "ends_on": None,
-        "location": None,
-        "status": "scheduled",
-        "party_ids": ["russia"],
-        "proposal_ids": [],
-        "delegations": [],
-        "chair": None,
-        "summary": "Revision 1.",
-        "source_ids": ["sputnik-lavrov-security-guarantees"],
-    }
+    body = new_talk(talk_id, summary="Revision 1.")
     writer.request("POST", "/v1/talks", json.dumps(body), headers)
     created = writer.getresponse()
     answered = created.read()

@@ -10,6 +10,7 @@ import pytest
 
 from api.http.auth import create_token, revoke_token
 from api.resources.revisions import keyed_clauses
+from tests.support import new_talk
 
 
 @pytest.fixture(scope="module")
@@ -24,24 +25,6 @@ def tokens(db) -> dict[str, str]:
 
 def bearer(token: str, **headers: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}", **headers}
-
-
-def new_talk(talk_id: str) -> dict:
-    return {
-        "id": talk_id,
-        "title": "Follow-up consultations",
-        "format": "bilateral",
-        "starts_on": "2022-02-01",
-        "ends_on": None,
-        "location": "Geneva",
-        "status": "scheduled",
-        "party_ids": ["russia", "united-states"],
-        "proposal_ids": ["us-russia-security-treaty"],
-        "delegations": [],
-        "chair": None,
-        "summary": "A test meeting created through the API.",
-        "source_ids": ["sputnik-lavrov-security-guarantees"],
-    }
 
 
 def unique(prefix: str) -> str:
