@@ -87,6 +87,23 @@ class Parser(FlaskParser):
     DEFAULT_UNKNOWN_BY_LOCATION: ClassVar[dict] = {"query": RAISE, "json": RAISE, "path": RAISE}
     DEFAULT_VALIDATION_STATUS = 400
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.empty_queries: dict[int, tuple[Schema, dict]] = {}
+
+    def parse(self, argmap, req=None, *, location=None, **kwargs):
+        """An empty query string loads to its schema's defaults, the same every time: loaded once per
+        schema, not by webargs on every request (the commonest list and item reads have none)."""
+        if location == "query" and isinstance(argmap, Schema) and not flask.request.query_string:
+            cached = self.empty_queries.get(id(argmap))
+            if cached is None or cached[0] is not argmap:
+                cached = self.empty_queries[id(argmap)] = (
+                    argmap,
+                    super().parse(argmap, req, location=location, **kwargs),
+                )
+            return copy.deepcopy(cached[1])
+        return super().parse(argmap, req, location=location, **kwargs)
+
 
 def schema_name(schema: type[Schema] | Schema) -> str:
     """Component names: `Talk` as responses serve it (any field may be absent with `fields=`),
