@@ -27,6 +27,7 @@ from psycopg import sql
 from api.db import connection
 from api.errors import ApiError
 from api.sql import q
+from schemas.common import SPARSE_JSON
 
 SLUG = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
 REVISION_NUMBER = re.compile(r"[0-9]{1,9}")  # fits Postgres integer
@@ -155,6 +156,8 @@ class Reply:
         response = json_response(self.body, self.etag, headers={"Link": self.link} if self.link else None)
         if self.mimetype == "text/csv":
             response.headers["Content-Type"] = "text/csv; charset=utf-8; header=present"
+        elif self.mimetype != "application/json":
+            response.headers["Content-Type"] = self.mimetype
         if self.last_modified is not None:
             # Informational: when this state became true. Conditional requests use the ETag only,
             # since imported history can make it go backwards.
@@ -197,7 +200,10 @@ def _item_reply(
     if if_none_match and etag_matches(if_none_match, etag):
         return Reply(304, etag)
     body = project(doc, only)
-    return Reply(200, etag, body.encode() if isinstance(body, str) else orjson.dumps(body), last_modified=valid_from)
+    mimetype = SPARSE_JSON if only else "application/json"  # a sparse answer has a schema of its own
+    return Reply(
+        200, etag, body.encode() if isinstance(body, str) else orjson.dumps(body), mimetype, last_modified=valid_from
+    )
 
 
 def item_response(table: str, singular: str, item_id: str, args: Mapping[str, object] | None = None) -> Response:
@@ -406,7 +412,7 @@ def read_list(
     else:
         items = ",".join([row[0] for row in page]).encode()
     body = b'{"items":[' + items + b'],"next_cursor":' + orjson.dumps(next_cursor) + b"}"
-    return Reply(200, etag, body, link=link)
+    return Reply(200, etag, body, SPARSE_JSON if only else "application/json", link=link)
 
 
 def list_response(
