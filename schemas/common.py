@@ -117,7 +117,9 @@ def nested_list(schema: type[Schema], description: str, **kwargs) -> fields.List
 
 
 SOMETIMES_PRESENT = frozenset({"search"})  # only in the results of a search (`q`)
-SPARSE_JSON = "application/json; profile=sparse"  # the media type of a `fields=` answer
+# The media type of a `fields=` answer: JSON (`+json`) under a name of its own, not a parameter of
+# application/json, which tools such as schemathesis strip before they look a schema up.
+SPARSE_JSON = "application/vnd.proposals.sparse+json"
 
 
 @cache

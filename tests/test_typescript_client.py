@@ -129,7 +129,7 @@ def test_the_generated_types_make_whole_items_exact_and_keep_sparse_and_csv_apar
     assert "id?: string;" not in talk
     sparse = types[types.index("        TalkFields: {") :]
     assert "\n            id?: string;" in sparse[: sparse.index("\n        };")]
-    assert '"application/json; profile=sparse": components["schemas"]["TalkFieldsPage"];' in types
+    assert '"application/vnd.proposals.sparse+json": components["schemas"]["TalkFieldsPage"];' in types
     assert '"text/csv": string;' in types
 
 
@@ -155,6 +155,6 @@ def test_a_sparse_answer_says_so_in_its_content_type(live_server: str):
     sparse_type, sparse = get(f"{live_server}/v1/talks/{TALK_ID}?fields=id,status")
     list_type, page = get(f"{live_server}/v1/talks?limit=1&fields=id")
     assert whole_type == "application/json"
-    assert sparse_type == list_type == "application/json; profile=sparse"
+    assert sparse_type == list_type == "application/vnd.proposals.sparse+json"
     assert json.loads(sparse) == {"id": TALK_ID, "status": "held"}
     assert list(json.loads(page)["items"][0]) == ["id"]
