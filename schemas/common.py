@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import copy
+from functools import cache
+
 from flask import current_app, has_app_context
 from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate
 from webargs.fields import DelimitedList
@@ -113,9 +116,79 @@ def nested_list(schema: type[Schema], description: str, **kwargs) -> fields.List
     )
 
 
-def as_served(schema: type[Schema]) -> Schema:
-    """The schema of an item as responses carry it: every field may be left out (`fields=`)."""
-    return schema(partial=True)
+SOMETIMES_PRESENT = frozenset({"search"})  # only in the results of a search (`q`)
+# The media type of a `fields=` answer: JSON (`+json`) under a name of its own, not a parameter of
+# application/json, which tools such as schemathesis strip before they look a schema up.
+SPARSE_JSON = "application/vnd.proposals.sparse+json"
+
+
+@cache
+def as_served(schema: type[Schema]) -> type[Schema]:
+    """The schema of an item as responses carry it whole: every field is present (nullable ones as
+    null), so it is `required`, but those in SOMETIMES_PRESENT. Nested items are served whole too.
+
+    Its component is named like the item (`Talk`); the schema as a create sends it is `TalkInput`.
+    A schema that would not change (every field already required) is returned as it is."""
+    declared = {
+        name: served_field(field, name not in SOMETIMES_PRESENT) for name, field in schema._declared_fields.items()
+    }
+    if all(declared[name] is field for name, field in schema._declared_fields.items()):
+        return schema
+    name = schema.__name__.removesuffix("Schema")
+    return type(f"{name}ServedSchema", (schema,), {**declared, "component": name, "served_from": schema})
+
+
+def served_field(field: fields.Field, required: bool) -> fields.Field:
+    """The field as a whole item carries it: required, and with nested items served whole."""
+    inner = field.inner if isinstance(field, fields.List) else field
+    nested = inner.nested if isinstance(inner, fields.Nested) and isinstance(inner.nested, type) else None
+    served_nested = as_served(nested) if nested is not None and required else nested
+    if field.required == required and served_nested is nested:
+        return field
+    field = copy.copy(field)
+    field.required = required
+    if served_nested is not nested and isinstance(field, fields.List):
+        field.inner = copy.copy(field.inner)
+        field.inner.nested = served_nested
+    elif served_nested is not nested:
+        field.nested = served_nested
+    return field
+
+
+@cache
+def as_sparse(schema: type[Schema]) -> type[Schema]:
+    """The item as a `fields=` answer carries it: only the fields asked for, so none is required.
+
+    It is served with its own media type (SPARSE_JSON) rather than as an alternative (`oneOf`) of the
+    whole item: a generated client then types `application/json` as the whole item, with `talk.id` a
+    string, and a sparse answer still matches the document."""
+    served = as_served(schema)
+    declared = {}
+    for name, field in served._declared_fields.items():
+        field = copy.copy(field)
+        field.required = False
+        declared[name] = field
+    name = schema.__name__.removesuffix("Schema")
+    return type(f"{name}FieldsSchema", (served,), {**declared, "component": f"{name}Fields"})
+
+
+@cache
+def sparse_page(page: type[Schema]) -> type[Schema] | None:
+    """A page of sparse items for a page of whole ones, or None when its items take no `fields=`."""
+    items = page._declared_fields["items"].inner.nested
+    base = getattr(items, "served_from", None)
+    if base is None:
+        return None
+    name = base.__name__.removesuffix("Schema")
+    declared = {
+        "items": fields.List(
+            fields.Nested(as_sparse(base)),
+            required=True,
+            metadata={"description": "This page, each item with only the fields asked for.", "example": []},
+        ),
+        "next_cursor": next_cursor(),
+    }
+    return type(f"{name}FieldsPageSchema", (StrictSchema,), declared)
 
 
 def page_of(schema: type[Schema], description: str) -> fields.List:
@@ -128,14 +201,16 @@ def page_of(schema: type[Schema], description: str) -> fields.List:
 
 class SearchHitSchema(Schema):
     rank = fields.Float(
-        metadata={"description": "Relevance to `q` (Postgres ts_rank); higher is better.", "example": 0.0759}
+        required=True,
+        metadata={"description": "Relevance to `q` (Postgres ts_rank); higher is better.", "example": 0.0759},
     )
     snippet = fields.String(
+        required=True,
         metadata={
             "description": "The best matching passages as HTML: the stored text with `&`, `<`, `>`, `\"` and `'` "
             "escaped as character references, and each match between `<mark>` and `</mark>`, the only tags in it.",
             "example": "Article 5 … The Parties shall refrain from <mark>deploying</mark> their armed forces",
-        }
+        },
     )
 
 

@@ -6,29 +6,34 @@ from schemas.common import ListQuerySchema, QuerySchema, StrictSchema, as_served
 
 
 class RevisionMetaSchema(StrictSchema):
-    revision = fields.Integer(metadata={"description": "The revision number: 1, 2, …", "example": 2})
+    revision = fields.Integer(required=True, metadata={"description": "The revision number: 1, 2, …", "example": 2})
     valid_from = fields.DateTime(
+        required=True,
         metadata={
             "description": "When this revision became true: the date its source gives for imported history, "
             "the commit time for an edit through the API. `as_of` selects by it.",
             "example": "2022-01-10T00:00:00Z",
-        }
+        },
     )
     recorded_at = fields.DateTime(
-        metadata={"description": "When this database stored the revision.", "example": "2026-11-28T17:00:00Z"}
+        required=True,
+        metadata={"description": "When this database stored the revision.", "example": "2026-11-28T17:00:00Z"},
     )
     actor = fields.String(
+        required=True,
         metadata={
             "description": "Who made the change: a token's name, or the import that loaded it.",
             "example": "seed",
-        }
+        },
     )
     note = fields.String(
+        required=True,
         allow_none=True,
         metadata={"description": "Why the change was made (the `X-Change-Note` header of the write).", "example": None},
     )
     deleted = fields.Boolean(
-        metadata={"description": "True for the tombstone revision that deleted the item.", "example": False}
+        required=True,
+        metadata={"description": "True for the tombstone revision that deleted the item.", "example": False},
     )
 
 
@@ -41,6 +46,7 @@ def revision_schema(item_schema: type[Schema]) -> type[Schema]:
         {
             "item": fields.Nested(
                 as_served(item_schema),
+                required=True,
                 metadata={"description": "The item as it stood at this revision.", "example": example_of(item_schema)},
             )
         },

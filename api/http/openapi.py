@@ -25,7 +25,7 @@ from api.http import errors, notes
 from api.http.caching import REVALIDATE
 from api.http.conditional import etag_matches
 from api.http.headers import MAX_FIELD_BYTES, MAX_FIELDS_BYTES
-from schemas.common import NoQuerySchema, ProblemSchema, as_served
+from schemas.common import SPARSE_JSON, NoQuerySchema, ProblemSchema, as_served, as_sparse, sparse_page
 
 ETAG_HEADER = {
     "description": "Names this representation; send it back in If-None-Match to get 304.",
@@ -106,17 +106,19 @@ class Parser(FlaskParser):
 
 
 def schema_name(schema: type[Schema] | Schema) -> str:
-    """Component names: `Talk` as responses serve it (any field may be absent with `fields=`),
-    `TalkInput` as a create must send it (required fields required)."""
+    """Component names: `Talk` as responses serve it whole (schemas.common.as_served: every field
+    present), `TalkFields` as a `fields=` answer (as_sparse: any field may be absent), `TalkInput` as a
+    create must send it."""
     cls = schema if isinstance(schema, type) else type(schema)
+    if "component" in cls.__dict__:
+        return cls.component
     name = cls.__name__.removesuffix("Schema")
-    served = isinstance(schema, Schema) and schema.partial
-    if not served and name in INPUT_NAMES:
+    if name in INPUT_NAMES:
         return name + "Input"
     return name
 
 
-INPUT_NAMES = {"Source", "Party", "Proposal", "Clause", "Talk", "Statement"}
+INPUT_NAMES = {"Source", "Party", "Proposal", "Clause", "ClauseInProposal", "Talk", "Statement"}
 
 
 class QueryExamplesInDescriptions(BasePlugin):
@@ -270,7 +272,10 @@ class ApiBlueprint(Blueprint):
             view = self.alt_response(304, response="NOT_MODIFIED", headers={"ETag": ETAG_HEADER})(view)
             view = self.alt_response(400, response="BAD_REQUEST")(view)
             view = self.alt_response(406, response="NOT_ACCEPTABLE")(view)
-            view = self.doc(responses={200: {"content": {"text/csv": {"schema": CSV_SCHEMA}}}})(view)
+            others = {"text/csv": {"schema": CSV_SCHEMA}}
+            if sparse_page(page_schema) is not None:
+                others = {SPARSE_JSON: {"schema": sparse_page(page_schema)}, **others}
+            view = self.doc(responses={200: {"content": others}})(view)
             return self.response(200, page_schema, headers={"ETag": ETAG_HEADER, "Link": LINK_HEADER})(view)
 
         return decorate
@@ -343,6 +348,7 @@ class ApiBlueprint(Blueprint):
             view = self.alt_response(400, response="BAD_REQUEST")(view)
             view = self.alt_response(406, response="NOT_ACCEPTABLE")(view)
             headers = {"ETag": ETAG_HEADER, "Last-Modified": LAST_MODIFIED_HEADER}
+            view = self.doc(responses={200: {"content": {SPARSE_JSON: {"schema": as_sparse(schema)}}}})(view)
             return self.response(200, as_served(schema), headers=headers)(view)
 
         return decorate

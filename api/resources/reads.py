@@ -25,6 +25,7 @@ from api.http.errors import ApiError, gone, not_found
 from api.http.representations import csv_body, project, variant, wants_csv
 from api.resources.paging import cursor_secret, decode_cursor, encode_cursor, next_link, public_url
 from api.store.sql import q
+from schemas.common import SPARSE_JSON
 
 if TYPE_CHECKING:  # api.collections builds on this module's ListQuery
     from api.collections import Collection
@@ -68,6 +69,8 @@ class Reply:
         response = json_response(self.body, self.etag, headers={"Link": self.link} if self.link else None)
         if self.mimetype == "text/csv":
             response.headers["Content-Type"] = "text/csv; charset=utf-8; header=present"
+        elif self.mimetype != "application/json":
+            response.headers["Content-Type"] = self.mimetype
         if self.last_modified is not None:
             # Informational: when this state became true. Conditional requests use the ETag only,
             # since imported history can make it go backwards.
@@ -110,7 +113,10 @@ def _item_reply(
     if if_none_match and etag_matches(if_none_match, etag):
         return Reply(304, etag)
     body = project(doc, only)
-    return Reply(200, etag, body.encode() if isinstance(body, str) else orjson.dumps(body), last_modified=valid_from)
+    mimetype = SPARSE_JSON if only else "application/json"  # a sparse answer has a schema of its own
+    return Reply(
+        200, etag, body.encode() if isinstance(body, str) else orjson.dumps(body), mimetype, last_modified=valid_from
+    )
 
 
 def item_response(collection: Collection, item_id: str, args: Mapping[str, object] | None = None) -> Response:
@@ -245,7 +251,7 @@ def read_list(
     else:
         items = ",".join([row[0] for row in page]).encode()
     body = b'{"items":[' + items + b'],"next_cursor":' + orjson.dumps(next_cursor) + b"}"
-    return Reply(200, etag, body, link=link)
+    return Reply(200, etag, body, SPARSE_JSON if only else "application/json", link=link)
 
 
 def collection_list(collection: Collection, args: Mapping[str, object], filters: dict | None = None) -> Response:
