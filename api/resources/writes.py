@@ -34,7 +34,7 @@ from api.http.errors import ApiError, field_errors, gone, not_found
 from api.http.notes import NoteError, parse_note
 from api.resources.paging import public_url
 from api.resources.reads import is_id
-from api.store.dataset import input_shape, merge_patch
+from api.store.records import input_shape, merge_patch
 from api.store.sql import q
 
 JSON = "application/json"
