@@ -8,6 +8,9 @@ then the write limits: 429) → Accept (406) → query (400) → If-Match presen
 token again (`require_scope`, answered from the request's verdict), so a route wired past
 the guard still refuses. The row lock taken before the comparison makes concurrent writers
 on one revision queue up: exactly one of them wins.
+
+Longer than most modules (about 330 lines) because the three writes share every step above,
+and idempotent replay with it; split, each part would import most of the others.
 """
 
 from __future__ import annotations
