@@ -7,8 +7,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from api.store.dataset import DATA_DIR, DatasetError, import_dataset, merge_patch, seed
+from api.store.dataset import DATA_DIR, DatasetError, import_dataset, seed
 from api.store.migrate import migrate
+from api.store.records import merge_patch
 
 ROOT = Path(__file__).resolve().parent.parent
 # The news article the dataset starts from. It is not ours to redistribute, so a clone does not carry it:

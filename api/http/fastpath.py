@@ -12,6 +12,10 @@ method, a token, an Accept header other than JSON, any other query parameter or 
 spelling of one, an unknown or deleted item, a bad cursor, a client over its rate limit. The
 read is counted once either way (the count travels in the WSGI environ), and a database error
 met here is raised again inside Flask, so it gets the same 503 without a second wait.
+
+Longer than most modules (about 390 lines): the routing it accepts, the libpq calls it makes
+with their deadline, and the answer it builds belong together, and a test holds all of it to
+Flask's answers byte for byte.
 """
 
 from __future__ import annotations

@@ -24,11 +24,11 @@ import psycopg
 from flask import Response, current_app, request
 from flask.views import MethodView
 
+from api.http.blueprint import ApiBlueprint
 from api.http.conditional import etag_matches, make_etag, not_modified
 from api.http.connection import connection
-from api.http.openapi import ApiBlueprint
-from api.store.dataset import input_shape
 from api.store.db import give_back, lend
+from api.store.records import input_shape
 from api.store.sql import q
 
 NDJSON = "application/x-ndjson"

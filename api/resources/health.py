@@ -3,9 +3,9 @@
 from flask import Response
 from flask.views import MethodView
 
+from api.http.blueprint import ApiBlueprint
 from api.http.connection import connection
 from api.http.errors import ApiError
-from api.http.openapi import ApiBlueprint
 from schemas.health import StatusSchema
 
 blp = ApiBlueprint("operations", __name__, description="Whether the service is alive and ready.")

@@ -3,9 +3,9 @@
 from flask.views import MethodView
 
 from api.collections import CLAUSES, PROPOSALS
+from api.http.blueprint import ApiBlueprint, id_parameter
 from api.http.connection import connection
 from api.http.errors import not_found
-from api.http.openapi import ApiBlueprint, id_parameter
 from api.resources import writes
 from api.resources.reads import collection_list, is_id, item_response
 from api.resources.revisions import add_revision_routes

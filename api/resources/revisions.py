@@ -12,10 +12,11 @@ from flask import Response, request
 from flask.views import MethodView
 
 from api.collections import Collection
+from api.http.blueprint import ApiBlueprint
 from api.http.conditional import etag_matches, json_response, make_etag, not_modified
 from api.http.connection import connection
 from api.http.errors import ApiError, not_found
-from api.http.openapi import ETAG_HEADER, IF_NONE_MATCH, ApiBlueprint
+from api.http.openapi import ETAG_HEADER, IF_NONE_MATCH
 from api.resources.reads import ListQuery, is_id, list_response
 from api.store.sql import q
 from schemas.revisions import (

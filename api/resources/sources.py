@@ -3,7 +3,7 @@
 from flask.views import MethodView
 
 from api.collections import SOURCES
-from api.http.openapi import ApiBlueprint, id_parameter
+from api.http.blueprint import ApiBlueprint, id_parameter
 from api.resources import writes
 from api.resources.reads import collection_list, item_response
 from api.resources.revisions import add_revision_routes

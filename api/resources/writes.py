@@ -8,6 +8,9 @@ then the write limits: 429) → Accept (406) → query (400) → If-Match presen
 token again (`require_scope`, answered from the request's verdict), so a route wired past
 the guard still refuses. The row lock taken before the comparison makes concurrent writers
 on one revision queue up: exactly one of them wins.
+
+Longer than most modules (about 330 lines) because the three writes share every step above,
+and idempotent replay with it; split, each part would import most of the others.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from api.http.errors import ApiError, field_errors, gone, not_found
 from api.http.notes import NoteError, parse_note
 from api.resources.paging import public_url
 from api.resources.reads import is_id
-from api.store.dataset import input_shape, merge_patch
+from api.store.records import input_shape, merge_patch
 from api.store.sql import q
 
 JSON = "application/json"

@@ -23,6 +23,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from api.collections import COLLECTIONS
+from api.store.records import input_shape, merge_patch
 from api.store.sql import q
 
 FORMAT = "proposals-api/dataset@1"
@@ -32,8 +33,6 @@ SEED_FILES = (DATA_DIR / "dataset.json", DATA_DIR / "history.json")
 SCHEMAS: dict[str, type[Schema]] = {
     collection.name: collection.schema for collection in COLLECTIONS.values() if collection.importable
 }
-SERVER_FIELDS = {"revision", "updated_at", "members"}
-CLAUSE_SERVER_FIELDS = {"revision", "updated_at", "proposal_id"}
 
 
 class DatasetError(Exception):
@@ -48,27 +47,6 @@ class DatasetError(Exception):
             where += f" ({collection}"
             where += f" {item_id})" if item_id else ")"
         super().__init__(f"{where}: {problem}")
-
-
-def merge_patch(target: object, patch: object) -> object:
-    """RFC 7396 JSON Merge Patch (its section 2 algorithm)."""
-    if not isinstance(patch, dict):
-        return patch
-    result = dict(target) if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            result.pop(key, None)
-        else:
-            result[key] = merge_patch(result.get(key), value)
-    return result
-
-
-def input_shape(doc: dict) -> dict:
-    """A stored representation without the fields the server owns."""
-    record = {k: v for k, v in doc.items() if k not in SERVER_FIELDS}
-    if "clauses" in record:
-        record["clauses"] = [{k: v for k, v in c.items() if k not in CLAUSE_SERVER_FIELDS} for c in record["clauses"]]
-    return record
 
 
 def _field_problem(messages: dict) -> str:

@@ -1,0 +1,33 @@
+"""Records as they are written and as they are stored.
+
+A stored representation carries what the server adds (revision, updated_at, members, a clause's
+proposal_id); a record as a write or a dataset file gives it does not. Writes (api/resources/writes.py),
+the importer and the export (api/store/dataset.py, api/resources/export.py) all turn one into the other
+here, and a PATCH applies its JSON Merge Patch (RFC 7396) here.
+"""
+
+from __future__ import annotations
+
+SERVER_FIELDS = {"revision", "updated_at", "members"}
+CLAUSE_SERVER_FIELDS = {"revision", "updated_at", "proposal_id"}
+
+
+def merge_patch(target: object, patch: object) -> object:
+    """RFC 7396 JSON Merge Patch (its section 2 algorithm)."""
+    if not isinstance(patch, dict):
+        return patch
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merge_patch(result.get(key), value)
+    return result
+
+
+def input_shape(doc: dict) -> dict:
+    """A stored representation without the fields the server owns."""
+    record = {k: v for k, v in doc.items() if k not in SERVER_FIELDS}
+    if "clauses" in record:
+        record["clauses"] = [{k: v for k, v in c.items() if k not in CLAUSE_SERVER_FIELDS} for c in record["clauses"]]
+    return record
