@@ -40,13 +40,13 @@ from api.config import Settings
 from api.http import auth, metrics
 from api.http.connection import SAFE_METHODS, connection
 from api.http.errors import ApiError
+from api.http.exchange import Exchange
 from api.store.sql import q
 
 UNLIMITED_ENDPOINTS = frozenset({"operations.Health", "operations.Ready"})
 # granian 2.8.9 has no switch to leave out its `server: granian` header, but keeps the application's
 # own value: this one names the product without a version or the engine under it.
 MAX_ADDRESSES = 100_000  # per worker and window: past it, new addresses go uncounted until the next window
-COUNTED = "proposals_api.read_counts"  # environ: a read api/http/fastpath.py counted before leaving it to Flask
 
 
 @dataclass(frozen=True)
@@ -142,7 +142,7 @@ class Limiter:
         """Before any view: the write token (401/403) and the limits (429)."""
         if request.endpoint in UNLIMITED_ENDPOINTS or (request.endpoint == metrics.ENDPOINT and metrics.authorized()):
             return
-        counted = request.environ.get(COUNTED)
+        counted = Exchange.of(request.environ).read_count
         if counted is not None:  # api/http/fastpath.py counted this read, then left the answer to Flask
             self._judge(counted)
             return
