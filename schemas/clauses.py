@@ -3,24 +3,21 @@
 from marshmallow import fields, validate
 
 from schemas.common import (
-    ListQuerySchema,
     Slug,
     SlugList,
     StrictSchema,
     Text,
     WholeNumber,
-    fields_param,
-    format_param,
+    item_query_schema,
+    list_query_schema,
     nested_list,
-    next_cursor,
-    page_of,
+    page_schema,
     revision,
     search_hit,
     search_query,
     source_ids,
     updated_at,
 )
-from schemas.revisions import AsOfQuerySchema
 
 
 class ExcerptSchema(StrictSchema):
@@ -71,14 +68,10 @@ class ClauseSchema(ClauseInProposalSchema):
     search = search_hit()
 
 
-class ClausePageSchema(StrictSchema):
-    items = page_of(ClauseSchema, "This page of clauses.")
-    next_cursor = next_cursor()
+ClausePageSchema = page_schema(ClauseSchema, "This page of clauses.")
 
 
-class ClauseQuerySchema(ListQuerySchema):
-    only = fields_param(ClauseSchema)
-    representation = format_param()
+class ClauseQuerySchema(list_query_schema(ClauseSchema)):
     q = search_query()
     proposal = Slug("Only clauses of this proposal.", "us-russia-security-treaty")
     topic = Slug("Only clauses with this topic.", "nato-enlargement")
@@ -91,10 +84,5 @@ class ClauseQuerySchema(ListQuerySchema):
     )
 
 
-class ClauseItemQuerySchema(AsOfQuerySchema):
-    only = fields_param(ClauseSchema)
-
-
-class ProposalClausesQuerySchema(ListQuerySchema):
-    only = fields_param(ClauseSchema)
-    representation = format_param()
+ClauseItemQuerySchema = item_query_schema(ClauseSchema)
+ProposalClausesQuerySchema = list_query_schema(ClauseSchema)  # a proposal's clauses: no filters

@@ -1,4 +1,11 @@
-"""Field types and shared schemas used by every resource. Marshmallow only (but `PageSize`)."""
+"""Field types and shared schemas used by every resource. Marshmallow only (but `PageSize`).
+
+A collection's module declares its item and its filters; everything else about it comes from
+here: its page (`page_schema`), its list query's paging, `sort`, `fields=` and `format=`
+(`list_query_schema`), its item query (`item_query_schema`), and the variants of its item that
+responses carry (`as_served`, `as_sparse`). Longer than most modules (about 400 lines) for that
+reason: each piece is short, and a collection reads them all from one place.
+"""
 
 from __future__ import annotations
 
@@ -172,31 +179,31 @@ def as_sparse(schema: type[Schema]) -> type[Schema]:
     return type(f"{name}FieldsSchema", (served,), {**declared, "component": f"{name}Fields"})
 
 
+def page_of_items(name: str, items: type[Schema], description: str, example: list) -> type[Schema]:
+    """`<name>PageSchema`: what every list answers, a page of `items` and the cursor to the next."""
+    declared = {
+        "items": fields.List(
+            fields.Nested(items), required=True, metadata={"description": description, "example": example}
+        ),
+        "next_cursor": next_cursor(),
+    }
+    return type(f"{name}PageSchema", (StrictSchema,), declared)
+
+
+def page_schema(schema: type[Schema], description: str) -> type[Schema]:
+    """A page of a collection's whole items, as a list without `fields=` answers it (`TalkPageSchema`)."""
+    return page_of_items(schema.__name__.removesuffix("Schema"), as_served(schema), description, [example_of(schema)])
+
+
 @cache
-def sparse_page(page: type[Schema]) -> type[Schema] | None:
+def sparse_page(whole: type[Schema]) -> type[Schema] | None:
     """A page of sparse items for a page of whole ones, or None when its items take no `fields=`."""
-    items = page._declared_fields["items"].inner.nested
+    items = whole._declared_fields["items"].inner.nested
     base = getattr(items, "served_from", None)
     if base is None:
         return None
     name = base.__name__.removesuffix("Schema")
-    declared = {
-        "items": fields.List(
-            fields.Nested(as_sparse(base)),
-            required=True,
-            metadata={"description": "This page, each item with only the fields asked for.", "example": []},
-        ),
-        "next_cursor": next_cursor(),
-    }
-    return type(f"{name}FieldsPageSchema", (StrictSchema,), declared)
-
-
-def page_of(schema: type[Schema], description: str) -> fields.List:
-    return fields.List(
-        fields.Nested(as_served(schema)),
-        required=True,
-        metadata={"description": description, "example": [example_of(schema)]},
-    )
+    return page_of_items(f"{name}Fields", as_sparse(base), "This page, each item with only the fields asked for.", [])
 
 
 class SearchHitSchema(Schema):
@@ -339,6 +346,24 @@ class PageSize(validate.Validator):
         return value
 
 
+class AsOfQuerySchema(QuerySchema):
+    as_of = fields.AwareDateTime(
+        format="iso",
+        metadata={
+            "description": "Show the item as it stood at this instant (RFC 3339 with a zone): its newest revision "
+            "valid by then. 404 if the item did not exist yet.",
+            "example": "2022-01-01T00:00:00Z",
+        },
+    )
+
+
+@cache
+def item_query_schema(schema: type[Schema]) -> type[Schema]:
+    """The query one item of a collection takes: `as_of` and `fields=` (`TalkItemQuerySchema`)."""
+    name = schema.__name__.removesuffix("Schema")
+    return type(f"{name}ItemQuerySchema", (AsOfQuerySchema,), {"only": fields_param(schema)})
+
+
 class ListQuerySchema(QuerySchema):
     """Paging parameters every list accepts."""
 
@@ -369,3 +394,14 @@ def next_cursor() -> fields.String:
             "example": None,
         },
     )
+
+
+@cache
+def list_query_schema(schema: type[Schema], sorts: tuple[str, ...] = (), default_sort: str = "id") -> type[Schema]:
+    """The query every list of `schema`'s items takes, in this order: `limit`, `cursor`, `sort` (when
+    the list has `sorts`), `fields=` and `format=`. A collection's own filters follow, in a subclass.
+    Remembered, so that two lists of one kind (clauses, a proposal's clauses) share one class."""
+    declared: dict[str, fields.Field] = {"sort": sort_param(sorts, default_sort)} if sorts else {}
+    declared |= {"only": fields_param(schema), "representation": format_param()}
+    name = schema.__name__.removesuffix("Schema")
+    return type(f"{name}ListQuerySchema", (ListQuerySchema,), declared)

@@ -3,21 +3,17 @@
 from marshmallow import fields, validate
 
 from schemas.common import (
-    ListQuerySchema,
     Slug,
     SlugList,
     StrictSchema,
     Text,
-    fields_param,
-    format_param,
-    next_cursor,
-    page_of,
+    item_query_schema,
+    list_query_schema,
+    page_schema,
     revision,
-    sort_param,
     source_ids,
     updated_at,
 )
-from schemas.revisions import AsOfQuerySchema
 
 PARTY_KINDS = ("state", "alliance", "organization")
 
@@ -38,18 +34,11 @@ class PartySchema(StrictSchema):
     updated_at = updated_at()
 
 
-class PartyPageSchema(StrictSchema):
-    items = page_of(PartySchema, "This page of parties.")
-    next_cursor = next_cursor()
-
-
+PartyPageSchema = page_schema(PartySchema, "This page of parties.")
 PARTY_SORTS = ("id", "name", "kind", "updated_at")
 
 
-class PartyQuerySchema(ListQuerySchema):
-    sort = sort_param(PARTY_SORTS, "id")
-    only = fields_param(PartySchema)
-    representation = format_param()
+class PartyQuerySchema(list_query_schema(PartySchema, PARTY_SORTS)):
     kind = fields.String(
         validate=validate.OneOf(PARTY_KINDS),
         metadata={"description": "Only parties of this kind.", "example": "alliance"},
@@ -57,5 +46,4 @@ class PartyQuerySchema(ListQuerySchema):
     member_of = Slug("Only members of this party.", "nato")
 
 
-class PartyItemQuerySchema(AsOfQuerySchema):
-    only = fields_param(PartySchema)
+PartyItemQuerySchema = item_query_schema(PartySchema)

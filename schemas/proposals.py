@@ -5,22 +5,18 @@ from marshmallow import fields, validate
 from schemas.clauses import ClauseInProposalSchema
 from schemas.common import (
     Date,
-    ListQuerySchema,
     Slug,
     SlugList,
     StrictSchema,
     Text,
-    fields_param,
-    format_param,
+    item_query_schema,
+    list_query_schema,
     nested_list,
-    next_cursor,
-    page_of,
+    page_schema,
     revision,
-    sort_param,
     source_ids,
     updated_at,
 )
-from schemas.revisions import AsOfQuerySchema
 
 DOCUMENT_TYPES = ("treaty", "agreement", "written_response")
 PROPOSAL_STATUSES = (
@@ -72,18 +68,11 @@ class ProposalSchema(StrictSchema):
     updated_at = updated_at()
 
 
-class ProposalPageSchema(StrictSchema):
-    items = page_of(ProposalSchema, "This page of proposals.")
-    next_cursor = next_cursor()
-
-
+ProposalPageSchema = page_schema(ProposalSchema, "This page of proposals.")
 PROPOSAL_SORTS = ("id", "title", "updated_at")
 
 
-class ProposalQuerySchema(ListQuerySchema):
-    sort = sort_param(PROPOSAL_SORTS, "id")
-    only = fields_param(ProposalSchema)
-    representation = format_param()
+class ProposalQuerySchema(list_query_schema(ProposalSchema, PROPOSAL_SORTS)):
     proposer = Slug("Only proposals put forward by this party.", "russia")
     party = Slug("Only proposals this party puts forward or receives.", "united-states")
     status = fields.String(
@@ -92,5 +81,4 @@ class ProposalQuerySchema(ListQuerySchema):
     )
 
 
-class ProposalItemQuerySchema(AsOfQuerySchema):
-    only = fields_param(ProposalSchema)
+ProposalItemQuerySchema = item_query_schema(ProposalSchema)

@@ -2,7 +2,7 @@
 
 from marshmallow import Schema, fields, validate
 
-from schemas.common import ListQuerySchema, QuerySchema, StrictSchema, as_served, example_of, next_cursor
+from schemas.common import ListQuerySchema, QuerySchema, StrictSchema, as_served, example_of, page_of_items
 
 
 class RevisionMetaSchema(StrictSchema):
@@ -55,29 +55,7 @@ def revision_schema(item_schema: type[Schema]) -> type[Schema]:
 
 def revision_page_schema(revision: type[Schema]) -> type[Schema]:
     name = revision.__name__.removesuffix("Schema")
-    return type(
-        f"{name}PageSchema",
-        (StrictSchema,),
-        {
-            "items": fields.List(
-                fields.Nested(revision),
-                required=True,
-                metadata={"description": "This page of revisions, newest first.", "example": []},
-            ),
-            "next_cursor": next_cursor(),
-        },
-    )
-
-
-class AsOfQuerySchema(QuerySchema):
-    as_of = fields.AwareDateTime(
-        format="iso",
-        metadata={
-            "description": "Show the item as it stood at this instant (RFC 3339 with a zone): its newest revision "
-            "valid by then. 404 if the item did not exist yet.",
-            "example": "2022-01-01T00:00:00Z",
-        },
-    )
+    return page_of_items(name, revision, "This page of revisions, newest first.", [])
 
 
 class RevisionListQuerySchema(ListQuerySchema):

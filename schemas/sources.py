@@ -7,19 +7,15 @@ from marshmallow import ValidationError, fields, validate
 
 from schemas.common import (
     Date,
-    ListQuerySchema,
     Slug,
     StrictSchema,
     Text,
-    fields_param,
-    format_param,
-    next_cursor,
-    page_of,
+    item_query_schema,
+    list_query_schema,
+    page_schema,
     revision,
-    sort_param,
     updated_at,
 )
-from schemas.revisions import AsOfQuerySchema
 
 HTTP_URL = r"^https?://[^\s\x00\[\]]+$"
 
@@ -64,20 +60,12 @@ class SourceSchema(StrictSchema):
     updated_at = updated_at()
 
 
-class SourcePageSchema(StrictSchema):
-    items = page_of(SourceSchema, "This page of sources.")
-    next_cursor = next_cursor()
-
-
+SourcePageSchema = page_schema(SourceSchema, "This page of sources.")
 SOURCE_SORTS = ("id", "publisher", "updated_at")
 
 
-class SourceQuerySchema(ListQuerySchema):
-    sort = sort_param(SOURCE_SORTS, "id")
-    only = fields_param(SourceSchema)
-    representation = format_param()
+class SourceQuerySchema(list_query_schema(SourceSchema, SOURCE_SORTS)):
     publisher = Text("Only sources from this publisher (exact match).", "Sputnik", max_length=300)
 
 
-class SourceItemQuerySchema(AsOfQuerySchema):
-    only = fields_param(SourceSchema)
+SourceItemQuerySchema = item_query_schema(SourceSchema)

@@ -4,23 +4,19 @@ from marshmallow import ValidationError, fields, validate, validates_schema
 
 from schemas.common import (
     Date,
-    ListQuerySchema,
     Slug,
     SlugList,
     StrictSchema,
     Text,
-    fields_param,
-    format_param,
-    next_cursor,
-    page_of,
+    item_query_schema,
+    list_query_schema,
+    page_schema,
     revision,
     search_hit,
     search_query,
-    sort_param,
     source_ids,
     updated_at,
 )
-from schemas.revisions import AsOfQuerySchema
 
 STATEMENT_KINDS = ("quote", "paraphrase")
 
@@ -65,18 +61,11 @@ class StatementSchema(StrictSchema):
             raise ValidationError("A quote needs its exact words; a paraphrase has none.", "quote")
 
 
-class StatementPageSchema(StrictSchema):
-    items = page_of(StatementSchema, "This page of statements.")
-    next_cursor = next_cursor()
-
-
+StatementPageSchema = page_schema(StatementSchema, "This page of statements.")
 STATEMENT_SORTS = ("id", "speaker", "updated_at")
 
 
-class StatementQuerySchema(ListQuerySchema):
-    sort = sort_param(STATEMENT_SORTS, "id")
-    only = fields_param(StatementSchema)
-    representation = format_param()
+class StatementQuerySchema(list_query_schema(StatementSchema, STATEMENT_SORTS)):
     q = search_query()
     party = Slug("Only statements made for this party.", "russia")
     speaker = Text("Only statements by this speaker (exact name).", "Sergey Lavrov", max_length=200)
@@ -86,5 +75,4 @@ class StatementQuerySchema(ListQuerySchema):
     until = Date("Only statements made on or before this date.", "2022-01-31")
 
 
-class StatementItemQuerySchema(AsOfQuerySchema):
-    only = fields_param(StatementSchema)
+StatementItemQuerySchema = item_query_schema(StatementSchema)

@@ -4,23 +4,19 @@ from marshmallow import ValidationError, fields, validate, validates_schema
 
 from schemas.common import (
     Date,
-    ListQuerySchema,
     Slug,
     SlugList,
     StrictSchema,
     Text,
     example_of,
-    fields_param,
-    format_param,
+    item_query_schema,
+    list_query_schema,
     nested_list,
-    next_cursor,
-    page_of,
+    page_schema,
     revision,
-    sort_param,
     source_ids,
     updated_at,
 )
-from schemas.revisions import AsOfQuerySchema
 
 TALK_FORMATS = ("bilateral", "council", "multilateral", "phone_call")
 TALK_STATUSES = ("scheduled", "held", "cancelled", "postponed")
@@ -92,18 +88,11 @@ class TalkSchema(StrictSchema):
             raise ValidationError("Must not be before starts_on.", "ends_on")
 
 
-class TalkPageSchema(StrictSchema):
-    items = page_of(TalkSchema, "This page of talks, by date.")
-    next_cursor = next_cursor()
-
-
+TalkPageSchema = page_schema(TalkSchema, "This page of talks, by date.")
 TALK_SORTS = ("starts_on", "title", "updated_at", "id")
 
 
-class TalkQuerySchema(ListQuerySchema):
-    sort = sort_param(TALK_SORTS, "starts_on")
-    only = fields_param(TalkSchema)
-    representation = format_param()
+class TalkQuerySchema(list_query_schema(TalkSchema, TALK_SORTS, "starts_on")):
     party = Slug("Only talks this party takes part in.", "nato")
     proposal = Slug("Only talks where this proposal is on the table.", "us-russia-security-treaty")
     status = fields.String(
@@ -114,5 +103,4 @@ class TalkQuerySchema(ListQuerySchema):
     until = Date("Only talks starting on or before this date.", "2022-01-31")
 
 
-class TalkItemQuerySchema(AsOfQuerySchema):
-    only = fields_param(TalkSchema)
+TalkItemQuerySchema = item_query_schema(TalkSchema)

@@ -5,10 +5,15 @@ finds the row, and the hashes are compared in constant time. Revocation and expi
 read from the database on every request, so they count at once in every worker. No token, or
 one that is malformed, unknown, revoked or expired, is 401 (`error="invalid_token"` when a
 bearer token was sent); 403 is only for a valid token whose scope is too small
-(`error="insufficient_scope"`), as RFC 6750 §3.1 has it. Every write
-route is refused without a write token by `api.http.ratelimit`, which calls `authorize` for any
-non-safe method before a view runs (deny by default); the view's own call then costs nothing,
-because the verdict is kept for the rest of the request.
+(`error="insufficient_scope"`), as RFC 6750 §3.1 has it.
+
+Which requests need which scope is decided here, once, by `access` (`needed_scope`): a read
+needs none, and any other method on a route needs `write` (deny by default: a new write route is
+guarded without being told). api/http/hooks.py asks for the verdict before any view or other
+check reads the request, so nothing about a write is looked at before its token; the rate limits
+count the request next (api/http/ratelimit.py: writes by address, and by token id when the token
+is good), and only then is a refusal raised, so that 429 wins over 401/403 once an address is over
+its limit. A view's own `require_scope` then costs nothing: the verdict is kept for the request.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from datetime import datetime
 import psycopg
 from flask import g, request
 
-from api.http.connection import connection
+from api.http.connection import SAFE_METHODS, connection
 from api.http.errors import ApiError
 from api.store.sql import q
 
@@ -69,6 +74,43 @@ class Token:
     id: int
     name: str
     scope: str
+
+
+@dataclass(frozen=True)
+class Access:
+    """What a request needs, and what its token allows: decided before the rate limits count the
+    request, enforced after them."""
+
+    scope: str | None = None  # None: a public request
+    token: Token | None = None  # the token that allows it
+    refusal: ApiError | None = None  # why it may not (401, 403)
+
+    def enforce(self) -> None:
+        """401 or 403 when the request's token does not allow it."""
+        if self.refusal is not None:
+            raise self.refusal
+
+
+PUBLIC = Access()
+
+
+def needed_scope() -> str | None:
+    """The scope the request needs: none to read (GET, HEAD, OPTIONS, and a path or method with no
+    route, which answers 404 or 405), `write` for any other method on a route."""
+    if request.method in SAFE_METHODS or request.url_rule is None:
+        return None
+    return "write"
+
+
+def access() -> Access:
+    """The request's needs and its token's verdict, the token read (once) for a request that needs one."""
+    scope = needed_scope()
+    if scope is None:
+        return PUBLIC
+    try:
+        return Access(scope, token=authorize(scope))
+    except ApiError as refusal:
+        return Access(scope, refusal=refusal)
 
 
 def require_scope(scope: str) -> str:

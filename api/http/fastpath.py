@@ -10,8 +10,9 @@ headers the hooks add (a test compares the two paths byte for byte, tests/test_f
 It only ever answers 200 or 304. Anything else goes to the Flask app untouched: another
 method, a token, an Accept header other than JSON, any other query parameter or an unusual
 spelling of one, an unknown or deleted item, a bad cursor, a client over its rate limit. The
-read is counted once either way (the count travels in the WSGI environ), and a database error
-met here is raised again inside Flask, so it gets the same 503 without a second wait.
+read is counted once either way (the count travels in the request's `Exchange`,
+api/http/exchange.py), and a database error met here is raised again inside Flask, so it gets
+the same 503 without a second wait.
 
 Longer than most modules (about 390 lines): the routing it accepts, the libpq calls it makes
 with their deadline, and the answer it builds belong together, and a test holds all of it to
@@ -43,13 +44,12 @@ from api.config import Settings
 from api.http import ratelimit
 from api.http.caching import REVALIDATE, shared_policy
 from api.http.conditional import etag_matches, held_revisions, make_etag
+from api.http.exchange import Exchange
 from api.http.headers import REQUEST_ID, closing_headers, oversized_fields
-from api.http.logs import ROUTE_KEY
 from api.resources.paging import public_url
 from api.resources.reads import ListQuery, Reply, is_id, item_query, read_list
 from api.store.db import DeadlineConnection, give_back, lend
 
-DATABASE_ERROR = "proposals_api.fast_path_error"  # environ: raised again in Flask by `raise_database_error`
 ACCEPTED = frozenset({"*/*", "application/json"})  # Accept values that select JSON for every route here
 ITEMS = {collection.name: collection.singular for collection in COLLECTIONS.values()}
 ITEM_PATH = re.compile(r"/v1/(" + "|".join(ITEMS) + r")/([^/]+)")
@@ -258,24 +258,25 @@ class FastReads:
         if answer is None:
             return self.inner(environ, start_response)
         status, headers, body = answer
-        environ[ROUTE_KEY] = rule
+        Exchange.of(environ).route = rule
         start_response(status, headers)
         return body
 
     def _reply(self, environ: dict, rule: str, read: Callable) -> tuple[str, list, list[bytes]] | None:
         """Status, headers and body of a 200 or 304, or None to leave the request to Flask."""
         limiter: ratelimit.Limiter = self.app.extensions["rate_limiter"]
-        if ratelimit.COUNTED not in environ:
-            environ[ratelimit.COUNTED] = limiter.count_read(
+        exchange = Exchange.of(environ)
+        if exchange.read_count is None:
+            exchange.read_count = limiter.count_read(
                 ratelimit.client_address(limiter.trusted_proxies, environ=environ)
             )  # counted once: Flask judges this count if it answers instead
-        counts = environ[ratelimit.COUNTED]
+        counts = exchange.read_count
         if any(count.exceeded for count in counts):
             return None
         try:
             pool, conn = lend(self.app.extensions, anonymous_read=True)
         except (PoolTimeout, psycopg.Error) as error:
-            environ[DATABASE_ERROR] = error
+            exchange.database_error = error
             return None
         try:
             reply = read(conn, environ.get("HTTP_IF_NONE_MATCH"), environ)
@@ -284,7 +285,7 @@ class FastReads:
         except HTTPException:
             return None  # 404, 410, a bad cursor: Flask answers as before
         except (PoolTimeout, psycopg.Error) as error:
-            environ[DATABASE_ERROR] = error
+            exchange.database_error = error
             return None
         finally:
             give_back(pool, conn)
@@ -378,7 +379,7 @@ def _text(value: object) -> bytes | None:
 
 def raise_database_error() -> None:
     """Before the view: the database error the fast path met, so Flask answers it (503) at once."""
-    error = request.environ.get(DATABASE_ERROR)
+    error = Exchange.of(request.environ).database_error
     if error is not None:
         raise error
 

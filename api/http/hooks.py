@@ -1,9 +1,10 @@
 """What Flask does around every view: one function before it and one after, steps in order.
 
 Before the view, each step may refuse the request: header fields too large (431,
-api/http/headers.py) first, since it reads only sizes; then the bearer token and the rate limits
-(401, 403, 429, api/http/ratelimit.py), so nothing about a write is looked at before its token; then
-the media types the client accepts (406, api/http/negotiation.py); then a database error the fast
+api/http/headers.py) first, since it reads only sizes; then which scope the request needs and
+its bearer token's verdict (api/http/auth.py), so nothing about a write is looked at before its
+token; then the rate limits (429, api/http/ratelimit.py), which count a refused write too; then
+the token's refusal (401, 403); then the media types the client accepts (406, api/http/negotiation.py); then a database error the fast
 path already met for this request (503, api/http/fastpath.py), so it is not waited for twice.
 
 After the view come the fields every answer carries, in the order the fast path writes them
@@ -18,7 +19,7 @@ from __future__ import annotations
 from flask import Flask, Response, g
 
 from api.config import Settings
-from api.http import caching, logs
+from api.http import auth, caching, logs
 from api.http.fastpath import raise_database_error
 from api.http.headers import closing_headers, refuse_oversized_fields, request_id
 from api.http.negotiation import refuse_unacceptable
@@ -30,7 +31,9 @@ def init_app(app: Flask, settings: Settings, limiter: Limiter) -> None:
 
     def before_view() -> None:
         refuse_oversized_fields()
-        limiter.check()
+        access = auth.access()
+        limiter.check(access)
+        access.enforce()
         refuse_unacceptable()
         raise_database_error()
 

@@ -21,9 +21,9 @@ import orjson
 from flask import Flask, has_request_context, request
 
 from api.http import metrics
+from api.http.exchange import Exchange
 
 ACCESS = logging.getLogger("proposals_api.access")
-ROUTE_KEY = "proposals_api.route"  # set in the WSGI environ by Flask, read by the middleware
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName"}
 
 
@@ -86,13 +86,17 @@ class _StderrHandler(logging.StreamHandler):
 
 
 class RequestLog:
-    """WSGI middleware: times each request to the end of its body, then logs it and counts it."""
+    """WSGI middleware: times each request to the end of its body, then logs it and counts it.
+
+    The outermost layer, so it is the one that puts the request's `Exchange` in the environ.
+    """
 
     def __init__(self, app: Callable) -> None:
         self.app = app
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         started = time.perf_counter()
+        exchange = Exchange.of(environ)
         seen: dict = {}
 
         def start(status: str, headers: list, exc_info=None):
@@ -103,15 +107,15 @@ class RequestLog:
         try:
             body = self.app(environ, start)
         except BaseException:
-            _finish(environ, {"status": 500}, started)
+            _finish(environ, exchange, {"status": 500}, started)
             raise
         if isinstance(body, list):
             # The body is already whole (the fast path's): logged now, and handed on as the list
             # itself, which granian sends in one piece. Any other iterable costs it a channel and
             # a release and retake of the GIL per chunk.
-            _finish(environ, seen, started)
+            _finish(environ, exchange, seen, started)
             return body
-        return _Closing(body, lambda: _finish(environ, seen, started))
+        return _Closing(body, lambda: _finish(environ, exchange, seen, started))
 
 
 class _Closing:
@@ -135,11 +139,11 @@ class _Closing:
                 done()
 
 
-def _finish(environ: dict, seen: dict, started: float) -> None:
+def _finish(environ: dict, exchange: Exchange, seen: dict, started: float) -> None:
     seconds = time.perf_counter() - started
     status = seen.get("status", 500)
     method = environ.get("REQUEST_METHOD", "")
-    route = environ.get(ROUTE_KEY)
+    route = exchange.route
     try:
         metrics.record_request(method, route, status, seconds)
     except Exception:  # metrics must never break a response; the failure is logged
@@ -206,7 +210,7 @@ def _sole_handler() -> _StderrHandler | None:
 
 def remember_route() -> None:
     """The URL rule, not the path, for the request log: one metric series per route, whatever the ids in it."""
-    request.environ[ROUTE_KEY] = request.url_rule.rule if request.url_rule is not None else None
+    Exchange.of(request.environ).route = request.url_rule.rule if request.url_rule is not None else None
 
 
 def init_app(app: Flask) -> None:

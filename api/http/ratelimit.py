@@ -1,10 +1,8 @@
-"""Access control and rate limits, checked before any view runs.
+"""Rate limits, checked before any view runs.
 
-Writes are denied by default: any request that reaches a route with a method other than GET,
-HEAD or OPTIONS needs a write token (`api.auth.authorize`), checked here before the query,
-the headers or the body are looked at, so a malformed or huge body without a token is 401.
-
-Limits are fixed windows of `RATE_LIMIT_WINDOW` seconds, each a policy of its own:
+A request that needs a scope (api/http/auth.py's `access`: every write) counts as a write, by
+its client address and, when its token is good, by the token's id; every other request counts as
+a read. Limits are fixed windows of `RATE_LIMIT_WINDOW` seconds, each a policy of its own:
 
 - `address-writes`: every write attempt from a client address, refused ones included (a token
   guesser's), and `token-writes`: every write a token may make. Both are counted in Postgres,
@@ -37,16 +35,17 @@ from functools import lru_cache
 from flask import Flask, g, request
 
 from api.config import Settings
-from api.http import auth, metrics
-from api.http.connection import SAFE_METHODS, connection
+from api.http import metrics
+from api.http.auth import Access
+from api.http.connection import connection
 from api.http.errors import ApiError
+from api.http.exchange import Exchange
 from api.store.sql import q
 
 UNLIMITED_ENDPOINTS = frozenset({"operations.Health", "operations.Ready"})
 # granian 2.8.9 has no switch to leave out its `server: granian` header, but keeps the application's
 # own value: this one names the product without a version or the engine under it.
 MAX_ADDRESSES = 100_000  # per worker and window: past it, new addresses go uncounted until the next window
-COUNTED = "proposals_api.read_counts"  # environ: a read api/http/fastpath.py counted before leaving it to Flask
 
 
 @dataclass(frozen=True)
@@ -138,24 +137,21 @@ class Limiter:
         self.local = LocalCounter(self.window)
         self.next_clean_up = 0.0
 
-    def check(self) -> None:
-        """Before any view: the write token (401/403) and the limits (429)."""
+    def check(self, access: Access) -> None:
+        """Before any view, after the token is read and before a refusal of it is raised: the
+        limits (429). A write with a refused token counts against its address too, so 429 wins
+        over 401/403 once an address is over its limit."""
         if request.endpoint in UNLIMITED_ENDPOINTS or (request.endpoint == metrics.ENDPOINT and metrics.authorized()):
             return
-        counted = request.environ.get(COUNTED)
+        counted = Exchange.of(request.environ).read_count
         if counted is not None:  # api/http/fastpath.py counted this read, then left the answer to Flask
             self._judge(counted)
             return
         address = client_address(self.trusted_proxies)
-        if request.method in SAFE_METHODS or request.url_rule is None:
+        if access.scope is None:
             self._count_read(address)  # a 404 or 405 is as cheap as a read, and counted as one
             return
-        try:
-            token = auth.authorize("write")
-        except ApiError:
-            self._count_writes(address, None)  # 429 wins over 401/403 once an address is over its limit
-            raise
-        self._count_writes(address, token.id)
+        self._count_writes(address, access.token.id if access.token is not None else None)
 
     def _count_read(self, address: str) -> None:
         if self.reads:

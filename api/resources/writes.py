@@ -2,8 +2,9 @@
 
 The item, its revision snapshot, the revisions of items whose representation shows it (a
 clause's proposal, a party's groups) and the idempotency record commit together or not
-at all. Order of checks: token (401/403, in `api.http.ratelimit` before any view or other hook,
-then the write limits: 429) → Accept (406) → query (400) → If-Match present (428) → body
+at all. Order of checks: token read (in `api.http.auth.access`, before any view or other hook) →
+write limits (429, api/http/ratelimit.py; it wins over a refused token) → token refused (401/403)
+→ Accept (406) → query (400) → If-Match present (428) → body
 (415/413/400/422) → row lock and If-Match compared (412) → write. Each view asks for the
 token again (`require_scope`, answered from the request's verdict), so a route wired past
 the guard still refuses. The row lock taken before the comparison makes concurrent writers
