@@ -222,7 +222,7 @@ def test_a_proposal_shows_its_clauses_beside_the_quoted_words_and_its_sources(pa
 
 def test_the_timeline_puts_talks_and_statements_in_date_order(page, live_server):
     page.goto(f"{live_server}/explore/timeline")
-    assert page.locator("#timeline tr.talk").count() == 4
+    assert page.locator("#timeline tr.talk").count() == 7
     assert page.locator("#timeline tr.statement").count() >= 5
     first_talk = page.locator("#timeline tr.talk").first.inner_text()
     assert "2021-12-30" in first_talk and "Telephone conversation between Presidents Putin and Biden" in first_talk

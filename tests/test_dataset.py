@@ -87,10 +87,12 @@ def test_the_seed_article_view_is_revision_one_and_history_comes_after(db):
     later = db.execute(
         "SELECT collection, item_id, revision, rfc3339(valid_from) FROM revisions"
         " WHERE collection = 'talks' AND revision > 1 AND changeset_id IN (SELECT id FROM changesets WHERE actor = 'seed')"
-        " ORDER BY valid_from"
+        " ORDER BY valid_from, revision"
     ).fetchall()
     assert [(r[1], r[2], r[3]) for r in later] == [
+        ("putin-biden-call-2021-12-30", 2, "2022-01-01T12:00:00Z"),  # the White House's account, when published
         ("geneva-strategic-stability-2022-01-10", 2, "2022-01-10T23:00:00Z"),
+        ("geneva-strategic-stability-2022-01-10", 3, "2022-01-10T23:00:00Z"),  # the working dinner of 9 January
         ("nato-russia-council-2022-01-12", 2, "2022-01-12T23:00:00Z"),
         ("osce-russia-consultations-2022-01-13", 2, "2022-01-13T23:00:00Z"),
     ]

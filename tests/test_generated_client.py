@@ -178,7 +178,7 @@ def test_history_revisions_and_diffs(clients: dict[str, Any]):
     anonymous = clients["anonymous"]
     talk_id = "geneva-strategic-stability-2022-01-10"
     revisions = call(anonymous, "listTalkRevisions", talk_id, expect=200).parsed
-    assert [revision.revision for revision in revisions.items] == [2, 1]
+    assert [revision.revision for revision in revisions.items] == [3, 2, 1]
     first = call(anonymous, "getTalkRevision", talk_id, 1, expect=200).parsed
     assert first.item.status == "scheduled"
     diff = call(anonymous, "getTalkRevisionDiff", talk_id, 2, expect=200, from_=1).parsed
