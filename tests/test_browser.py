@@ -232,10 +232,12 @@ def test_the_timeline_puts_talks_and_statements_in_date_order(page, live_server)
 
 def test_the_history_page_compares_two_revisions(page, live_server):
     page.goto(f"{live_server}/explore/timeline")
-    page.locator("#timeline tr.talk", has_text="Strategic Stability Dialogue").get_by_role(
-        "link", name="history"
-    ).click()
-    page.wait_for_selector("#diff")
+    page.locator('#timeline tr.talk a[href$="/talks/geneva-strategic-stability-2022-01-10/history"]').click()
+    page.wait_for_selector("#diff")  # the latest two revisions: the summary gained the working dinner
+    page.select_option("#compare select[name=from]", "1")
+    page.select_option("#compare select[name=to]", "2")
+    page.click("#compare button")
+    page.wait_for_url("**/history?from=1&to=2")
     status = page.locator("#diff tr").filter(has=page.get_by_role("cell", name="status", exact=True))
     assert status.locator("td.before").inner_text() == "scheduled"
     assert status.locator("td.after").inner_text() == "held"

@@ -61,11 +61,11 @@ def test_a_smaller_maximum_refuses_larger_pages(serve):
 
 
 def test_the_default_page_size_applies_when_limit_is_omitted(serve):
-    client = serve(default_page_size=3)
+    client = serve(default_page_size=2)  # every list below has more than two items
     for path in ("/v1/talks", "/v1/clauses", "/v1/parties", "/v1/parties?kind=state", f"/v1/talks/{TALK}/revisions"):
         page = client.get(path).get_json()
-        expected = 2 if "revisions" in path else 3  # the talk has two revisions
-        assert len(page["items"]) == expected, path
+        assert len(page["items"]) == 2, path
+        assert page["next_cursor"] is not None, path
     assert client.get("/v1/parties").get_json()["next_cursor"] is not None
 
 

@@ -23,23 +23,27 @@ def test_geneva_as_of_new_year_is_scheduled_per_the_seed_article(client):
 def test_geneva_today_is_held_with_sherman_and_ryabkov_leading(client):
     talk = client.get(GENEVA).get_json()
     assert talk["status"] == "held"
-    assert talk["revision"] == 2
+    assert talk["revision"] == 3  # the 9 January working dinner added to its summary (data/README.md)
     assert talk["updated_at"] == "2022-01-10T23:00:00Z"  # the end of the meeting's day in Geneva
     heads = {d["party_id"]: d["head"] for d in talk["delegations"]}
     assert heads == {"united-states": "Wendy Sherman", "russia": "Sergei Ryabkov"}
     assert len(talk["source_ids"]) > 1
 
 
-def test_revisions_list_both_newest_first_with_their_sources(client):
+def test_revisions_list_all_newest_first_with_their_sources(client):
     response = client.get(f"{GENEVA}/revisions")
     assert response.status_code == 200
     revisions = response.get_json()["items"]
-    assert [r["revision"] for r in revisions] == [2, 1]
-    assert [r["valid_from"] for r in revisions] == ["2022-01-10T23:00:00Z", "2021-12-31T07:52:00Z"]
-    assert revisions[0]["actor"] == "seed"
-    assert revisions[0]["note"]
-    assert revisions[1]["item"]["source_ids"][0] == "sputnik-lavrov-security-guarantees"
-    assert set(revisions[1]["item"]["source_ids"]) < set(revisions[0]["item"]["source_ids"])
+    assert [r["revision"] for r in revisions] == [3, 2, 1]
+    assert [r["valid_from"] for r in revisions] == [
+        "2022-01-10T23:00:00Z",
+        "2022-01-10T23:00:00Z",
+        "2021-12-31T07:52:00Z",
+    ]
+    assert all(r["actor"] == "seed" and r["note"] for r in revisions)
+    assert revisions[2]["item"]["source_ids"][0] == "sputnik-lavrov-security-guarantees"
+    assert set(revisions[2]["item"]["source_ids"]) < set(revisions[1]["item"]["source_ids"])
+    assert set(revisions[1]["item"]["source_ids"]) <= set(revisions[0]["item"]["source_ids"])
     assert all(r["deleted"] is False for r in revisions)
 
 
@@ -48,7 +52,7 @@ def test_one_revision_is_immutable_and_cacheable(client):
     assert response.status_code == 200
     assert response.headers["Cache-Control"] == "public, max-age=31536000, immutable"
     assert response.get_json()["item"]["status"] == "scheduled"
-    assert client.get(f"{GENEVA}/revisions/3").status_code == 404
+    assert client.get(f"{GENEVA}/revisions/4").status_code == 404
     assert client.get(f"{GENEVA}/revisions/0").status_code == 404
     assert client.get(f"{GENEVA}/revisions/{2**70}").status_code == 404
 
