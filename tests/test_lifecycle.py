@@ -385,3 +385,40 @@ def test_forget_dead_processes_drops_dead_users_and_a_reused_postmaster_pid(tmp_
     (data_dir / "postmaster.pid").write_text(f"{dead.pid}\n{data_dir}\n")
     embedded.forget_dead_processes(data_dir)
     assert (data_dir / "postmaster.pid").exists()
+
+
+# A granian stand-in whose master ignores SIGTERM and never passes it on, while its worker
+# (Python's default handler) would stop at one.
+MASTER_THAT_KEEPS_THE_STOP_TO_ITSELF = """
+import signal, subprocess, sys
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+worker = subprocess.Popen(
+    [sys.executable, "-c", "import time; time.sleep(60)"],
+    preexec_fn=lambda: signal.signal(signal.SIGTERM, signal.SIG_DFL),
+)
+worker.wait()
+"""
+
+
+def test_workers_get_the_stop_themselves_when_the_master_does_not_pass_it_on(capsys):
+    """After GRANIAN_NUDGE_SECONDS every granian process gets the SIGTERM: the stop is quiet and in time."""
+
+    class Signals:
+        count = 0
+
+    signals = Signals()
+    stop_at: list[float] = []
+
+    def ask_to_stop() -> None:
+        time.sleep(0.5)
+        stop_at.append(time.monotonic())
+        signals.count = 1
+
+    threading.Thread(target=ask_to_stop, daemon=True).start()
+    status = lifecycle.run_granian(
+        [sys.executable, "-c", MASTER_THAT_KEEPS_THE_STOP_TO_ITSELF], dict(os.environ), str(ROOT), signals
+    )
+    took = time.monotonic() - stop_at[0]
+    assert status == 0
+    assert lifecycle.GRANIAN_NUDGE_SECONDS <= took < lifecycle.GRANIAN_STOP_SECONDS, took
+    assert capsys.readouterr().err == ""

@@ -33,6 +33,10 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 # own --workers-kill-timeout: its check races with the thread that reaps each worker, and then
 # warns of "Killing worker-N after it refused to gracefully stop" for a worker already gone.
 GRANIAN_STOP_SECONDS = 3.0
+# If granian still runs this long after its master's SIGTERM, the SIGTERM goes to every granian
+# process (its workers too). A worker that the master has not signalled yet, for whatever reason,
+# then stops by itself, in time; in the common case granian is gone long before.
+GRANIAN_NUDGE_SECONDS = 1.0
 # The supervisor's last resort, far past the usual second: a session that has not stopped by
 # then is killed. Its Postgres, if any, is then stopped by the next start.
 SESSION_STOP_SECONDS = 15.0
@@ -184,8 +188,8 @@ class StopSignals:
 
 def run_granian(command: Sequence[str], env: dict[str, str], cwd: str, signals: StopSignals) -> int:
     """Runs granian until it exits, or until a stop signal: then SIGTERM to its master, which
-    stops its workers; past GRANIAN_STOP_SECONDS, or at a second signal, every granian process
-    is killed.
+    stops its workers (and to every granian process after GRANIAN_NUDGE_SECONDS, should one still
+    run); past GRANIAN_STOP_SECONDS, or at a second signal, every granian process is killed.
 
     granian gets a process group of its own, so that nothing is left of it afterwards.
     Returns 0 after a stop that was asked for, else granian's exit status.
@@ -197,16 +201,21 @@ def run_granian(command: Sequence[str], env: dict[str, str], cwd: str, signals: 
     server = subprocess.Popen(
         command, env=env, cwd=cwd, process_group=0, preexec_fn=lambda: _ask_for_sigterm_when_the_parent_dies(parent)
     )
-    deadline = None
+    deadline = nudge_at = None
     try:
         while server.poll() is None:
             if signals.count > seen:
                 if deadline is None:
                     server.send_signal(signal.SIGTERM)
                     deadline = time.monotonic() + GRANIAN_STOP_SECONDS
+                    nudge_at = time.monotonic() + GRANIAN_NUDGE_SECONDS
                 else:
                     deadline = time.monotonic()
                 seen = signals.count
+            if nudge_at is not None and time.monotonic() > nudge_at:
+                nudge_at = None
+                with suppress(ProcessLookupError):
+                    os.killpg(server.pid, signal.SIGTERM)
             if deadline is not None and time.monotonic() > deadline:
                 if signals.count == 1:
                     click.echo(
