@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 
 from marshmallow import Schema
 
@@ -44,16 +45,17 @@ class Collection:
     fast_search_query: str | None = None
     importable: bool = True  # False: its records travel inside another's (a proposal's clauses)
 
-    @property
+    # Derived once per declaration, not on every request that reads them.
+    @cached_property
     def columns(self) -> list[str]:
         """The CSV columns of a list: every field but the search hit's."""
         return [name for name in self.schema._declared_fields if name != "search"]
 
-    @property
+    @cached_property
     def listing(self) -> ListQuery:
         return ListQuery(self.name, self.key_count, sort_alias=self.sort_alias)
 
-    @property
+    @cached_property
     def search(self) -> ListQuery | None:
         return ListQuery(self.name, 2, query=self.search_query) if self.search_query else None
 

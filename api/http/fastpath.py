@@ -27,7 +27,7 @@ import re
 import select
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from time import monotonic
 
@@ -88,7 +88,7 @@ LISTS = {
         f"/v1/{collection.name}",
         collection.listing,
         _defaults(collection.query_schema(), collection.filters),
-        search=ListQuery(collection.name, 2, query=collection.search_query, page_query=collection.fast_search_query)
+        search=replace(collection.search, page_query=collection.fast_search_query)  # type: ignore[type-var]
         if collection.fast_search_query
         else None,
     )

@@ -88,19 +88,15 @@ class Parser(FlaskParser):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.empty_queries: dict[int, tuple[Schema, dict]] = {}
+        self.empty_queries: dict[Schema, dict] = {}  # by schema instance (a schema hashes by identity)
 
     def parse(self, argmap, req=None, *, location=None, **kwargs):
         """An empty query string loads to its schema's defaults, the same every time: loaded once per
         schema, not by webargs on every request (the commonest list and item reads have none)."""
         if location == "query" and isinstance(argmap, Schema) and not flask.request.query_string:
-            cached = self.empty_queries.get(id(argmap))
-            if cached is None or cached[0] is not argmap:
-                cached = self.empty_queries[id(argmap)] = (
-                    argmap,
-                    super().parse(argmap, req, location=location, **kwargs),
-                )
-            return copy.deepcopy(cached[1])
+            if argmap not in self.empty_queries:
+                self.empty_queries[argmap] = super().parse(argmap, req, location=location, **kwargs)
+            return copy.deepcopy(self.empty_queries[argmap])
         return super().parse(argmap, req, location=location, **kwargs)
 
 
