@@ -145,6 +145,9 @@ def item_response(collection: Collection, item_id: str, args: Mapping[str, objec
 
 
 SORT_CASTS = {"starts_on": "date", "updated_at": "timestamptz"}  # every other sortable field is text
+# A sort field whose order is not its own column's: a statement's EDTF date sorts by its earliest,
+# then latest day, which one text column holds (sql/migrations/0015_statement_dates.sql).
+SORT_COLUMNS = {"said_when": "said_order"}
 
 
 @lru_cache(maxsize=256)
@@ -161,7 +164,7 @@ def _list_query(name: str, sort: str | None, alias: str) -> str:
     text = q(name)
     if sort is None:
         return text
-    column = sort.removeprefix("-")
+    column = SORT_COLUMNS.get(sort.removeprefix("-"), sort.removeprefix("-"))
     descending = sort.startswith("-")
     return (
         sql.SQL(text)

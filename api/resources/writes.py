@@ -38,7 +38,7 @@ from api.http.errors import ApiError, field_errors, gone, not_found
 from api.http.notes import NoteError, parse_note
 from api.resources.paging import public_url
 from api.resources.reads import is_id
-from api.store.records import input_shape, merge_patch
+from api.store.records import input_shape, patch_record
 from api.store.sql import q
 
 JSON = "application/json"
@@ -299,7 +299,7 @@ def update(declared: Collection, item_id: str, fixed: tuple[str, ...] = ("id",))
     def work() -> Response:
         doc = _locked_item(conn, collection, singular, item_id, if_match)
         current = input_shape(doc)
-        record = merge_patch(current, patch)
+        record = patch_record(current, patch)
         # In a merge patch null removes a member; members that are always present become null.
         record |= {name: None for name in current.keys() - record.keys() if schema._declared_fields[name].allow_none}
         for name in fixed:

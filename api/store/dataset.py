@@ -23,7 +23,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from api.collections import COLLECTIONS
-from api.store.records import input_shape, merge_patch
+from api.store.records import input_shape, patch_record
 from api.store.sql import q
 
 FORMAT = "proposals-api/dataset@1"
@@ -161,7 +161,7 @@ class Importer:
         row = self.conn.execute(query, {"id": item_id}).fetchone()
         if row is None or row[1]:
             raise DatasetError(index, collection, item_id, "no such record to patch")
-        patched = merge_patch(input_shape(row[0]), change["patch"])
+        patched = patch_record(input_shape(row[0]), change["patch"])
         if isinstance(patched, dict) and patched.get("id") != item_id:
             raise DatasetError(index, collection, item_id, "a patch cannot change the id")
         return patched

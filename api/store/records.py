@@ -8,7 +8,10 @@ here, and a PATCH applies its JSON Merge Patch (RFC 7396) here.
 
 from __future__ import annotations
 
-SERVER_FIELDS = {"revision", "updated_at", "members"}
+SERVER_FIELDS = {"revision", "updated_at", "members", "said_earliest", "said_latest"}
+# Fields that give the same fact two ways: a statement's day as `said_on` (the older way) or its
+# date as `said_when` (EDTF). A patch that sets one replaces the other, which is then derived again.
+ALTERNATIVES = (("said_on", "said_when"),)
 CLAUSE_SERVER_FIELDS = {"revision", "updated_at", "proposal_id"}
 
 
@@ -31,3 +34,16 @@ def input_shape(doc: dict) -> dict:
     if "clauses" in record:
         record["clauses"] = [{k: v for k, v in c.items() if k not in CLAUSE_SERVER_FIELDS} for c in record["clauses"]]
     return record
+
+
+def patch_record(current: dict, patch: object) -> object:
+    """The record a PATCH (or a dataset's patch) makes of the stored one: the merge patch, after
+    dropping the stored field of an ALTERNATIVES pair whose other field the patch sets."""
+    if isinstance(patch, dict):
+        current = dict(current)
+        for one, other in ALTERNATIVES:
+            if one in patch and other not in patch:
+                current.pop(other, None)
+            elif other in patch and one not in patch:
+                current.pop(one, None)
+    return merge_patch(current, patch)

@@ -29,6 +29,9 @@ LANGUAGE sql STABLE AS $$
           OR EXISTS (SELECT 1 FROM statement_proposals x WHERE x.statement_id = s.id AND x.proposal_id = proposal))
      AND (talk IS NULL
           OR EXISTS (SELECT 1 FROM statement_talks x WHERE x.statement_id = s.id AND x.talk_id = talk))
-     AND (since IS NULL OR s.said_on >= since)
-     AND (until IS NULL OR s.said_on <= until)
+     -- A statement whose date is an interval may have been made on any day of it: `since` keeps
+     -- it when its latest possible day is on or after `since`, `until` when its earliest is on
+     -- or before `until` (an open end reaches every day; an undated statement passes neither).
+     AND (since IS NULL OR s.said_latest >= since)
+     AND (until IS NULL OR s.said_earliest <= until)
 $$;

@@ -96,11 +96,20 @@ BEGIN
     t.revision, rfc3339(t.updated_at) AS updated_at) d);
 END $$;
 
+-- A bound of a statement's date as the API gives it: an open end (-infinity, infinity) is null.
+CREATE OR REPLACE FUNCTION statement_day(d date) RETURNS date
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+  RETURN CASE WHEN isfinite(d) THEN d END;
+END $$;
+
 CREATE OR REPLACE FUNCTION doc_statements(s statements) RETURNS json
 LANGUAGE plpgsql STABLE AS $$
 BEGIN
   RETURN (SELECT row_to_json(d) FROM (SELECT
-    s.id, s.speaker, s.speaker_role, s.party_id, s.said_on, s.kind, s.quote, s.summary,
+    s.id, s.speaker, s.speaker_role, s.party_id, s.said_on,
+    s.said_when, statement_day(s.said_earliest) AS said_earliest, statement_day(s.said_latest) AS said_latest,
+    s.kind, s.quote, s.summary,
     coalesce((SELECT array_to_json(array_agg(x.proposal_id ORDER BY x.position))
                 FROM statement_proposals x WHERE x.statement_id = s.id), '[]') AS proposal_ids,
     coalesce((SELECT array_to_json(array_agg(x.talk_id ORDER BY x.position))

@@ -170,6 +170,93 @@ BEGIN
   PERFORM refresh_item('talks', tid, cs, vf, why);
 END $$;
 
+-- Statement dates as EDTF (ISO 8601-2), the subset schemas/dates.py documents and checks on
+-- every write; here Postgres derives the days a value bounds, so that filters and sorting need no
+-- parser. One end of an interval, or a whole value without '/': a year, a month or a day, perhaps
+-- qualified (`?` uncertain, `~` approximate, `%` both); its first and last day.
+CREATE OR REPLACE FUNCTION edtf_endpoint(value text, OUT first_day date, OUT last_day date, OUT qualified boolean)
+LANGUAGE plpgsql IMMUTABLE STRICT AS $$
+DECLARE
+  m text[] := regexp_match(value, '^([0-9]{4})(?:-([0-9]{2})(?:-([0-9]{2}))?)?([?~%])?$');
+BEGIN
+  IF m IS NULL OR m[1] = '0000' THEN
+    RAISE EXCEPTION 'not an EDTF date: %', value USING ERRCODE = 'invalid_datetime_format';
+  END IF;
+  qualified := m[4] IS NOT NULL;
+  IF m[2] IS NULL THEN
+    first_day := make_date(m[1]::int, 1, 1);
+    last_day := make_date(m[1]::int, 12, 31);
+  ELSIF m[3] IS NULL THEN
+    first_day := make_date(m[1]::int, m[2]::int, 1);
+    last_day := (first_day + interval '1 month' - interval '1 day')::date;
+  ELSE
+    first_day := make_date(m[1]::int, m[2]::int, m[3]::int);
+    last_day := first_day;
+  END IF;
+END $$;
+
+-- A whole value: its earliest and latest possible day (-infinity and infinity for an open end,
+-- `..`), and whether an end is qualified. NULL gives NULLs; an interval ending before it starts,
+-- or anything outside the subset, is an error (the API has refused it with a 422 before).
+CREATE OR REPLACE FUNCTION edtf_bounds(value text, OUT earliest date, OUT latest date, OUT qualified boolean)
+LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+  parts text[] := string_to_array(value, '/');
+  start_part record;
+  end_part record;
+BEGIN
+  IF value IS NULL THEN
+    RETURN;
+  ELSIF cardinality(parts) = 1 AND value <> '..' THEN
+    SELECT e.first_day, e.last_day, e.qualified INTO earliest, latest, qualified FROM edtf_endpoint(value) e;
+  ELSIF cardinality(parts) = 2 AND NOT (parts[1] = '..' AND parts[2] = '..') THEN
+    earliest := '-infinity';
+    latest := 'infinity';
+    qualified := false;
+    IF parts[1] <> '..' THEN
+      SELECT * INTO start_part FROM edtf_endpoint(parts[1]);
+      earliest := start_part.first_day;
+      qualified := start_part.qualified;
+    END IF;
+    IF parts[2] <> '..' THEN
+      SELECT * INTO end_part FROM edtf_endpoint(parts[2]);
+      latest := end_part.last_day;
+      qualified := qualified OR end_part.qualified;
+    END IF;
+    IF earliest > latest THEN
+      RAISE EXCEPTION 'EDTF interval ends before it starts: %', value USING ERRCODE = 'invalid_datetime_format';
+    END IF;
+  ELSE
+    RAISE EXCEPTION 'not an EDTF date or interval: %', value USING ERRCODE = 'invalid_datetime_format';
+  END IF;
+END $$;
+
+-- The key `sort=said_when` orders by: earliest, then latest day, as text that sorts byte by byte
+-- (the column is COLLATE "C"): an open start ('') first, an open end ('~') last, undated last of all.
+CREATE OR REPLACE FUNCTION statement_date_order(earliest date, latest date) RETURNS text
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+  RETURN CASE WHEN earliest IS NULL THEN '~'
+              ELSE CASE WHEN isfinite(earliest) THEN to_char(earliest, 'YYYY-MM-DD') ELSE '' END || '/'
+                || CASE WHEN isfinite(latest) THEN to_char(latest, 'YYYY-MM-DD') ELSE '~' END END;
+END $$;
+
+-- A statement's date from a record: `said_when`, or else `said_on` (the older way to give a
+-- day). `said_on` then holds the day only when the value fixes exactly one, unqualified.
+CREATE OR REPLACE FUNCTION save_statement_dates(sid text, r jsonb) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+  given text := coalesce(r->>'said_when', r->>'said_on');
+  b record;
+BEGIN
+  SELECT * INTO b FROM edtf_bounds(given);
+  UPDATE statements
+     SET said_when = given, said_earliest = b.earliest, said_latest = b.latest,
+         said_on = CASE WHEN b.earliest = b.latest AND NOT b.qualified THEN b.earliest END,
+         said_order = statement_date_order(b.earliest, b.latest)
+   WHERE id = sid;
+END $$;
+
 -- Quote and speaker weigh more than our summary in search ranking.
 CREATE OR REPLACE FUNCTION statement_search(s statements) RETURNS tsvector
 LANGUAGE sql IMMUTABLE AS $$
@@ -190,6 +277,7 @@ BEGIN
   ON CONFLICT (id) DO UPDATE SET speaker = EXCLUDED.speaker, speaker_role = EXCLUDED.speaker_role,
     party_id = EXCLUDED.party_id, said_on = EXCLUDED.said_on, kind = EXCLUDED.kind,
     quote = EXCLUDED.quote, summary = EXCLUDED.summary;
+  PERFORM save_statement_dates(sid, r);
   UPDATE statements s SET search = statement_search(s) WHERE s.id = sid;
   DELETE FROM statement_proposals WHERE statement_id = sid;
   INSERT INTO statement_proposals (statement_id, proposal_id, position)

@@ -13,13 +13,15 @@ SELECT doc FROM sources WHERE id = ANY (%(ids)s) ORDER BY id
 SELECT id, doc->>'short_name' FROM parties
 
 -- name: explorer_timeline
--- Talks and statements in one list, by date; undated statements last.
+-- Talks and statements in one list, by date (a statement's as EDTF: a day or an interval), by the
+-- earliest day, then the latest; undated statements last.
 SELECT kind, day, doc FROM (
-  SELECT 'talk' AS kind, starts_on AS day, doc FROM talks WHERE deleted_at IS NULL
+  SELECT 'talk' AS kind, to_char(starts_on, 'YYYY-MM-DD') AS day, starts_on AS earliest, starts_on AS latest, doc
+    FROM talks WHERE deleted_at IS NULL
   UNION ALL
-  SELECT 'statement', said_on, doc FROM statements WHERE deleted_at IS NULL
+  SELECT 'statement', said_when, said_earliest, said_latest, doc FROM statements WHERE deleted_at IS NULL
 ) t
-ORDER BY day NULLS LAST, kind, doc->>'id'
+ORDER BY earliest NULLS LAST, latest, kind, doc->>'id'
 
 -- name: explorer_revisions
 SELECT r.revision, r.valid_from, c.recorded_at, c.actor, r.note, r.deleted, r.snapshot
