@@ -10,6 +10,7 @@ from api.command.cli import main
 from api.resources.export import export_lines
 from api.store.dataset import DatasetError, import_dataset
 from api.store.migrate import migrate
+from api.store.records import SERVER_FIELDS
 
 
 def test_export_streams_ndjson_tagged_by_collection(client, db):
@@ -51,8 +52,7 @@ def test_round_trip_export_import_export_is_byte_identical(client, database_url,
     statement = client.get("/v1/statements?limit=1").get_json()["items"][0]
     created = client.post(
         "/v1/statements",
-        json={k: v for k, v in statement.items() if k not in ("revision", "updated_at")}
-        | {"id": "round-trip-statement"},
+        json={k: v for k, v in statement.items() if k not in SERVER_FIELDS} | {"id": "round-trip-statement"},
         headers=headers,
     )
     assert created.status_code == 201

@@ -219,7 +219,8 @@ def test_statements_resting_on_the_seed_come_from_people_it_reports_speaking(cli
     assert all(s["speaker"] != "Vladimir Putin" for s in statements)
     # The article reports words of Lavrov ("told Sputnik", "stressed"), Ushakov ("stressed") and Biden
     # ("the US president emphasized ... and informed"); of Putin it reports only that he took part in the call.
-    seed_only = {s["speaker"] for s in statements if set(s["source_ids"]) <= {SEED, SEED_PAGE}}
+    # (Ushakov's also cites a report of 31 December for when he spoke: issue 16, dates.)
+    seed_only = {s["speaker"] for s in statements if SEED in s["source_ids"]}
     assert seed_only == {"Sergey Lavrov", "Yuri Ushakov", "Joe Biden"}
 
 
