@@ -236,6 +236,44 @@ def test_revision_one_is_valid_from_the_article_not_before_the_call(client, revi
     assert sources[SEED_PAGE]["published_on"] == seed_instant.date().isoformat()
 
 
+# Issue 16, dates a researcher can trust: no statement stays undated where its record bounds it.
+# Days are UTC days. The call ran 20:35-21:25 UTC on 30 December; Lavrov spoke after it (the seed and
+# Sputnik's page, stamped 07:52 UTC on 31 December), Ushakov told reporters about it after it (APA, 03:11
+# UTC on 31 December), Biden spoke during it.
+STATEMENT_DATES = {
+    "lavrov-new-system-of-security-agreements": "2021-12-30/2021-12-31",
+    "lavrov-constructive-response-or-necessary-measures": "2021-12-30/2021-12-31",
+    "lavrov-legally-binding-security-guarantees": "2021-12-30/2021-12-31",
+    "lavrov-military-participation-important": "2021-12-30/2021-12-31",
+    "lavrov-no-endless-discussions": "2021-12-30/2021-12-31",
+    "ushakov-talks-must-not-be-empty-talk": "2021-12-30/2021-12-31",
+    "biden-shared-responsibility-and-allied-consultations": "2021-12-30",
+}
+
+
+def test_no_statement_is_undated_where_its_record_bounds_it(client, revisions, sources):
+    statements = walk(client, "/v1/statements")
+    assert {s["id"]: s["said_when"] for s in statements} == STATEMENT_DATES
+    call = client.get("/v1/talks/putin-biden-call-2021-12-30").get_json()
+    assert call["starts_on"] == call["ends_on"] == CALL_ENDED.date().isoformat()
+    for statement in statements:
+        earliest, latest = statement["said_earliest"], statement["said_latest"]
+        assert earliest and latest, statement["id"]  # bounded on both sides, never open
+        # Said by the time the record holds it, and by the time each dated source it cites appeared.
+        first = min(instant(r["valid_from"]) for c, i, r in revisions if c == "statements" and i == statement["id"])
+        assert date.fromisoformat(latest) <= first.date(), statement["id"]
+        for source_id in statement["source_ids"]:
+            published_on = sources[source_id]["published_on"]
+            assert published_on is None or latest <= published_on, (statement["id"], source_id)
+        # Not before the call it follows or took part in.
+        assert earliest >= call["starts_on"], statement["id"]
+        if call["id"] in statement["talk_ids"]:  # said during the call
+            assert (earliest, latest) == (call["starts_on"], call["ends_on"]), statement["id"]
+    ushakov = client.get("/v1/statements/ushakov-talks-must-not-be-empty-talk").get_json()
+    (report,) = [sources[s] for s in ushakov["source_ids"] if sources[s]["published_on"]]
+    assert "03:11 UTC" in report["description"] and "after the call" in report["description"]
+
+
 # Where each later event happened, and that place's offset from UTC on the day (CET, MSK in winter).
 UTC_OFFSET_HOURS = {"Geneva": 1, "Brussels": 1, "Vienna": 1, "Moscow": 3}
 
