@@ -11,8 +11,10 @@ from datetime import date
 
 import psycopg
 import pytest
+from psycopg.types.json import Jsonb
 
 from api.http.auth import create_token
+from api.store import migrate as migrations
 from schemas.dates import edtf_bounds
 
 LAVROV = "lavrov-military-participation-important"
@@ -267,3 +269,53 @@ def test_the_derived_bounds_cannot_be_written(client, writer):
     answer = client.post("/v1/statements", json=new_statement(said_earliest="2021-12-30"), headers=writer)
     assert answer.status_code == 422
     assert answer.get_json()["errors"][0]["pointer"] == "/said_earliest"
+
+
+# Migration 0015 on a database that already holds statements.
+
+
+def test_migration_0015_dates_existing_statements_in_a_new_revision_and_keeps_history(empty_database_url, monkeypatch):
+    files = migrations.migration_files()
+    with psycopg.connect(empty_database_url, autocommit=True) as conn:
+        with monkeypatch.context() as then:  # a deployment of before 0015: its migrations and their functions
+            then.setattr(migrations, "migration_files", lambda: [f for f in files if f[0] < "0015"])
+            then.setattr(migrations, "function_files", list)
+            migrations.migrate(conn)
+        changeset = conn.execute("INSERT INTO changesets (actor) VALUES ('seed') RETURNING id").fetchone()[0]
+        save = "SELECT save_{}(%s, %s, '2021-12-31T07:52:00Z', 'Seed view.')"
+        source = {"id": "seed", "publisher": "Sputnik", "title": None, "url": None, "published_on": None}
+        conn.execute(save.format("sources"), (Jsonb(source | {"description": "The seed."}), changeset))
+        for statement_id, said_on in (("dated", "2021-12-30"), ("undated", None)):
+            record = new_statement(id=statement_id, party_id=None, proposal_ids=[], source_ids=["seed"])
+            conn.execute(save.format("statements"), (Jsonb(record | {"said_on": said_on}), changeset))
+        before = dict(conn.execute("SELECT item_id, snapshot::text FROM revisions WHERE collection = 'statements'"))
+        assert '"said_when"' not in before["dated"]
+
+        assert migrations.migrate(conn)[0] == "0015_statement_dates.sql"
+
+        rows = conn.execute(
+            "SELECT s.id, s.revision, s.doc::text, doc_statements(s)::text FROM statements s ORDER BY s.id"
+        ).fetchall()
+        for statement_id, revision, doc, rendered in rows:
+            assert revision == 2 and doc == rendered, statement_id  # as today's functions write it
+        docs = {row[0]: json.loads(row[2]) for row in rows}
+        assert dates_of(docs["dated"]) == ("2021-12-30",) * 4
+        assert dates_of(docs["undated"]) == (None,) * 4
+        history = conn.execute(
+            "SELECT r.item_id, r.revision, r.snapshot::text, c.actor, r.note, r.valid_from = c.recorded_at "
+            "FROM revisions r JOIN changesets c ON c.id = r.changeset_id WHERE r.collection = 'statements' "
+            "ORDER BY r.item_id, r.revision"
+        ).fetchall()
+        assert [(h[0], h[1], h[3]) for h in history] == [
+            ("dated", 1, "seed"),
+            ("dated", 2, "migration 0015"),
+            ("undated", 1, "seed"),
+            ("undated", 2, "migration 0015"),
+        ]
+        assert {h[0]: h[2] for h in history if h[1] == 1} == before  # earlier snapshots as they were
+        assert all("said_when" in h[4] and h[5] for h in history if h[1] == 2)
+        assert {h[0]: json.loads(h[2]) for h in history if h[1] == 2} == docs
+        again = conn.execute("INSERT INTO changesets (actor) VALUES ('again') RETURNING id").fetchone()[0]
+        record = new_statement(id="dated", party_id=None, proposal_ids=[], source_ids=["seed"], said_on="2021-12-30")
+        conn.execute(save.format("statements"), (Jsonb(record), again))
+        assert conn.execute("SELECT revision FROM statements WHERE id = 'dated'").fetchone() == (2,)
