@@ -23,6 +23,7 @@ from marshmallow import Schema
 from api.resources.reads import ListQuery
 from schemas.clauses import ClauseQuerySchema, ClauseSchema
 from schemas.parties import PartyQuerySchema, PartySchema
+from schemas.people import PersonQuerySchema, PersonSchema
 from schemas.proposals import ProposalQuerySchema, ProposalSchema
 from schemas.sources import SourceQuerySchema, SourceSchema
 from schemas.statements import StatementQuerySchema, StatementSchema
@@ -91,12 +92,13 @@ CLAUSES = Collection(
     fast_search_query="search_clauses_by_term",
     importable=False,
 )
+PEOPLE = Collection("people", "person", PersonSchema, PersonQuerySchema, ("party", "sort"), key_count=2, sort_alias="p")
 TALKS = Collection(
     "talks",
     "talk",
     TalkSchema,
     TalkQuerySchema,
-    ("party", "proposal", "status", "since", "until", "sort"),
+    ("party", "proposal", "person", "status", "since", "until", "sort"),
     key_count=2,
     sort_alias="t",
     fast_list=True,
@@ -106,7 +108,7 @@ STATEMENTS = Collection(
     "statement",
     StatementSchema,
     StatementQuerySchema,
-    ("q", "party", "speaker", "proposal", "talk", "since", "until", "sort"),
+    ("q", "party", "speaker", "person", "proposal", "talk", "since", "until", "sort"),
     key_count=2,
     sort_alias="s",
     search_query="search_statements",
@@ -114,5 +116,5 @@ STATEMENTS = Collection(
 
 # In the order a dataset file may refer to them: sources first, statements last.
 COLLECTIONS: dict[str, Collection] = {
-    collection.name: collection for collection in (SOURCES, PARTIES, PROPOSALS, CLAUSES, TALKS, STATEMENTS)
+    collection.name: collection for collection in (SOURCES, PARTIES, PROPOSALS, CLAUSES, PEOPLE, TALKS, STATEMENTS)
 }

@@ -55,3 +55,11 @@ SELECT 1 FROM proposals WHERE id = %(id)s FOR UPDATE
 
 -- name: lock_proposal_of_clause
 SELECT 1 FROM proposals WHERE id = (SELECT proposal_id FROM clauses WHERE id = %(id)s) FOR UPDATE
+
+-- name: defer_person_references
+-- An import checks its references to people at its end: an export of a database migrated by 0013
+-- lists the people it created after the statements and talks that name them.
+SET CONSTRAINTS statements_speaker_id_fkey, talk_delegations_head_id_fkey, talks_chair_id_fkey DEFERRED
+
+-- name: check_person_references
+SET CONSTRAINTS statements_speaker_id_fkey, talk_delegations_head_id_fkey, talks_chair_id_fkey IMMEDIATE
