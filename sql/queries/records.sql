@@ -59,7 +59,8 @@ SELECT 1 FROM proposals WHERE id = (SELECT proposal_id FROM clauses WHERE id = %
 -- name: defer_person_references
 -- An import checks its references to people at its end: an export of a database migrated by 0013
 -- lists the people it created after the statements and talks that name them.
-SET CONSTRAINTS statements_speaker_id_fkey, talk_delegations_head_id_fkey, talks_chair_id_fkey DEFERRED
+-- (They are the only deferrable constraints; ALL also works on a database from before 0013.)
+SET CONSTRAINTS ALL DEFERRED
 
 -- name: check_person_references
-SET CONSTRAINTS statements_speaker_id_fkey, talk_delegations_head_id_fkey, talks_chair_id_fkey IMMEDIATE
+SET CONSTRAINTS ALL IMMEDIATE
