@@ -61,6 +61,12 @@ def test_a_role_gives_its_dates_only_where_a_source_does(client):
         ("Foreign Minister of Poland", "poland", None, None),
         ("OSCE Chairperson-in-Office", "osce", "2022-01-01", None),
     ]
+    # Carpenter's start date came with a profile of 20 January 2022: a revision valid from then.
+    carpenter = client.get("/v1/people/michael-carpenter/revisions").get_json()["items"]
+    assert [(r["revision"], r["valid_from"], r["item"]["roles"][0]["since"]) for r in carpenter] == [
+        (2, "2022-01-21T12:00:00Z", "2021-11-29"),
+        (1, "2022-01-13T23:00:00Z", None),
+    ]
 
 
 def test_people_list_pages_sorts_and_filters_by_party(client):
