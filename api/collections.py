@@ -7,9 +7,11 @@ representation, which validates writes and imports. A list reads `list_<name>` (
 query with `q`), ordered by a keyset of `key_count` values; `sort_alias` is the table alias its
 `sort` orders by. `filters` are the query arguments the list query takes, by name.
 
-To add a collection: a schema module in `schemas/`, its SQL (a migration for the table and its
-representation, named queries in `sql/queries/`), a declaration below, its views (a module like
-api/resources/talks.py) and its tests.
+To add a collection: a schema module in `schemas/`, its SQL (a migration for its tables and the
+`revisions.collection` check; `doc_<name>` and `save_<name>` in sql/functions/; named queries in
+`sql/queries/`), a declaration below, its views (a module like api/resources/people.py, listed in
+api/__init__.py's RESOURCES) and its tests. docs/architecture.md, "Adding a collection", has the
+details (people was added that way).
 """
 
 from __future__ import annotations
