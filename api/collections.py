@@ -7,9 +7,11 @@ representation, which validates writes and imports. A list reads `list_<name>` (
 query with `q`), ordered by a keyset of `key_count` values; `sort_alias` is the table alias its
 `sort` orders by. `filters` are the query arguments the list query takes, by name.
 
-To add a collection: a schema module in `schemas/`, its SQL (a migration for the table and its
-representation, named queries in `sql/queries/`), a declaration below, its views (a module like
-api/resources/talks.py) and its tests.
+To add a collection: a schema module in `schemas/`, its SQL (a migration for its tables and the
+`revisions.collection` check; `doc_<name>` and `save_<name>` in sql/functions/; named queries in
+`sql/queries/`), a declaration below, its views (a module like api/resources/people.py, listed in
+api/__init__.py's RESOURCES) and its tests. docs/architecture.md, "Adding a collection", has the
+details (people was added that way).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from marshmallow import Schema
 from api.resources.reads import ListQuery
 from schemas.clauses import ClauseQuerySchema, ClauseSchema
 from schemas.parties import PartyQuerySchema, PartySchema
+from schemas.people import PersonQuerySchema, PersonSchema
 from schemas.proposals import ProposalQuerySchema, ProposalSchema
 from schemas.sources import SourceQuerySchema, SourceSchema
 from schemas.statements import StatementQuerySchema, StatementSchema
@@ -91,12 +94,13 @@ CLAUSES = Collection(
     fast_search_query="search_clauses_by_term",
     importable=False,
 )
+PEOPLE = Collection("people", "person", PersonSchema, PersonQuerySchema, ("party", "sort"), key_count=2, sort_alias="p")
 TALKS = Collection(
     "talks",
     "talk",
     TalkSchema,
     TalkQuerySchema,
-    ("party", "proposal", "status", "since", "until", "sort"),
+    ("party", "proposal", "person", "status", "since", "until", "sort"),
     key_count=2,
     sort_alias="t",
     fast_list=True,
@@ -106,7 +110,7 @@ STATEMENTS = Collection(
     "statement",
     StatementSchema,
     StatementQuerySchema,
-    ("q", "party", "speaker", "proposal", "talk", "since", "until", "sort"),
+    ("q", "party", "speaker", "person", "proposal", "talk", "since", "until", "sort"),
     key_count=2,
     sort_alias="s",
     search_query="search_statements",
@@ -114,5 +118,5 @@ STATEMENTS = Collection(
 
 # In the order a dataset file may refer to them: sources first, statements last.
 COLLECTIONS: dict[str, Collection] = {
-    collection.name: collection for collection in (SOURCES, PARTIES, PROPOSALS, CLAUSES, TALKS, STATEMENTS)
+    collection.name: collection for collection in (SOURCES, PARTIES, PROPOSALS, CLAUSES, PEOPLE, TALKS, STATEMENTS)
 }

@@ -25,6 +25,11 @@ STATEMENT_KINDS = ("quote", "paraphrase")
 class StatementSchema(StrictSchema):
     id = Slug("Stable, readable id of the statement.", "lavrov-reasonable-time", required=True)
     speaker = Text("Who said it, as the source spells the name.", "Sergey Lavrov", max_length=200, required=True)
+    speaker_id = Slug(
+        "The speaker as a person (`/v1/people/{id}`); null when the person is not in the data.",
+        "sergey-lavrov",
+        allow_none=True,
+    )
     speaker_role = Text(
         "The speaker's office at the time.",
         "Foreign Minister of Russia",
@@ -106,6 +111,7 @@ class StatementQuerySchema(list_query_schema(StatementSchema, STATEMENT_SORTS)):
     q = search_query()
     party = Slug("Only statements made for this party.", "russia")
     speaker = Text("Only statements by this speaker (exact name).", "Sergey Lavrov", max_length=200)
+    person = Slug("Only statements by this person (their id).", "sergey-lavrov")
     proposal = Slug("Only statements about this proposal.", "us-russia-security-treaty")
     talk = Slug("Only statements about this talk.", "geneva-strategic-stability-2022-01-10")
     since = Date(

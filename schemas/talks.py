@@ -24,14 +24,26 @@ TALK_STATUSES = ("scheduled", "held", "cancelled", "postponed")
 
 class DelegationSchema(StrictSchema):
     party_id = Slug("The party the delegation represents.", "united-states", required=True)
-    head = Text("Who led it.", "Wendy Sherman", max_length=200, required=True)
+    head = Text("Who led it, as the source spells the name.", "Wendy Sherman", max_length=200, required=True)
+    head_id = Slug(
+        "Who led it, as a person (`/v1/people/{id}`); null when the person is not in the data.",
+        "wendy-sherman",
+        allow_none=True,
+    )
     head_role = Text(
         "The leader's office.", "Deputy Secretary of State", max_length=300, required=True, allow_none=True
     )
 
 
 class ChairSchema(StrictSchema):
-    name = Text("Who chaired the meeting.", "Jens Stoltenberg", max_length=200, required=True)
+    name = Text(
+        "Who chaired the meeting, as the source spells the name.", "Jens Stoltenberg", max_length=200, required=True
+    )
+    person_id = Slug(
+        "The chair as a person (`/v1/people/{id}`); null when the person is not in the data.",
+        "jens-stoltenberg",
+        allow_none=True,
+    )
     role = Text("The chair's office.", "NATO Secretary General", max_length=300, required=True, allow_none=True)
 
 
@@ -95,6 +107,7 @@ TALK_SORTS = ("starts_on", "title", "updated_at", "id")
 class TalkQuerySchema(list_query_schema(TalkSchema, TALK_SORTS, "starts_on")):
     party = Slug("Only talks this party takes part in.", "nato")
     proposal = Slug("Only talks where this proposal is on the table.", "us-russia-security-treaty")
+    person = Slug("Only talks this person led a delegation to or chaired (their id).", "wendy-sherman")
     status = fields.String(
         validate=validate.OneOf(TALK_STATUSES),
         metadata={"description": "Only talks with this status.", "example": "held"},

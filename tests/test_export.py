@@ -18,7 +18,7 @@ def test_export_streams_ndjson_tagged_by_collection(client, db):
     assert response.status_code == 200
     assert response.mimetype == "application/x-ndjson"
     lines = [json.loads(line) for line in response.get_data().splitlines()]
-    assert {line["collection"] for line in lines} == {"sources", "parties", "proposals", "talks", "statements"}
+    assert {line["collection"] for line in lines} == {"sources", "parties", "proposals", "people", "talks", "statements"}
     revisions = db.execute("SELECT count(*) FROM revisions WHERE collection <> 'clauses'").fetchone()[0]
     assert len(lines) == revisions
     geneva = [line for line in lines if line.get("record", {}).get("id") == "geneva-strategic-stability-2022-01-10"]

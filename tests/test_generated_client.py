@@ -147,6 +147,14 @@ def test_reads_filters_and_conditional_requests(clients: dict[str, Any]):
     statements = call(anonymous, "listStatements", expect=200, speaker="Sergey Lavrov").parsed
     assert statements.items and all(item.speaker == "Sergey Lavrov" for item in statements.items)
     call(anonymous, "getStatement", statements.items[0].id, expect=200)
+    by_person = call(anonymous, "listStatements", expect=200, person="sergey-lavrov").parsed
+    assert [item.id for item in by_person.items] == [item.id for item in statements.items]
+    led = call(anonymous, "listTalks", expect=200, person="wendy-sherman").parsed
+    assert "geneva-strategic-stability-2022-01-10" in [item.id for item in led.items]
+    people = call(anonymous, "listPeople", expect=200, party="nato").parsed
+    assert [person.id for person in people.items] == ["jens-stoltenberg"]
+    ushakov = call(anonymous, "getPerson", "yuri-ushakov", expect=200).parsed
+    assert ushakov.other_names == ["Yury Ushakov"] and ushakov.roles[0].party_id == "russia"
     sources = call(anonymous, "listSources", expect=200, limit=5).parsed
     call(anonymous, "getSource", sources.items[0].id, expect=200)
     clause = call(anonymous, "getClause", treaty.clauses[4].id, expect=200).parsed
@@ -188,6 +196,7 @@ def test_history_revisions_and_diffs(clients: dict[str, Any]):
         ("Proposal", "us-russia-security-treaty"),
         ("Clause", "us-russia-security-treaty-article-5"),
         ("Statement", None),
+        ("Person", "wendy-sherman"),
         ("Source", "sputnik-lavrov-security-guarantees"),
     ]:
         if item_id is None:
@@ -206,6 +215,7 @@ def test_export_is_ndjson_of_changes(clients: dict[str, Any]):
         "sources",
         "parties",
         "proposals",
+        "people",
         "talks",
         "statements",
     }
@@ -321,9 +331,34 @@ def test_an_editor_creates_changes_and_deletes_one_of_everything(generated: Modu
         body=model(generated, "TalkPatch", {"status": "held"}),
         if_match=etag(made_talk),
     )
+    person = {
+        "id": "client-person",
+        "name": "A. Spokesperson",
+        "other_names": [],
+        "roles": [
+            {
+                "title": "Spokesperson",
+                "party_id": "client-party",
+                "since": None,
+                "until": None,
+                "source_ids": ["client-source"],
+            }
+        ],
+        "source_ids": ["client-source"],
+    }
+    made_person = call(writer, "createPerson", expect=201, body=model(generated, "PersonInput", person))
+    renamed = call(
+        writer,
+        "updatePerson",
+        "client-person",
+        expect=200,
+        body=model(generated, "PersonPatch", {"other_names": ["A. Speaker"]}),
+        if_match=etag(made_person),
+    )
     statement = {
         "id": "client-statement",
         "speaker": "A. Spokesperson",
+        "speaker_id": "client-person",
         "speaker_role": None,
         "party_id": "client-party",
         "said_on": "2022-02-01",
@@ -347,6 +382,7 @@ def test_an_editor_creates_changes_and_deletes_one_of_everything(generated: Modu
     call(writer, "deleteSource", "client-source", expect=409, if_match=etag(changed))
     call(writer, "deleteStatement", "client-statement", expect=204, if_match=etag(said))
     call(writer, "deleteTalk", "client-talk", expect=204, if_match=etag(held))
+    call(writer, "deletePerson", "client-person", expect=204, if_match=etag(renamed))
     latest_clause = call(anonymous, "getClause", clause["id"], expect=200)
     call(writer, "deleteClause", clause["id"], expect=204, if_match=etag(latest_clause))
     latest_proposal = call(anonymous, "getProposal", "client-proposal", expect=200)
@@ -385,5 +421,5 @@ def test_refusals_are_documented_problems(generated: ModuleType, clients: dict[s
 
 
 def test_every_operation_in_the_document_was_called():
-    assert len(OPERATIONS) == 52
+    assert len(OPERATIONS) == 60
     assert set(OPERATIONS) - CALLED == set()

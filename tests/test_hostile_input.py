@@ -22,6 +22,7 @@ SAMPLE_IDS = {
     "party_id": "nato",
     "proposal_id": "us-russia-security-treaty",
     "clause_id": "us-russia-security-treaty-article-5",
+    "person_id": "wendy-sherman",
     "talk_id": "geneva-strategic-stability-2022-01-10",
     "statement_id": None,  # looked up: statement ids are not fixed by the seed's shape
     "source_id": "sputnik-lavrov-security-guarantees",
@@ -91,7 +92,7 @@ def send(client, method: str, url: str, **kwargs):
 
 
 def test_the_suite_sees_every_kind_of_operation():
-    assert len(READS) >= 30 and len(BODY_WRITES) == 12 and len(WRITES) == 18 and len(LISTS) >= 13
+    assert len(READS) >= 30 and len(BODY_WRITES) == 14 and len(WRITES) == 21 and len(LISTS) >= 13
 
 
 HOSTILE_BODIES = {
@@ -146,6 +147,7 @@ SINGULAR_ID = {
     "/v1/parties": "party_id",
     "/v1/proposals": "proposal_id",
     "/v1/clauses": "clause_id",
+    "/v1/people": "person_id",
     "/v1/talks": "talk_id",
     "/v1/statements": "statement_id",
     "/v1/sources": "source_id",

@@ -10,7 +10,7 @@ import pytest
 
 SEED = "sputnik-lavrov-security-guarantees"
 SEED_PAGE = "sputnik-2021-12-31-lavrov-new-system-of-security-agreements"
-COLLECTIONS = ("sources", "parties", "proposals", "clauses", "talks", "statements")
+COLLECTIONS = ("sources", "parties", "proposals", "clauses", "people", "talks", "statements")
 # The Putin-Biden call ran from 20:35 to 21:25 UTC on 30 December 2021; Lavrov spoke after it.
 CALL_ENDED = datetime(2021, 12, 30, 21, 25, tzinfo=UTC)
 

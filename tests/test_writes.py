@@ -238,7 +238,9 @@ def test_cannot_delete_what_others_refer_to(client, tokens):
     assert response.status_code == 409
     detail = response.get_json()["detail"]
     assert "Still referred to by" in detail
-    assert "proposals/russia-nato-security-agreement" in detail
+    # The first 20 referrers in order: the clauses that oblige Russia, then the people who act for it.
+    assert "clauses/russia-nato-security-agreement-article-1" in detail
+    assert "people/alexander-grushko" in detail
     assert client.get("/v1/parties/russia").status_code == 200
 
 

@@ -113,7 +113,19 @@ def schema_name(schema: type[Schema] | Schema) -> str:
     return name
 
 
-INPUT_NAMES = {"Source", "Party", "Proposal", "Clause", "ClauseInProposal", "Talk", "Statement"}
+# Schemas whose served form (as_served) differs from what a write sends: a field optional on input.
+INPUT_NAMES = {
+    "Source",
+    "Party",
+    "Proposal",
+    "Clause",
+    "ClauseInProposal",
+    "Talk",
+    "Delegation",
+    "Chair",
+    "Statement",
+    "Person",
+}
 
 
 class QueryExamplesInDescriptions(BasePlugin):

@@ -56,6 +56,29 @@ def timeline() -> str:
     return render_template("explorer/timeline.html", events=events, parties=party_names())
 
 
+@explorer.get("/people")
+def people() -> str:
+    """Everyone the data names, so a reader can pick one."""
+    found = [row[0] for row in connection().execute(q("explorer_people"))]
+    return render_template("explorer/people.html", people=found, parties=party_names())
+
+
+@explorer.get("/people/<person_id>")
+def person(person_id: str) -> str:
+    """One person: their roles, what they said, and the talks they led a delegation to or chaired."""
+    row = connection().execute(q("explorer_person"), {"id": person_id}).fetchone() if is_id(person_id) else None
+    if row is None:
+        abort(404)
+    item = row[0]
+    said = [r[0] for r in connection().execute(q("explorer_person_statements"), {"id": person_id})]
+    talks = [r[0] for r in connection().execute(q("explorer_person_talks"), {"id": person_id})]
+    cited = set(item["source_ids"]).union(*(role["source_ids"] for role in item["roles"]))
+    sources = [r[0] for r in connection().execute(q("explorer_sources"), {"ids": sorted(cited)})]
+    return render_template(
+        "explorer/person.html", person=item, statements=said, talks=talks, sources=sources, parties=party_names()
+    )
+
+
 @explorer.get("/<collection>/<item_id>/history")
 def history(collection: str, item_id: str) -> str:
     """An item's revisions, and a field-by-field comparison of two of them (`from`, `to`)."""

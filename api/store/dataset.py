@@ -211,6 +211,7 @@ def import_dataset(
         if conn.execute(q("dataset_import_digest"), {"name": name}).fetchone() == (digest,):
             return None
         importer = Importer(conn, actor or f"import:{name}")
+        conn.execute(q("defer_person_references"))
         changes = enumerate(document["changes"])
         for index, change in progress(changes) if progress else changes:
             try:
@@ -219,6 +220,11 @@ def import_dataset(
                 if document.get("ndjson"):
                     raise LineError(index, error.collection, error.item_id, error.problem) from error
                 raise
+        try:
+            conn.execute(q("check_person_references"))
+        except psycopg.errors.ForeignKeyViolation as error:
+            detail = error.diag.message_detail or error.diag.message_primary
+            raise DatasetError(None, None, None, f"refers to a person that does not exist: {detail}") from error
         conn.execute(q("record_dataset_import"), {"name": name, "sha256": digest})
     return len(document["changes"])
 

@@ -17,7 +17,8 @@ LANGUAGE sql STABLE AS $$
      AND (quoted IS NULL OR quoted = EXISTS (SELECT 1 FROM clause_excerpts e WHERE e.clause_id = c.id))
 $$;
 
-CREATE OR REPLACE FUNCTION statements_matching(party text, by_speaker text, proposal text, talk text,
+DROP FUNCTION IF EXISTS statements_matching(text, text, text, text, date, date);
+CREATE OR REPLACE FUNCTION statements_matching(party text, by_speaker text, person text, proposal text, talk text,
                                                since date, until date)
 RETURNS SETOF statements
 LANGUAGE sql STABLE AS $$
@@ -25,6 +26,7 @@ LANGUAGE sql STABLE AS $$
    WHERE s.deleted_at IS NULL
      AND (party IS NULL OR s.party_id = party)
      AND (by_speaker IS NULL OR s.speaker = by_speaker)
+     AND (person IS NULL OR s.speaker_id = person)
      AND (proposal IS NULL
           OR EXISTS (SELECT 1 FROM statement_proposals x WHERE x.statement_id = s.id AND x.proposal_id = proposal))
      AND (talk IS NULL

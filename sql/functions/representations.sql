@@ -86,10 +86,10 @@ BEGIN
     coalesce((SELECT array_to_json(array_agg(x.proposal_id ORDER BY x.position))
                 FROM talk_proposals x WHERE x.talk_id = t.id), '[]') AS proposal_ids,
     coalesce((SELECT array_to_json(array_agg(
-                       row_to_json((SELECT r FROM (SELECT g.party_id, g.head, g.head_role) r)) ORDER BY g.position))
+                       row_to_json((SELECT r FROM (SELECT g.party_id, g.head, g.head_id, g.head_role) r)) ORDER BY g.position))
                 FROM talk_delegations g WHERE g.talk_id = t.id), '[]') AS delegations,
     CASE WHEN t.chair_name IS NULL THEN NULL
-         ELSE row_to_json((SELECT r FROM (SELECT t.chair_name AS name, t.chair_role AS role) r)) END AS chair,
+         ELSE row_to_json((SELECT r FROM (SELECT t.chair_name AS name, t.chair_id AS person_id, t.chair_role AS role) r)) END AS chair,
     t.summary,
     coalesce((SELECT array_to_json(array_agg(x.source_id ORDER BY x.position))
                 FROM talk_sources x WHERE x.talk_id = t.id), '[]') AS source_ids,
@@ -107,7 +107,7 @@ CREATE OR REPLACE FUNCTION doc_statements(s statements) RETURNS json
 LANGUAGE plpgsql STABLE AS $$
 BEGIN
   RETURN (SELECT row_to_json(d) FROM (SELECT
-    s.id, s.speaker, s.speaker_role, s.party_id, s.said_on,
+    s.id, s.speaker, s.speaker_id, s.speaker_role, s.party_id, s.said_on,
     s.said_when, statement_day(s.said_earliest) AS said_earliest, statement_day(s.said_latest) AS said_latest,
     s.kind, s.quote, s.summary,
     coalesce((SELECT array_to_json(array_agg(x.proposal_id ORDER BY x.position))
@@ -117,6 +117,23 @@ BEGIN
     coalesce((SELECT array_to_json(array_agg(x.source_id ORDER BY x.position))
                 FROM statement_sources x WHERE x.statement_id = s.id), '[]') AS source_ids,
     s.revision, rfc3339(s.updated_at) AS updated_at) d);
+END $$;
+
+CREATE OR REPLACE FUNCTION doc_people(p people) RETURNS json
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+  RETURN (SELECT row_to_json(d) FROM (SELECT
+    p.id, p.name, array_to_json(p.other_names) AS other_names,
+    coalesce((SELECT array_to_json(array_agg(row_to_json((SELECT r FROM (SELECT
+                       o.title, o.party_id, o.since, o.until,
+                       coalesce((SELECT array_to_json(array_agg(x.source_id ORDER BY x.position))
+                                   FROM person_role_sources x
+                                  WHERE x.person_id = p.id AND x.role_position = o.position), '[]') AS source_ids) r))
+                     ORDER BY o.position))
+                FROM person_roles o WHERE o.person_id = p.id), '[]') AS roles,
+    coalesce((SELECT array_to_json(array_agg(x.source_id ORDER BY x.position))
+                FROM person_sources x WHERE x.person_id = p.id), '[]') AS source_ids,
+    p.revision, rfc3339(p.updated_at) AS updated_at) d);
 END $$;
 
 -- Rebuilds one item's representation inside changeset `cs`. When it changed, the item

@@ -147,13 +147,14 @@ DECLARE
   tid text := r->>'id';
 BEGIN
   INSERT INTO talks (id, title, format, starts_on, ends_on, location, status,
-                     chair_name, chair_role, summary)
+                     chair_name, chair_id, chair_role, summary)
   VALUES (tid, r->>'title', r->>'format', (r->>'starts_on')::date, (r->>'ends_on')::date,
-          r->>'location', r->>'status', r->'chair'->>'name', r->'chair'->>'role', r->>'summary')
+          r->>'location', r->>'status', r->'chair'->>'name', r->'chair'->>'person_id', r->'chair'->>'role',
+          r->>'summary')
   ON CONFLICT (id) DO UPDATE SET title = EXCLUDED.title, format = EXCLUDED.format,
     starts_on = EXCLUDED.starts_on, ends_on = EXCLUDED.ends_on, location = EXCLUDED.location,
-    status = EXCLUDED.status, chair_name = EXCLUDED.chair_name, chair_role = EXCLUDED.chair_role,
-    summary = EXCLUDED.summary;
+    status = EXCLUDED.status, chair_name = EXCLUDED.chair_name, chair_id = EXCLUDED.chair_id,
+    chair_role = EXCLUDED.chair_role, summary = EXCLUDED.summary;
   DELETE FROM talk_parties WHERE talk_id = tid;
   INSERT INTO talk_parties (talk_id, party_id, position)
   SELECT tid, p, n FROM unnest(text_array(r->'party_ids')) WITH ORDINALITY AS u(p, n);
@@ -161,8 +162,8 @@ BEGIN
   INSERT INTO talk_proposals (talk_id, proposal_id, position)
   SELECT tid, p, n FROM unnest(text_array(r->'proposal_ids')) WITH ORDINALITY AS u(p, n);
   DELETE FROM talk_delegations WHERE talk_id = tid;
-  INSERT INTO talk_delegations (talk_id, party_id, head, head_role, position)
-  SELECT tid, d->>'party_id', d->>'head', d->>'head_role', n
+  INSERT INTO talk_delegations (talk_id, party_id, head, head_id, head_role, position)
+  SELECT tid, d->>'party_id', d->>'head', d->>'head_id', d->>'head_role', n
     FROM jsonb_array_elements(coalesce(r->'delegations', '[]')) WITH ORDINALITY AS u(d, n);
   DELETE FROM talk_sources WHERE talk_id = tid;
   INSERT INTO talk_sources (talk_id, source_id, position)
@@ -271,10 +272,11 @@ LANGUAGE plpgsql AS $$
 DECLARE
   sid text := r->>'id';
 BEGIN
-  INSERT INTO statements (id, speaker, speaker_role, party_id, said_on, kind, quote, summary)
-  VALUES (sid, r->>'speaker', r->>'speaker_role', r->>'party_id', (r->>'said_on')::date,
+  INSERT INTO statements (id, speaker, speaker_id, speaker_role, party_id, said_on, kind, quote, summary)
+  VALUES (sid, r->>'speaker', r->>'speaker_id', r->>'speaker_role', r->>'party_id', (r->>'said_on')::date,
           r->>'kind', r->>'quote', r->>'summary')
-  ON CONFLICT (id) DO UPDATE SET speaker = EXCLUDED.speaker, speaker_role = EXCLUDED.speaker_role,
+  ON CONFLICT (id) DO UPDATE SET speaker = EXCLUDED.speaker, speaker_id = EXCLUDED.speaker_id,
+    speaker_role = EXCLUDED.speaker_role,
     party_id = EXCLUDED.party_id, said_on = EXCLUDED.said_on, kind = EXCLUDED.kind,
     quote = EXCLUDED.quote, summary = EXCLUDED.summary;
   PERFORM save_statement_dates(sid, r);
@@ -289,6 +291,30 @@ BEGIN
   INSERT INTO statement_sources (statement_id, source_id, position)
   SELECT sid, s, n FROM unnest(text_array(r->'source_ids')) WITH ORDINALITY AS u(s, n);
   PERFORM refresh_item('statements', sid, cs, vf, why);
+END $$;
+
+-- A person's roles replace the stored ones whole, each with its sources. Statements and talks
+-- show only the person's id, so nothing else is refreshed.
+CREATE OR REPLACE FUNCTION save_people(r jsonb, cs bigint, vf timestamptz, why text) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+  pid text := r->>'id';
+BEGIN
+  INSERT INTO people (id, name, other_names)
+  VALUES (pid, r->>'name', text_array(coalesce(r->'other_names', '[]')))
+  ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, other_names = EXCLUDED.other_names;
+  DELETE FROM person_roles WHERE person_id = pid;
+  INSERT INTO person_roles (person_id, position, title, party_id, since, until)
+  SELECT pid, n, o->>'title', o->>'party_id', (o->>'since')::date, (o->>'until')::date
+    FROM jsonb_array_elements(coalesce(r->'roles', '[]')) WITH ORDINALITY AS u(o, n);
+  INSERT INTO person_role_sources (person_id, role_position, source_id, position)
+  SELECT pid, n, s, m
+    FROM jsonb_array_elements(coalesce(r->'roles', '[]')) WITH ORDINALITY AS u(o, n),
+         unnest(text_array(coalesce(o->'source_ids', '[]'))) WITH ORDINALITY AS v(s, m);
+  DELETE FROM person_sources WHERE person_id = pid;
+  INSERT INTO person_sources (person_id, source_id, position)
+  SELECT pid, s, n FROM unnest(text_array(r->'source_ids')) WITH ORDINALITY AS u(s, n);
+  PERFORM refresh_item('people', pid, cs, vf, why);
 END $$;
 
 -- Live records that point at an item; an item still referred to cannot be deleted.
@@ -313,6 +339,17 @@ LANGUAGE sql STABLE AS $$
     UNION ALL
     SELECT 'parties/' || m.member_id FROM party_memberships m JOIN parties x ON x.id = m.member_id
      WHERE coll = 'parties' AND m.group_id = item AND x.deleted_at IS NULL
+    UNION ALL
+    SELECT 'people/' || o.person_id FROM person_roles o JOIN people x ON x.id = o.person_id
+     WHERE coll = 'parties' AND o.party_id = item AND x.deleted_at IS NULL
+    UNION ALL
+    SELECT 'statements/' || s.id FROM statements s
+     WHERE coll = 'people' AND s.speaker_id = item AND s.deleted_at IS NULL
+    UNION ALL
+    SELECT 'talks/' || t.id FROM talks t
+     WHERE coll = 'people' AND t.deleted_at IS NULL
+       AND (t.chair_id = item
+         OR EXISTS (SELECT 1 FROM talk_delegations x WHERE x.talk_id = t.id AND x.head_id = item))
     UNION ALL
     SELECT 'talks/' || t.id FROM talk_proposals x JOIN talks t ON t.id = x.talk_id
      WHERE coll = 'proposals' AND x.proposal_id = item AND t.deleted_at IS NULL
@@ -344,6 +381,12 @@ LANGUAGE sql STABLE AS $$
       UNION ALL
       SELECT 'statements/' || x.statement_id, s.deleted_at FROM statement_sources x
         JOIN statements s ON s.id = x.statement_id WHERE x.source_id = item
+      UNION ALL
+      SELECT 'people/' || x.person_id, p.deleted_at FROM person_sources x JOIN people p ON p.id = x.person_id
+       WHERE x.source_id = item
+      UNION ALL
+      SELECT 'people/' || x.person_id, p.deleted_at FROM person_role_sources x JOIN people p ON p.id = x.person_id
+       WHERE x.source_id = item
     ) cited WHERE coll = 'sources' AND cited.deleted_at IS NULL
   ) refs(ref)
 $$;

@@ -8,12 +8,12 @@
 -- `said_on`, which now holds the day only when the value fixes exactly one. `said_order` is the
 -- sort key of `sort=said_when`: earliest, then latest day, as text that sorts byte by byte.
 --
--- Existing rows had only `said_on`: it becomes their `said_when` and both bounds. Each live
--- statement's representation gets the three new fields beside `said_on`, in the order
--- doc_statements writes them, with the values it would give (all equal to `said_on`, a day or
--- null), as a new revision of one changeset by "migration 0015", valid from now: a client that
--- holds the old ETag, or follows /v1/changes, sees that the representation changed. Earlier
--- revisions' snapshots are not touched: history shows what was served at the time.
+-- Existing rows had only `said_on`: it becomes their `said_when` and both bounds. Every stored
+-- representation of a statement, the current one and each revision's snapshot, gets the three new
+-- fields beside `said_on`, in the order doc_statements writes them, with the values it would give
+-- (all equal to `said_on`, a day or null). No revision is added: what each statement says, and
+-- when it changed, is as it was; the shape of the JSON changed, which the ETags' representation
+-- prefix (api/http/conditional.py) tells clients, as migration 0013 does for person ids.
 
 ALTER TABLE statements
   ADD COLUMN said_when text,
@@ -28,28 +28,15 @@ UPDATE statements
        said_order = CASE WHEN said_on IS NULL THEN '~'
                          ELSE to_char(said_on, 'YYYY-MM-DD') || '/' || to_char(said_on, 'YYYY-MM-DD') END;
 
-INSERT INTO changesets (actor)
-SELECT 'migration 0015' WHERE EXISTS (SELECT 1 FROM statements WHERE deleted_at IS NULL AND doc IS NOT NULL);
+-- `,"said_on":` cannot occur inside a JSON string (a quotation mark there is escaped), so this
+-- finds the member itself.
+CREATE FUNCTION pg_temp.with_said_when(doc json) RETURNS json LANGUAGE sql IMMUTABLE AS $$
+  SELECT regexp_replace(doc::text, ',"said_on":(null|"[0-9]{4}-[0-9]{2}-[0-9]{2}"),',
+                        ',"said_on":\1,"said_when":\1,"said_earliest":\1,"said_latest":\1,')::json
+$$;
 
--- `,"said_on":` and `,"revision":` cannot occur inside a JSON string (a quotation mark there is
--- escaped), so these find the members themselves; revision and updated_at end every doc.
-UPDATE statements s
-   SET revision = s.revision + 1,
-       updated_at = c.recorded_at,
-       doc = regexp_replace(
-               regexp_replace(s.doc::text, ',"said_on":(null|"[0-9]{4}-[0-9]{2}-[0-9]{2}"),',
-                              ',"said_on":\1,"said_when":\1,"said_earliest":\1,"said_latest":\1,'),
-               ',"revision":[0-9]+,"updated_at":("[^"]*"|null)}$',
-               ',"revision":' || (s.revision + 1) || ',"updated_at":"' || rfc3339(c.recorded_at) || '"}')::json
-  FROM changesets c
- WHERE c.actor = 'migration 0015' AND c.recorded_at = now() AND s.deleted_at IS NULL AND s.doc IS NOT NULL;
-
-INSERT INTO revisions (collection, item_id, revision, changeset_id, valid_from, note, snapshot)
-SELECT 'statements', s.id, s.revision, c.id, c.recorded_at,
-       'The representation gains said_when, said_earliest and said_latest (EDTF dates), derived from '
-       || 'said_on; what the statement says is unchanged.', s.doc
-  FROM statements s JOIN changesets c ON c.actor = 'migration 0015' AND c.recorded_at = now()
- WHERE s.deleted_at IS NULL AND s.doc IS NOT NULL;
+UPDATE statements SET doc = pg_temp.with_said_when(doc) WHERE doc IS NOT NULL;
+UPDATE revisions SET snapshot = pg_temp.with_said_when(snapshot) WHERE collection = 'statements';
 
 ALTER TABLE statements
   ADD CONSTRAINT statements_said_bounds_check CHECK (

@@ -28,3 +28,20 @@ SELECT r.revision, r.valid_from, c.recorded_at, c.actor, r.note, r.deleted, r.sn
   FROM revisions r JOIN changesets c ON c.id = r.changeset_id
  WHERE r.collection = %(collection)s AND r.item_id = %(id)s
  ORDER BY r.revision
+
+-- name: explorer_person
+SELECT doc FROM people WHERE id = %(id)s AND deleted_at IS NULL
+
+-- name: explorer_person_statements
+SELECT doc FROM statements WHERE speaker_id = %(id)s AND deleted_at IS NULL ORDER BY said_on NULLS LAST, id
+
+-- name: explorer_person_talks
+-- Talks the person led a delegation to or chaired, by date.
+SELECT t.doc FROM talks t
+ WHERE t.deleted_at IS NULL
+   AND (t.chair_id = %(id)s
+        OR EXISTS (SELECT 1 FROM talk_delegations x WHERE x.talk_id = t.id AND x.head_id = %(id)s))
+ ORDER BY t.starts_on, t.id
+
+-- name: explorer_people
+SELECT doc FROM people WHERE deleted_at IS NULL ORDER BY name, id

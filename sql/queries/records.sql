@@ -55,3 +55,12 @@ SELECT 1 FROM proposals WHERE id = %(id)s FOR UPDATE
 
 -- name: lock_proposal_of_clause
 SELECT 1 FROM proposals WHERE id = (SELECT proposal_id FROM clauses WHERE id = %(id)s) FOR UPDATE
+
+-- name: defer_person_references
+-- An import checks its references to people at its end: an export of a database migrated by 0013
+-- lists the people it created after the statements and talks that name them.
+-- (They are the only deferrable constraints; ALL also works on a database from before 0013.)
+SET CONSTRAINTS ALL DEFERRED
+
+-- name: check_person_references
+SET CONSTRAINTS ALL IMMEDIATE

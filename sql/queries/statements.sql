@@ -2,7 +2,7 @@
 -- Sorted by {key} ({dir}), then id; keyset on both. The placeholders are filled from an allowlist.
 SELECT s.doc::text, {key}::text, s.id,
        (SELECT seq FROM revisions WHERE collection BETWEEN 'statements' AND 'statements' ORDER BY collection DESC, seq DESC LIMIT 1) AS version
-  FROM statements_matching(%(party)s, %(speaker)s, %(proposal)s, %(talk)s, %(since)s, %(until)s) s
+  FROM statements_matching(%(party)s, %(speaker)s, %(person)s, %(proposal)s, %(talk)s, %(since)s, %(until)s) s
  WHERE (%(after_1)s::text IS NULL OR ({key}, s.id) {cmp} (%(after_1)s::{cast}, %(after_2)s::text))
  ORDER BY {key} {dir}, s.id {dir}
  LIMIT %(limit)s
@@ -13,7 +13,7 @@ SELECT s.doc::text, {key}::text, s.id,
 WITH page AS (  -- `doc` is read for the page's rows only; the query is parsed once (see search_clauses)
   SELECT s.id, ts_rank(s.search, query) AS rank, query
     FROM websearch_to_tsquery('english', %(q)s) AS query,
-         statements_matching(%(party)s, %(speaker)s, %(proposal)s, %(talk)s, %(since)s, %(until)s) s
+         statements_matching(%(party)s, %(speaker)s, %(person)s, %(proposal)s, %(talk)s, %(since)s, %(until)s) s
    WHERE s.search @@ query
      AND (%(after_1)s::real IS NULL OR ts_rank(s.search, query) < %(after_1)s::real
           OR (ts_rank(s.search, query) = %(after_1)s::real AND s.id > %(after_2)s::text))

@@ -8,6 +8,8 @@ SELECT t.doc::text, {key}::text, t.id,
         OR EXISTS (SELECT 1 FROM talk_parties x WHERE x.talk_id = t.id AND x.party_id = %(party)s))
    AND (%(proposal)s::text IS NULL
         OR EXISTS (SELECT 1 FROM talk_proposals x WHERE x.talk_id = t.id AND x.proposal_id = %(proposal)s))
+   AND (%(person)s::text IS NULL OR t.chair_id = %(person)s
+        OR EXISTS (SELECT 1 FROM talk_delegations x WHERE x.talk_id = t.id AND x.head_id = %(person)s))
    AND (%(status)s::text IS NULL OR t.status = %(status)s)
    AND (%(since)s::date IS NULL OR t.starts_on >= %(since)s)
    AND (%(until)s::date IS NULL OR t.starts_on <= %(until)s)
