@@ -8,7 +8,6 @@ from schemas.common import (
     SlugList,
     StrictSchema,
     Text,
-    item_query_schema,
     list_query_schema,
     page_schema,
     revision,
@@ -73,6 +72,3 @@ class StatementQuerySchema(list_query_schema(StatementSchema, STATEMENT_SORTS)):
     talk = Slug("Only statements about this talk.", "geneva-strategic-stability-2022-01-10")
     since = Date("Only statements made on or after this date.", "2021-12-30")
     until = Date("Only statements made on or before this date.", "2022-01-31")
-
-
-StatementItemQuerySchema = item_query_schema(StatementSchema)
