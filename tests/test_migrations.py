@@ -4,6 +4,7 @@ sql/functions applied after them every time, so an old database and a new one en
 import re
 import shutil
 import subprocess
+from collections.abc import Iterator
 
 import psycopg
 import pytest
@@ -115,11 +116,11 @@ def test_migrating_again_changes_nothing(empty_database_url):
         assert schema_of(conn) == once
 
 
-def migrated_then(server_url: str, files: list[tuple[str, str]], monkeypatch) -> str:
+def migrated_then(server_url: str, files: list[tuple[str, str]]) -> str:
     """A new database brought to `files` as a deployment of that time did (the migration files alone,
     before sql/functions existed); its URL."""
     url = create_database(server_url, "proposals_then")
-    with psycopg.connect(url, autocommit=True) as conn, monkeypatch.context() as then:
+    with psycopg.connect(url, autocommit=True) as conn, pytest.MonkeyPatch.context() as then:
         then.setattr(migrations, "migration_files", lambda: files)
         then.setattr(migrations, "function_files", list)
         assert migrations.migrate(conn) == [name for name, _ in files]
@@ -133,30 +134,43 @@ def test_the_baseline_replaces_every_migration_before_it():
     assert all(later > replaced[-1].name for later in names[1:]), "every later migration sorts after those it replaces"
 
 
-def test_every_older_database_migrates_to_the_schema_of_a_new_one(server_url, monkeypatch):
-    """For every k: a database brought to landed migrations 1..k, then migrated today, has the schema
-    of a database migrated from nothing today; for k = all of them, the baseline is recorded without
-    running, and for fewer, only what the rest left behind runs. Migrating again changes nothing."""
-    landed = landed_migrations()
-    name = baseline()[0]
-    later = [name for name, _ in migrations.migration_files()][1:]
+@pytest.fixture(scope="module")
+def fresh_url(server_url: str) -> Iterator[str]:
+    """A database migrated from nothing today."""
     url = create_database(server_url, "proposals_fresh")
+    with psycopg.connect(url, autocommit=True) as conn:
+        assert migrations.migrate(conn) == [name for name, _ in migrations.migration_files()]
+    yield url
+    drop_database(server_url, url)
+
+
+@pytest.fixture(scope="module")
+def upgraded_urls(server_url: str) -> Iterator[dict[int, str]]:
+    """For every k, a database brought to the landed migrations 1..k, then migrated today: for k = all
+    of them the baseline is recorded without running, for fewer only what the rest left behind runs."""
+    landed = landed_migrations()
+    today = [name for name, _ in migrations.migration_files()]
+    urls: dict[int, str] = {}
     try:
-        with psycopg.connect(url, autocommit=True) as conn:
-            assert migrations.migrate(conn) == [name, *later]
-            fresh = schema_of(conn)
+        for k in range(1, len(landed) + 1):
+            urls[k] = migrated_then(server_url, landed[:k])
+            with psycopg.connect(urls[k], autocommit=True) as conn:
+                assert migrations.migrate(conn) == today
+        yield urls
     finally:
-        drop_database(server_url, url)
-    for k in range(1, len(landed) + 1):
-        url = migrated_then(server_url, landed[:k], monkeypatch)
-        try:
-            with psycopg.connect(url, autocommit=True) as conn:
-                assert migrations.migrate(conn) == [name, *later]
-                upgraded = schema_of(conn)
-                assert migrations.migrate(conn) == []
-                assert schema_of(conn) == upgraded
-        finally:
+        for url in urls.values():
             drop_database(server_url, url)
+
+
+def test_every_older_database_migrates_to_the_schema_of_a_new_one(fresh_url, upgraded_urls):
+    """Each has the schema of a new database, and migrating it again changes nothing."""
+    with psycopg.connect(fresh_url) as conn:
+        fresh = schema_of(conn)
+    for k, url in upgraded_urls.items():
+        with psycopg.connect(url, autocommit=True) as conn:
+            upgraded = schema_of(conn)
+            assert migrations.migrate(conn) == []
+            assert schema_of(conn) == upgraded
         for kind in CATALOG:
             assert upgraded[kind] == fresh[kind], f"{kind} differ after migrations 1..{k}"
 
@@ -170,23 +184,18 @@ def schema_dump(url: str) -> str:
 
 
 @pytest.mark.skipif(shutil.which("pg_dump") is None, reason="no pg_dump on this machine")
-def test_a_database_migrated_step_by_step_dumps_like_a_new_one(server_url, empty_database_url, monkeypatch):
-    with psycopg.connect(empty_database_url, autocommit=True) as conn:
-        migrations.migrate(conn)
-    url = migrated_then(server_url, landed_migrations(), monkeypatch)
-    try:
-        with psycopg.connect(url, autocommit=True) as conn:
-            migrations.migrate(conn)
-        assert schema_dump(url) == schema_dump(empty_database_url)
-    finally:
-        drop_database(server_url, url)
+def test_a_database_migrated_step_by_step_dumps_like_a_new_one(fresh_url, upgraded_urls):
+    """What pg_dump sees beyond the catalog queries (column order, defaults, sequences, storage)."""
+    fresh = schema_dump(fresh_url)
+    for k, url in upgraded_urls.items():
+        assert schema_dump(url) == fresh, f"pg_dump differs after migrations 1..{k}"
 
 
-def test_clauses_written_before_search_terms_and_snippets_get_them(server_url, monkeypatch):
+def test_clauses_written_before_search_terms_and_snippets_get_them(server_url):
     """A database that stopped before 0009 had clauses without search terms or snippet tokens: the
     baseline's last step gives them both, HTML-escaped, as the triggers do for any clause."""
     landed = landed_migrations()
-    url = migrated_then(server_url, landed[: [name for name, _ in landed].index("0009_search_terms.sql")], monkeypatch)
+    url = migrated_then(server_url, landed[: [name for name, _ in landed].index("0009_search_terms.sql")])
     try:
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("INSERT INTO parties (id, name, short_name, kind) VALUES ('ru', 'Russia', 'Russia', 'state')")
@@ -209,10 +218,10 @@ def test_clauses_written_before_search_terms_and_snippets_get_them(server_url, m
         drop_database(server_url, url)
 
 
-def test_a_database_that_applied_another_version_of_a_replaced_migration_is_refused(server_url, monkeypatch):
+def test_a_database_that_applied_another_version_of_a_replaced_migration_is_refused(server_url):
     landed = landed_migrations()
     edited = [*landed[:3], (landed[3][0], landed[3][1] + "\n-- edited\n")]
-    url = migrated_then(server_url, edited, monkeypatch)
+    url = migrated_then(server_url, edited)
     try:
         with psycopg.connect(url, autocommit=True) as conn, pytest.raises(RuntimeError, match="is not the one"):
             migrations.migrate(conn)
