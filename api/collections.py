@@ -2,16 +2,18 @@
 know about it derives from here.
 
 A collection's name is its URL segment, its table and its `revisions.collection`; its singular
-names its path parameter and its problems ("No talk with id …"). Its schema is the full
-representation, which validates writes and imports. A list reads `list_<name>` (or the search
-query with `q`), ordered by a keyset of `key_count` values; `sort_alias` is the table alias its
-`sort` orders by. `filters` are the query arguments the list query takes, by name.
+names its path parameter (`talk_id`), its operations (`getTalk`) and its problems ("No talk with id
+…"). Its schema is the full representation, which validates writes and imports; its query schema
+loads a list's query, its page schema documents a list's answer. A list reads `list_<name>` (or the
+search query with `q`), ordered by a keyset of `key_count` values; `sort_alias` is the table alias
+its `sort` orders by. `filters` are the query arguments the list query takes, by name; `fixed` the
+fields a PATCH may not change.
 
 To add a collection: a schema module in `schemas/`, its SQL (a migration for its tables and the
 `revisions.collection` check; `doc_<name>` and `save_<name>` in sql/functions/; named queries in
-`sql/queries/`), a declaration below, its views (a module like api/resources/people.py, listed in
-api/__init__.py's RESOURCES) and its tests. docs/architecture.md, "Adding a collection", has the
-details (people was added that way).
+`sql/queries/`), a declaration below, its resource module (one `collection_blueprint` call, like
+api/resources/people.py, listed in api/__init__.py's RESOURCES) and its tests. docs/architecture.md,
+"Adding a collection", has the details (people was added that way).
 """
 
 from __future__ import annotations
@@ -23,13 +25,13 @@ from functools import cached_property
 from marshmallow import Schema
 
 from api.resources.reads import ListQuery
-from schemas.clauses import ClauseQuerySchema, ClauseSchema
-from schemas.parties import PartyQuerySchema, PartySchema
-from schemas.people import PersonQuerySchema, PersonSchema
-from schemas.proposals import ProposalQuerySchema, ProposalSchema
-from schemas.sources import SourceQuerySchema, SourceSchema
-from schemas.statements import StatementQuerySchema, StatementSchema
-from schemas.talks import TalkQuerySchema, TalkSchema
+from schemas.clauses import ClausePageSchema, ClauseQuerySchema, ClauseSchema
+from schemas.parties import PartyPageSchema, PartyQuerySchema, PartySchema
+from schemas.people import PersonPageSchema, PersonQuerySchema, PersonSchema
+from schemas.proposals import ProposalPageSchema, ProposalQuerySchema, ProposalSchema
+from schemas.sources import SourcePageSchema, SourceQuerySchema, SourceSchema
+from schemas.statements import StatementPageSchema, StatementQuerySchema, StatementSchema
+from schemas.talks import TalkPageSchema, TalkQuerySchema, TalkSchema
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,7 @@ class Collection:
     singular: str
     schema: type[Schema]
     query_schema: type[Schema]
+    page_schema: type[Schema]
     filters: tuple[str, ...]
     key_count: int
     sort_alias: str | None = None
@@ -47,6 +50,7 @@ class Collection:
     fast_list: bool = False
     fast_search_query: str | None = None
     importable: bool = True  # False: its records travel inside another's (a proposal's clauses)
+    fixed: tuple[str, ...] = ("id",)  # fields a PATCH may not change
 
     # Derived once per declaration, not on every request that reads them.
     @cached_property
@@ -67,16 +71,31 @@ class Collection:
 
 
 SOURCES = Collection(
-    "sources", "source", SourceSchema, SourceQuerySchema, ("publisher", "sort"), key_count=2, sort_alias="s"
+    "sources",
+    "source",
+    SourceSchema,
+    SourceQuerySchema,
+    SourcePageSchema,
+    ("publisher", "sort"),
+    key_count=2,
+    sort_alias="s",
 )
 PARTIES = Collection(
-    "parties", "party", PartySchema, PartyQuerySchema, ("kind", "member_of", "sort"), key_count=2, sort_alias="p"
+    "parties",
+    "party",
+    PartySchema,
+    PartyQuerySchema,
+    PartyPageSchema,
+    ("kind", "member_of", "sort"),
+    key_count=2,
+    sort_alias="p",
 )
 PROPOSALS = Collection(
     "proposals",
     "proposal",
     ProposalSchema,
     ProposalQuerySchema,
+    ProposalPageSchema,
     ("proposer", "party", "status", "sort"),
     key_count=2,
     sort_alias="p",
@@ -87,19 +106,24 @@ CLAUSES = Collection(
     "clause",
     ClauseSchema,
     ClauseQuerySchema,
+    ClausePageSchema,
     ("q", "proposal", "topic", "party", "quoted"),
     key_count=3,
     search_query="search_clauses",
     fast_list=True,
     fast_search_query="search_clauses_by_term",
     importable=False,
+    fixed=("id", "proposal_id"),  # a clause stays in its proposal
 )
-PEOPLE = Collection("people", "person", PersonSchema, PersonQuerySchema, ("party", "sort"), key_count=2, sort_alias="p")
+PEOPLE = Collection(
+    "people", "person", PersonSchema, PersonQuerySchema, PersonPageSchema, ("party", "sort"), key_count=2, sort_alias="p"
+)
 TALKS = Collection(
     "talks",
     "talk",
     TalkSchema,
     TalkQuerySchema,
+    TalkPageSchema,
     ("party", "proposal", "person", "status", "since", "until", "sort"),
     key_count=2,
     sort_alias="t",
@@ -110,6 +134,7 @@ STATEMENTS = Collection(
     "statement",
     StatementSchema,
     StatementQuerySchema,
+    StatementPageSchema,
     ("q", "party", "speaker", "person", "proposal", "talk", "since", "until", "sort"),
     key_count=2,
     sort_alias="s",

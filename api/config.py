@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -14,9 +15,7 @@ def _data_home() -> Path:
     return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
 
 
-def _switch(value: str | None, default: bool) -> bool:
-    if value is None or value == "":
-        return default
+def _switch(value: str) -> bool:
     if value.lower() in ("on", "true", "1", "yes"):
         return True
     if value.lower() in ("off", "false", "0", "no"):
@@ -34,6 +33,20 @@ def _public_base_url(value: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.netloc or "?" in value or "#" in value:
         raise ValueError(f"PUBLIC_BASE_URL must be an http:// or https:// URL without a query, got {value!r}")
     return value
+
+
+# How a setting's variable is read, by the setting's type (a string here: annotations are not evaluated).
+READERS: dict[str, Callable[[str], object]] = {
+    "str": str,
+    "str | None": str,
+    "int": int,
+    "int | None": int,
+    "float": float,
+    "bool": _switch,
+    "Path": Path,
+    "tuple[str, ...]": lambda value: tuple(value.replace(",", " ").split()),  # comma- or space-separated
+}
+BLANK_IS_DEFAULT = {"str | None", "bool", "Path"}
 
 
 @dataclass(frozen=True)
@@ -85,38 +98,15 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        """Each setting from the variable named like it in capitals (`web_threads`: WEB_THREADS), read
+        as its type reads; an empty variable leaves the default of a path, a switch or an optional URL."""
         env = dict(os.environ if env is None else env)
-        defaults = cls()
-        return cls(
-            database_url=env.get("DATABASE_URL") or None,
-            embedded_pg_dir=Path(env.get("EMBEDDED_PG_DIR") or defaults.embedded_pg_dir),
-            host=env.get("HOST", defaults.host),
-            port=int(env.get("PORT", defaults.port)),
-            web_concurrency=int(env.get("WEB_CONCURRENCY", defaults.web_concurrency)),
-            pool_min_size=int(env.get("POOL_MIN_SIZE", defaults.pool_min_size)),
-            web_threads=int(env.get("WEB_THREADS", defaults.web_threads)),
-            web_io_threads=int(env.get("WEB_IO_THREADS", defaults.web_io_threads)),
-            pool_max_size=int(env["POOL_MAX_SIZE"]) if "POOL_MAX_SIZE" in env else None,
-            pool_timeout=float(env.get("POOL_TIMEOUT", defaults.pool_timeout)),
-            connect_timeout=int(env.get("CONNECT_TIMEOUT", defaults.connect_timeout)),
-            database_read_deadline=float(env.get("DATABASE_READ_DEADLINE", defaults.database_read_deadline)),
-            database_write_deadline=float(env.get("DATABASE_WRITE_DEADLINE", defaults.database_write_deadline)),
-            default_page_size=int(env.get("DEFAULT_PAGE_SIZE", defaults.default_page_size)),
-            max_page_size=int(env.get("MAX_PAGE_SIZE", defaults.max_page_size)),
-            log_level=env.get("LOG_LEVEL", defaults.log_level),
-            database_read_url=tuple(env.get("DATABASE_READ_URL", "").replace(",", " ").split()),
-            replica_max_lag_bytes=int(env.get("REPLICA_MAX_LAG_BYTES", defaults.replica_max_lag_bytes)),
-            prepared_statements=_switch(env.get("PREPARED_STATEMENTS"), defaults.prepared_statements),
-            fast_path=_switch(env.get("FAST_PATH"), defaults.fast_path),
-            cache_shared_max_age=int(env.get("CACHE_SHARED_MAX_AGE", defaults.cache_shared_max_age)),
-            rate_limit_window=int(env.get("RATE_LIMIT_WINDOW", defaults.rate_limit_window)),
-            rate_limit_writes=int(env.get("RATE_LIMIT_WRITES", defaults.rate_limit_writes)),
-            rate_limit_reads=int(env.get("RATE_LIMIT_READS", defaults.rate_limit_reads)),
-            trusted_proxies=int(env.get("TRUSTED_PROXIES", defaults.trusted_proxies)),
-            public_base_url=env.get("PUBLIC_BASE_URL", defaults.public_base_url),
-            metrics_token=env.get("METRICS_TOKEN", defaults.metrics_token),
-            idempotency_ttl=int(env.get("IDEMPOTENCY_TTL", defaults.idempotency_ttl)),
-        )
+        given = {}
+        for setting in fields(cls):
+            value = env.get(setting.name.upper())
+            if value is not None and (value or setting.type not in BLANK_IS_DEFAULT):
+                given[setting.name] = READERS[setting.type](value)
+        return cls(**given)
 
     def require_database_url(self) -> str:
         if not self.database_url:
@@ -124,33 +114,4 @@ class Settings:
         return self.database_url
 
 
-ENV_NAMES = [
-    "DATABASE_URL",
-    "EMBEDDED_PG_DIR",
-    "HOST",
-    "PORT",
-    "WEB_CONCURRENCY",
-    "WEB_THREADS",
-    "WEB_IO_THREADS",
-    "POOL_MIN_SIZE",
-    "POOL_MAX_SIZE",
-    "POOL_TIMEOUT",
-    "CONNECT_TIMEOUT",
-    "DATABASE_READ_DEADLINE",
-    "DATABASE_WRITE_DEADLINE",
-    "DEFAULT_PAGE_SIZE",
-    "MAX_PAGE_SIZE",
-    "LOG_LEVEL",
-    "DATABASE_READ_URL",
-    "REPLICA_MAX_LAG_BYTES",
-    "PREPARED_STATEMENTS",
-    "FAST_PATH",
-    "CACHE_SHARED_MAX_AGE",
-    "RATE_LIMIT_WINDOW",
-    "RATE_LIMIT_WRITES",
-    "RATE_LIMIT_READS",
-    "TRUSTED_PROXIES",
-    "PUBLIC_BASE_URL",
-    "METRICS_TOKEN",
-    "IDEMPOTENCY_TTL",
-]
+ENV_NAMES = [setting.name.upper() for setting in fields(Settings)]

@@ -8,7 +8,6 @@ from schemas.common import (
     StrictSchema,
     Text,
     WholeNumber,
-    item_query_schema,
     list_query_schema,
     nested_list,
     page_schema,
@@ -84,5 +83,4 @@ class ClauseQuerySchema(list_query_schema(ClauseSchema)):
     )
 
 
-ClauseItemQuerySchema = item_query_schema(ClauseSchema)
 ProposalClausesQuerySchema = list_query_schema(ClauseSchema)  # a proposal's clauses: no filters

@@ -7,7 +7,6 @@ from schemas.common import (
     SlugList,
     StrictSchema,
     Text,
-    item_query_schema,
     list_query_schema,
     page_schema,
     revision,
@@ -44,6 +43,3 @@ class PartyQuerySchema(list_query_schema(PartySchema, PARTY_SORTS)):
         metadata={"description": "Only parties of this kind.", "example": "alliance"},
     )
     member_of = Slug("Only members of this party.", "nato")
-
-
-PartyItemQuerySchema = item_query_schema(PartySchema)

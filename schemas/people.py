@@ -7,7 +7,6 @@ from schemas.common import (
     Slug,
     StrictSchema,
     Text,
-    item_query_schema,
     list_query_schema,
     nested_list,
     page_schema,
@@ -62,4 +61,3 @@ class PersonQuerySchema(list_query_schema(PersonSchema, PERSON_SORTS)):
     party = Slug("Only people who held an office for this party.", "russia")
 
 
-PersonItemQuerySchema = item_query_schema(PersonSchema)

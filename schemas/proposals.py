@@ -9,7 +9,6 @@ from schemas.common import (
     SlugList,
     StrictSchema,
     Text,
-    item_query_schema,
     list_query_schema,
     nested_list,
     page_schema,
@@ -79,6 +78,3 @@ class ProposalQuerySchema(list_query_schema(ProposalSchema, PROPOSAL_SORTS)):
         validate=validate.OneOf(PROPOSAL_STATUSES),
         metadata={"description": "Only proposals with this status.", "example": "draft"},
     )
-
-
-ProposalItemQuerySchema = item_query_schema(ProposalSchema)

@@ -10,7 +10,6 @@ from schemas.common import (
     Slug,
     StrictSchema,
     Text,
-    item_query_schema,
     list_query_schema,
     page_schema,
     revision,
@@ -66,6 +65,3 @@ SOURCE_SORTS = ("id", "publisher", "updated_at")
 
 class SourceQuerySchema(list_query_schema(SourceSchema, SOURCE_SORTS)):
     publisher = Text("Only sources from this publisher (exact match).", "Sputnik", max_length=300)
-
-
-SourceItemQuerySchema = item_query_schema(SourceSchema)

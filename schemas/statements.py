@@ -8,7 +8,6 @@ from schemas.common import (
     SlugList,
     StrictSchema,
     Text,
-    item_query_schema,
     list_query_schema,
     page_schema,
     revision,
@@ -124,6 +123,3 @@ class StatementQuerySchema(list_query_schema(StatementSchema, STATEMENT_SORTS)):
         "(or open). Undated statements are left out.",
         "2022-01-31",
     )
-
-
-StatementItemQuerySchema = item_query_schema(StatementSchema)

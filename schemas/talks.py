@@ -9,7 +9,6 @@ from schemas.common import (
     StrictSchema,
     Text,
     example_of,
-    item_query_schema,
     list_query_schema,
     nested_list,
     page_schema,
@@ -114,6 +113,3 @@ class TalkQuerySchema(list_query_schema(TalkSchema, TALK_SORTS, "starts_on")):
     )
     since = Date("Only talks starting on or after this date.", "2022-01-01")
     until = Date("Only talks starting on or before this date.", "2022-01-31")
-
-
-TalkItemQuerySchema = item_query_schema(TalkSchema)

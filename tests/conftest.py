@@ -6,6 +6,7 @@ end), so tests never touch data that someone keeps on that server.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
 import subprocess
@@ -21,6 +22,7 @@ import pytest
 from api import create_app
 from api.command import embedded
 from api.config import Settings
+from api.store import migrate as migrations
 from api.store.dataset import seed
 from api.store.migrate import migrate
 from tests.support import PrivatePostgres, create_database, create_seeded_database, drop_database, free_port
@@ -217,3 +219,30 @@ def live_server(database_url: str) -> Iterator[str]:
     base, process = start_server(database_url)
     yield base
     stop_server(process)
+
+
+# The last commit whose sql/migrations held 0001 to 0012 one by one, before the baseline replaced
+# them: databases made by them exist, so the tests build such databases from these very files.
+LANDED_AT = "154e2778edcc234d6170b734f7c8abb7e98f67dd"
+
+
+def baseline() -> tuple[str, list[migrations.Section]]:
+    name, text = next((name, text) for name, text in migrations.migration_files() if migrations.sections(text)[0])
+    return name, migrations.sections(text)[0]
+
+
+def landed_migrations() -> list[tuple[str, str]]:
+    """The migrations the baseline replaces, as they landed, read from the repository's history."""
+    files = []
+    for section in baseline()[1]:
+        shown = subprocess.run(
+            ["git", "-C", str(ROOT), "show", f"{LANDED_AT}:sql/migrations/{section.name}"], capture_output=True
+        )
+        if shown.returncode != 0:
+            reason = f"no git history with {LANDED_AT[:7]} here: {shown.stderr.decode().strip()}"
+            if os.environ.get("CI") == "true":
+                pytest.fail(f"{reason} (CI=true: test a clone, not a copy)")
+            pytest.skip(reason)
+        assert hashlib.sha256(shown.stdout).hexdigest() == section.sha256, section.name
+        files.append((section.name, shown.stdout.decode()))
+    return files

@@ -159,3 +159,17 @@ class PrivatePostgres:
             check=False,
         )
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+PROBLEM_KEYS = {"type", "title", "status", "detail", "instance"}
+
+
+def assert_problem(response, status: int) -> dict:
+    """A Flask test response is an RFC 9457 problem with this status; its body."""
+    assert response.status_code == status
+    assert response.mimetype == "application/problem+json"
+    body = response.get_json()
+    assert {"type", "title", "status"} <= set(body) <= PROBLEM_KEYS | {"errors"}
+    assert body["status"] == status
+    assert body["type"] == "about:blank"
+    return body

@@ -2,17 +2,7 @@
 
 import pytest
 
-PROBLEM_KEYS = {"type", "title", "status", "detail", "instance"}
-
-
-def assert_problem(response, status: int) -> dict:
-    assert response.status_code == status
-    assert response.mimetype == "application/problem+json"
-    body = response.get_json()
-    assert {"type", "title", "status"} <= set(body) <= PROBLEM_KEYS | {"errors"}
-    assert body["status"] == status
-    assert body["type"] == "about:blank"
-    return body
+from tests.support import assert_problem
 
 
 def test_unknown_path_is_404_problem(client):

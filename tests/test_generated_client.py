@@ -227,6 +227,15 @@ def etag(response: Any) -> str:
 
 def test_an_editor_creates_changes_and_deletes_one_of_everything(generated: ModuleType, clients: dict[str, Any]):
     writer, anonymous = clients["writer"], clients["anonymous"]
+
+    def create(kind: str, record: dict) -> Any:
+        return call(writer, f"create{kind}", expect=201, body=model(generated, f"{kind}Input", record))
+
+    def update(kind: str, made: Any, changes: dict, expect: int = 200, **headers: str) -> Any:
+        """A merge patch of the item a write answered with, sent with the ETag it had then."""
+        body = model(generated, f"{kind}Patch", changes)
+        return call(writer, f"update{kind}", made.parsed.id, expect=expect, body=body, if_match=etag(made), **headers)
+
     source = {
         "id": "client-source",
         "publisher": "Example Wire",
@@ -235,30 +244,15 @@ def test_an_editor_creates_changes_and_deletes_one_of_everything(generated: Modu
         "published_on": "2022-01-14",
         "description": "A made-up report used by the generated-client test.",
     }
-    made = call(writer, "createSource", expect=201, body=model(generated, "SourceInput", source))
+    made = create("Source", source)
     assert made.headers["location"].endswith("/v1/sources/client-source")
-    changed = call(
-        writer,
-        "updateSource",
-        "client-source",
-        expect=200,
-        body=model(generated, "SourcePatch", {"title": "The talks end"}),
-        if_match=etag(made),
-        x_change_note="A better title.",
-    )
+    changed = update("Source", made, {"title": "The talks end"}, x_change_note="A better title.")
     assert changed.parsed.title == "The talks end" and changed.parsed.revision == 2
 
     party = {"id": "client-party", "name": "Republic of Example", "short_name": "Example", "kind": "state"}
     party |= {"member_of": [], "source_ids": ["client-source"]}
-    made_party = call(writer, "createParty", expect=201, body=model(generated, "PartyInput", party))
-    call(
-        writer,
-        "updateParty",
-        "client-party",
-        expect=200,
-        body=model(generated, "PartyPatch", {"short_name": "Exampleland"}),
-        if_match=etag(made_party),
-    )
+    made_party = create("Party", party)
+    update("Party", made_party, {"short_name": "Exampleland"})
 
     proposal = {
         "id": "client-proposal",
@@ -275,7 +269,7 @@ def test_an_editor_creates_changes_and_deletes_one_of_everything(generated: Modu
         "source_ids": ["client-source"],
         "clauses": [],
     }
-    made_proposal = call(writer, "createProposal", expect=201, body=model(generated, "ProposalInput", proposal))
+    made_proposal = create("Proposal", proposal)
     clause = {
         "id": "client-proposal-article-1",
         "proposal_id": "client-proposal",
@@ -287,25 +281,11 @@ def test_an_editor_creates_changes_and_deletes_one_of_everything(generated: Modu
         "excerpts": [],
         "source_ids": ["client-source"],
     }
-    made_clause = call(writer, "createClause", expect=201, body=model(generated, "ClauseInput", clause))
-    call(
-        writer,
-        "updateClause",
-        clause["id"],
-        expect=200,
-        body=model(generated, "ClausePatch", {"summary": "The parties meet again within a month."}),
-        if_match=etag(made_clause),
-    )
+    made_clause = create("Clause", clause)
+    update("Clause", made_clause, {"summary": "The parties meet again within a month."})
     current = call(anonymous, "getProposal", "client-proposal", expect=200)
     assert current.parsed.revision == 3 and current.parsed.clauses[0].summary.endswith("within a month.")
-    call(
-        writer,
-        "updateProposal",
-        "client-proposal",
-        expect=412,
-        body=model(generated, "ProposalPatch", {"status": "delivered"}),
-        if_match=etag(made_proposal),
-    )
+    update("Proposal", made_proposal, {"status": "delivered"}, expect=412)
 
     talk = {
         "id": "client-talk",
@@ -322,15 +302,8 @@ def test_an_editor_creates_changes_and_deletes_one_of_everything(generated: Modu
         "summary": "Made-up talks.",
         "source_ids": ["client-source"],
     }
-    made_talk = call(writer, "createTalk", expect=201, body=model(generated, "TalkInput", talk))
-    held = call(
-        writer,
-        "updateTalk",
-        "client-talk",
-        expect=200,
-        body=model(generated, "TalkPatch", {"status": "held"}),
-        if_match=etag(made_talk),
-    )
+    made_talk = create("Talk", talk)
+    held = update("Talk", made_talk, {"status": "held"})
     person = {
         "id": "client-person",
         "name": "A. Spokesperson",
@@ -346,15 +319,8 @@ def test_an_editor_creates_changes_and_deletes_one_of_everything(generated: Modu
         ],
         "source_ids": ["client-source"],
     }
-    made_person = call(writer, "createPerson", expect=201, body=model(generated, "PersonInput", person))
-    renamed = call(
-        writer,
-        "updatePerson",
-        "client-person",
-        expect=200,
-        body=model(generated, "PersonPatch", {"other_names": ["A. Speaker"]}),
-        if_match=etag(made_person),
-    )
+    made_person = create("Person", person)
+    renamed = update("Person", made_person, {"other_names": ["A. Speaker"]})
     statement = {
         "id": "client-statement",
         "speaker": "A. Spokesperson",
@@ -369,15 +335,8 @@ def test_an_editor_creates_changes_and_deletes_one_of_everything(generated: Modu
         "talk_ids": ["client-talk"],
         "source_ids": ["client-source"],
     }
-    made_statement = call(writer, "createStatement", expect=201, body=model(generated, "StatementInput", statement))
-    said = call(
-        writer,
-        "updateStatement",
-        "client-statement",
-        expect=200,
-        body=model(generated, "StatementPatch", {"summary": "The spokesperson called the talks very useful."}),
-        if_match=etag(made_statement),
-    )
+    made_statement = create("Statement", statement)
+    said = update("Statement", made_statement, {"summary": "The spokesperson called the talks very useful."})
 
     call(writer, "deleteSource", "client-source", expect=409, if_match=etag(changed))
     call(writer, "deleteStatement", "client-statement", expect=204, if_match=etag(said))

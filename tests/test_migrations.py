@@ -2,12 +2,15 @@
 sql/functions applied after them every time, so an old database and a new one end up alike."""
 
 import re
+import shutil
+import subprocess
+from collections.abc import Iterator
 
 import psycopg
 import pytest
 
 from api.store import migrate as migrations
-from tests.conftest import create_database, drop_database
+from tests.conftest import baseline, create_database, drop_database, landed_migrations
 
 
 def test_migrate_applies_everything_once_then_nothing(empty_database_url):
@@ -113,29 +116,114 @@ def test_migrating_again_changes_nothing(empty_database_url):
         assert schema_of(conn) == once
 
 
-def test_every_older_database_migrates_to_the_schema_of_a_new_one(server_url, monkeypatch):
-    """For every k: a database brought to migrations 1..k as a deployment of that time did (the
-    migration files alone, before sql/functions existed), then migrated today, has the schema of a
-    database migrated from nothing today."""
-    files = migrations.migration_files()
+def migrated_then(server_url: str, files: list[tuple[str, str]]) -> str:
+    """A new database brought to `files` as a deployment of that time did (the migration files alone,
+    before sql/functions existed); its URL."""
+    url = create_database(server_url, "proposals_then")
+    with psycopg.connect(url, autocommit=True) as conn, pytest.MonkeyPatch.context() as then:
+        then.setattr(migrations, "migration_files", lambda: files)
+        then.setattr(migrations, "function_files", list)
+        assert migrations.migrate(conn) == [name for name, _ in files]
+    return url
+
+
+def test_the_baseline_replaces_every_migration_before_it():
+    name, replaced = baseline()
+    names = [name for name, _ in migrations.migration_files()]
+    assert names[0] == name, "the baseline comes first"
+    assert all(later > replaced[-1].name for later in names[1:]), "every later migration sorts after those it replaces"
+
+
+@pytest.fixture(scope="module")
+def fresh_url(server_url: str) -> Iterator[str]:
+    """A database migrated from nothing today."""
     url = create_database(server_url, "proposals_fresh")
+    with psycopg.connect(url, autocommit=True) as conn:
+        assert migrations.migrate(conn) == [name for name, _ in migrations.migration_files()]
+    yield url
+    drop_database(server_url, url)
+
+
+@pytest.fixture(scope="module")
+def upgraded_urls(server_url: str) -> Iterator[dict[int, str]]:
+    """For every k, a database brought to the landed migrations 1..k, then migrated today: for k = all
+    of them the baseline is recorded without running, for fewer only what the rest left behind runs."""
+    landed = landed_migrations()
+    today = [name for name, _ in migrations.migration_files()]
+    urls: dict[int, str] = {}
     try:
-        with psycopg.connect(url, autocommit=True) as conn:
-            migrations.migrate(conn)
-            fresh = schema_of(conn)
+        for k in range(1, len(landed) + 1):
+            urls[k] = migrated_then(server_url, landed[:k])
+            with psycopg.connect(urls[k], autocommit=True) as conn:
+                assert migrations.migrate(conn) == today
+        yield urls
     finally:
-        drop_database(server_url, url)
-    for k in range(1, len(files)):
-        url = create_database(server_url, f"proposals_at_{k}")
-        try:
-            with psycopg.connect(url, autocommit=True) as conn:
-                with monkeypatch.context() as then:
-                    then.setattr(migrations, "migration_files", lambda k=k: files[:k])
-                    then.setattr(migrations, "function_files", list)
-                    assert migrations.migrate(conn) == [name for name, _ in files[:k]]
-                assert migrations.migrate(conn) == [name for name, _ in files[k:]]
-                upgraded = schema_of(conn)
-        finally:
+        for url in urls.values():
             drop_database(server_url, url)
+
+
+def test_every_older_database_migrates_to_the_schema_of_a_new_one(fresh_url, upgraded_urls):
+    """Each has the schema of a new database, and migrating it again changes nothing."""
+    with psycopg.connect(fresh_url) as conn:
+        fresh = schema_of(conn)
+    for k, url in upgraded_urls.items():
+        with psycopg.connect(url, autocommit=True) as conn:
+            upgraded = schema_of(conn)
+            assert migrations.migrate(conn) == []
+            assert schema_of(conn) == upgraded
         for kind in CATALOG:
             assert upgraded[kind] == fresh[kind], f"{kind} differ after migrations 1..{k}"
+
+
+def schema_dump(url: str) -> str:
+    """`pg_dump --schema-only` of the database, without the lines that differ on every run."""
+    dumped = subprocess.run(["pg_dump", "--schema-only", "--no-owner", url], capture_output=True, text=True)
+    if dumped.returncode != 0:
+        pytest.skip(f"pg_dump cannot dump this server: {dumped.stderr.strip()}")
+    return "\n".join(line for line in dumped.stdout.splitlines() if not line.startswith(("\\restrict", "\\unrestrict")))
+
+
+@pytest.mark.skipif(shutil.which("pg_dump") is None, reason="no pg_dump on this machine")
+def test_a_database_migrated_step_by_step_dumps_like_a_new_one(fresh_url, upgraded_urls):
+    """What pg_dump sees beyond the catalog queries (column order, defaults, sequences, storage)."""
+    fresh = schema_dump(fresh_url)
+    for k, url in upgraded_urls.items():
+        assert schema_dump(url) == fresh, f"pg_dump differs after migrations 1..{k}"
+
+
+def test_clauses_written_before_search_terms_and_snippets_get_them(server_url):
+    """A database that stopped before 0009 had clauses without search terms or snippet tokens: the
+    baseline's last step gives them both, HTML-escaped, as the triggers do for any clause."""
+    landed = landed_migrations()
+    url = migrated_then(server_url, landed[: [name for name, _ in landed].index("0009_search_terms.sql")])
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("INSERT INTO parties (id, name, short_name, kind) VALUES ('ru', 'Russia', 'Russia', 'state')")
+            conn.execute(
+                "INSERT INTO proposals (id, title, short_title, proposer_id, document_type, status, summary)"
+                " VALUES ('p', 'P', 'P', 'ru', 'treaty', 'draft', 'P')"
+            )
+            conn.execute(
+                "INSERT INTO clauses (id, proposal_id, position, label, summary, search, doc)"
+                " VALUES ('c', 'p', 1, 'Article 1', 'No <b>deployments</b>', to_tsvector('english', 'deployments'),"
+                """ '{"label": "Article 1", "excerpts": [], "summary": "No <b>deployments</b>"}')"""
+            )
+            migrations.migrate(conn)
+            words, lexemes = conn.execute("SELECT snippet_words, snippet_lexemes FROM clauses").fetchone()
+            terms = conn.execute("SELECT term::text FROM clause_search_terms WHERE clause_id = 'c'").fetchall()
+        assert "".join(words) == "Article 1 … No &lt;b&gt;deployments&lt;/b&gt;"
+        assert "deploy" in lexemes
+        assert terms == [("'deploy'",)]
+    finally:
+        drop_database(server_url, url)
+
+
+def test_a_database_that_applied_another_version_of_a_replaced_migration_is_refused(server_url):
+    landed = landed_migrations()
+    edited = [*landed[:3], (landed[3][0], landed[3][1] + "\n-- edited\n")]
+    url = migrated_then(server_url, edited)
+    try:
+        with psycopg.connect(url, autocommit=True) as conn, pytest.raises(RuntimeError, match="is not the one"):
+            migrations.migrate(conn)
+    finally:
+        drop_database(server_url, url)

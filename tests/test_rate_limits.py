@@ -21,6 +21,7 @@ from api.config import Settings
 from api.http import ratelimit
 from api.http.auth import create_token, revoke_token
 from tests.conftest import start_server, stop_server
+from tests.support import assert_problem
 
 WINDOW = 86_400
 WRITES = 6
@@ -205,9 +206,7 @@ def test_a_failure_shows_no_trace_and_no_sql(limited, monkeypatch):
     monkeypatch.setattr(ratelimit, "client_address", boom)
     crashed = client.get("/v1/talks")
     for response in (failed, crashed):
-        assert response.status_code == 500
-        assert response.mimetype == "application/problem+json"
-        assert response.get_json() == {
+        assert assert_problem(response, 500) == {
             "type": "about:blank",
             "title": "Internal Server Error",
             "status": 500,

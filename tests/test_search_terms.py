@@ -1,4 +1,4 @@
-"""Single-word search reads its page from clause_search_terms (sql/migrations/0009_search_terms.sql):
+"""Single-word search reads its page from clause_search_terms (sql/functions/search.sql; first migration 0009):
 the same page, ranks and order as ranking every match, kept in step by writes and deletions."""
 
 from __future__ import annotations

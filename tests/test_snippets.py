@@ -1,5 +1,5 @@
 """Clause search snippets cut from words parsed when the clause is written
-(sql/migrations/0010_clause_snippets.sql): the parse joins back into the text, follows every
+(sql/functions/snippets.sql; first migration 0010): the parse joins back into the text, follows every
 write, and marks the words of the query however they are inflected."""
 
 from __future__ import annotations

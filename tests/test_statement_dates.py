@@ -16,6 +16,7 @@ from psycopg.types.json import Jsonb
 from api.http.auth import create_token
 from api.store import migrate as migrations
 from schemas.dates import edtf_bounds
+from tests.conftest import landed_migrations
 
 LAVROV = "lavrov-military-participation-important"
 BIDEN = "biden-shared-responsibility-and-allied-consultations"
@@ -275,10 +276,9 @@ def test_the_derived_bounds_cannot_be_written(client, writer):
 
 
 def test_migration_0015_dates_every_stored_representation_in_place(empty_database_url, monkeypatch):
-    files = migrations.migration_files()
     with psycopg.connect(empty_database_url, autocommit=True) as conn:
-        with monkeypatch.context() as then:  # a deployment of before 0015: its migrations and their functions
-            then.setattr(migrations, "migration_files", lambda: [f for f in files if f[0] < "0015"])
+        with monkeypatch.context() as then:  # a deployment of 0012 (before 0015): its migrations and functions
+            then.setattr(migrations, "migration_files", landed_migrations)
             then.setattr(migrations, "function_files", list)
             migrations.migrate(conn)
         changeset = conn.execute("INSERT INTO changesets (actor) VALUES ('seed') RETURNING id").fetchone()[0]
@@ -299,11 +299,12 @@ def test_migration_0015_dates_every_stored_representation_in_place(empty_databas
         assert all('"said_when"' not in row[4] for row in before)
 
         assert "0015_statement_dates.sql" in migrations.migrate(conn)
+        added = ("said_when", "said_earliest", "said_latest", "speaker_id")  # 0015's and 0013's
 
         rows = conn.execute(
             "SELECT s.id, s.revision, s.doc::text, doc_statements(s)::text FROM statements s ORDER BY s.id"
         ).fetchall()
-        for statement_id, revision, doc, rendered in rows:
+        for statement_id, _revision, doc, rendered in rows:
             assert doc == rendered, statement_id  # as today's functions write it
         assert [(row[0], row[1]) for row in rows] == [("dated", 2), ("undated", 1)]  # no revision added
         docs = {row[0]: json.loads(row[2]) for row in rows}
@@ -314,8 +315,8 @@ def test_migration_0015_dates_every_stored_representation_in_place(empty_databas
             "WHERE collection = 'statements' ORDER BY item_id, revision"
         ).fetchall()
         assert [row[:4] for row in after] == [row[:4] for row in before]  # the same history
-        for old, new in zip(before, after):  # each snapshot: the same record, with the dates beside said_on
+        for old, new in zip(before, after, strict=True):  # each snapshot: the same record, with the dates beside said_on
             old_doc, new_doc = json.loads(old[4]), json.loads(new[4])
-            assert {k: v for k, v in new_doc.items() if k not in ("said_when", "said_earliest", "said_latest")} == old_doc
+            assert {k: v for k, v in new_doc.items() if k not in added} == old_doc
             assert dates_of(new_doc) == (old_doc["said_on"],) * 4
         assert json.loads(after[1][4]) == docs["dated"]

@@ -1,5 +1,7 @@
 """Talks through HTTP, as a client sees them."""
 
+from tests.support import assert_problem
+
 GENEVA = "geneva-strategic-stability-2022-01-10"
 
 
@@ -73,10 +75,7 @@ def test_filter_talks_by_status_and_proposal(client):
 
 
 def test_unknown_talk_is_404_problem(client):
-    response = client.get("/v1/talks/geneva-2030")
-    assert response.status_code == 404
-    assert response.mimetype == "application/problem+json"
-    assert response.get_json() == {
+    assert assert_problem(client.get("/v1/talks/geneva-2030"), 404) == {
         "type": "about:blank",
         "title": "Not Found",
         "status": 404,

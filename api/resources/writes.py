@@ -281,8 +281,8 @@ def _current_of(conn: psycopg.Connection, collection: str, item_id: str) -> tupl
     return doc.encode(), make_etag(revision)
 
 
-def update(declared: Collection, item_id: str, fixed: tuple[str, ...] = ("id",)) -> Response:
-    """PATCH as JSON Merge Patch (RFC 7396) of the item's writable fields."""
+def update(declared: Collection, item_id: str) -> Response:
+    """PATCH as JSON Merge Patch (RFC 7396) of the item's writable fields (not its `fixed` ones)."""
     collection, singular, schema = declared.name, declared.singular, declared.schema
     actor = require_scope("write")
     if not is_id(item_id):
@@ -302,7 +302,7 @@ def update(declared: Collection, item_id: str, fixed: tuple[str, ...] = ("id",))
         record = patch_record(current, patch)
         # In a merge patch null removes a member; members that are always present become null.
         record |= {name: None for name in current.keys() - record.keys() if schema._declared_fields[name].allow_none}
-        for name in fixed:
+        for name in declared.fixed:
             if record.get(name) != current.get(name):
                 raise ApiError(
                     422, f"{name} cannot be changed.", errors=[{"pointer": f"/{name}", "detail": "Cannot be changed."}]

@@ -1,9 +1,24 @@
--- The dataset's normalized tables, its history (changesets and revisions) and the
--- stored JSON representation of every item (`doc`), which the read API serves as is.
+-- The schema that migrations 0001 to 0012 left behind, in one file: tables, indexes, constraints
+-- and the data they start with. Functions, trigger functions and triggers are not here: the
+-- migrator applies sql/functions after the migrations, every time.
 --
--- Every collection row carries `revision`, `updated_at` and `doc`: the representation
--- at that revision, built by the *_doc() functions below at write time and copied into
--- `revisions` as an immutable snapshot. `deleted_at` marks a tombstone.
+-- Each `-- replaces NAME sha256:…` line opens what migration NAME left behind (nothing, for one
+-- that only defined functions). A new database runs every section. A database that already
+-- applied NAME skips its section, after checking that the recorded checksum is this one: one that
+-- applied 0001 to 0012 records this file without running any of it, and one that stopped part way
+-- runs only the rest. The old files are in the repository's history (tests/test_migrations.py
+-- builds databases from them and compares their schema with a new one's).
+--
+-- What follows `-- after sql/functions` runs once the function files are applied, when any
+-- section ran: a database that had clauses before 0009 to 0011 gets their search terms and
+-- snippets, written by the triggers as for any clause (on a new database it changes nothing).
+
+-- replaces 0001_core.sql sha256:4c41d286dccfaa27b1cd92ae506e51719034d3864eb300733060e21fe2784205
+-- The dataset's normalized tables, its history (changesets and revisions) and the stored JSON
+-- representation of every item (`doc`), which the read API serves as is. Every collection row
+-- carries `revision`, `updated_at` and `doc`: the representation at that revision, built by the
+-- doc_* functions (sql/functions/representations.sql) at write time and copied into `revisions`
+-- as an immutable snapshot. `deleted_at` marks a tombstone.
 
 CREATE TABLE app_settings (
   name  text PRIMARY KEY,
@@ -266,3 +281,71 @@ CREATE INDEX proposal_sources_source_idx ON proposal_sources (source_id);
 CREATE INDEX clause_sources_source_idx ON clause_sources (source_id);
 CREATE INDEX talk_sources_source_idx ON talk_sources (source_id);
 CREATE INDEX statement_sources_source_idx ON statement_sources (source_id);
+
+-- replaces 0002_representations.sql sha256:25d0c8a2d138ee7f321eede2f5e8b8a631fef8bb08beec274f120b558f210bc1
+-- replaces 0003_save_records.sql sha256:7edecb0d5b6687f516fa89e1909ae6d2a1136bed0a02c5293ee26d8744100ae3
+
+-- replaces 0004_tokens.sql sha256:b9090fb1a99a6d3a248b8fe7be4bc6bd9a855a62e201463c3c78d57eaac891c7
+-- API tokens for writes. Only a hash of each token's secret is stored; the token itself is shown
+-- once, when it is created.
+CREATE TABLE api_tokens (
+  id            bigserial PRIMARY KEY,
+  name          text NOT NULL UNIQUE CHECK (name ~ '^[a-z0-9][a-z0-9._-]{0,99}$'),
+  secret_sha256 text NOT NULL,
+  scope         text NOT NULL CHECK (scope IN ('read', 'write')),
+  created_at    timestamptz NOT NULL DEFAULT now(),
+  expires_at    timestamptz,
+  revoked_at    timestamptz
+);
+
+-- replaces 0005_writes.sql sha256:0ffba84985e612ca6062c784fae757446716ee4266dfadf29d43c9ef07168f08
+-- The first response to a create sent with an Idempotency-Key, replayed for retries.
+CREATE TABLE idempotency_keys (
+  actor          text NOT NULL,
+  key            text NOT NULL CHECK (length(key) BETWEEN 1 AND 200),
+  request_sha256 text NOT NULL,
+  status         integer NOT NULL,
+  location       text,
+  etag           text,
+  body           text NOT NULL,
+  created_at     timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (actor, key)
+);
+
+-- replaces 0007_rate_limits.sql sha256:45203f12df3774df356df908be80c5b5ba3804b94a365e07f707d845e7a6c9e0
+-- Rate-limit counters for writes: one row per bucket (a token, a client address) per fixed
+-- window, shared by every worker and host. UNLOGGED: counters are not worth WAL, survive a
+-- clean restart, and are emptied after a crash, which only forgives a minute of writes.
+-- The key starts with the window so that forgetting old windows is an index range scan.
+CREATE UNLOGGED TABLE rate_limit_hits (
+  window_start timestamptz NOT NULL,
+  bucket       text NOT NULL,
+  hits         integer NOT NULL,
+  PRIMARY KEY (window_start, bucket)
+);
+
+-- replaces 0008_cached_plans.sql sha256:f1bbc279e7b8c77fb50a7b2040727d24aabf3c88ddaf44efbfbb8fa5c862d14d
+
+-- replaces 0009_search_terms.sql sha256:e75c544dad9d1ea1d389af81f668e925571b099877b050485101a2766fd25a56
+-- One row per lexeme of each live clause with minus its rank: a one-word search reads its page
+-- from this index (sql/functions/search.sql keeps it in step).
+CREATE TABLE clause_search_terms (
+  term      tsquery NOT NULL,  -- lexeme_query() of one lexeme of the clause's search vector
+  neg_rank  real NOT NULL,     -- -ts_rank(search, term): ascending order is best first
+  clause_id text NOT NULL,     -- a live clause (no foreign key: clauses are never deleted, only tombstoned)
+  PRIMARY KEY (term, neg_rank, clause_id)
+);
+
+-- replaces 0010_clause_snippets.sql sha256:796981989443fe184dcbf6e2a94f5a8f3f721ada642e7a1f973f486f4df27861
+-- A clause's snippet text as parser tokens and their lexemes (sql/functions/snippets.sql).
+ALTER TABLE clauses ADD COLUMN snippet_words text[], ADD COLUMN snippet_lexemes text[];
+
+-- replaces 0011_html_snippets.sql sha256:7053b4202fcb9c9e1dc222e49c8be06346adf3c758e485de48305319573f1886
+
+-- replaces 0012_idempotency_expiry.sql sha256:48c8cacd5c9a6c81330d963dc4cb53d5bad3b43f9083f9f19e1fe016f9aca445
+-- Idempotency records expire after IDEMPOTENCY_TTL seconds: an expired one is never replayed,
+-- and writes delete expired ones now and then, oldest first, found through this index.
+CREATE INDEX idempotency_keys_created_at ON idempotency_keys (created_at);
+
+-- after sql/functions
+UPDATE clauses SET search = search, doc = doc;
