@@ -276,9 +276,10 @@ def test_the_derived_bounds_cannot_be_written(client, writer):
 
 
 def test_migration_0015_dates_every_stored_representation_in_place(empty_database_url, monkeypatch):
+    landed = landed_migrations()
     with psycopg.connect(empty_database_url, autocommit=True) as conn:
         with monkeypatch.context() as then:  # a deployment of 0012 (before 0015): its migrations and functions
-            then.setattr(migrations, "migration_files", landed_migrations)
+            then.setattr(migrations, "migration_files", lambda: landed)
             then.setattr(migrations, "function_files", list)
             migrations.migrate(conn)
         changeset = conn.execute("INSERT INTO changesets (actor) VALUES ('seed') RETURNING id").fetchone()[0]

@@ -65,6 +65,13 @@ ALTER TABLE revisions DROP CONSTRAINT revisions_collection_check,
 -- no revision is added, so revision numbers, ETags, `as_of` and the changes feed keep their
 -- places, and an export lists the same revisions in the shape the import rebuilds.
 
+-- A migration runs before sql/functions is applied, so it calls only built-in functions and its
+-- own: this is rfc3339() of representations.sql (microseconds only when there are some).
+CREATE FUNCTION pg_temp.rfc3339(t timestamptz) RETURNS text LANGUAGE sql STABLE AS $$
+  SELECT to_char(t AT TIME ZONE 'UTC', CASE WHEN date_part('microseconds', t)::bigint % 1000000 = 0
+                 THEN 'YYYY-MM-DD"T"HH24:MI:SS"Z"' ELSE 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"' END)
+$$;
+
 CREATE FUNCTION pg_temp.person_slug(name text) RETURNS text
 LANGUAGE sql IMMUTABLE AS $$
   SELECT coalesce(nullif(trim(both '-' FROM left(trim(both '-' FROM
@@ -136,7 +143,7 @@ UPDATE people p SET doc = (SELECT row_to_json(d) FROM (SELECT
     p.id, p.name, array_to_json(p.other_names) AS other_names, '[]'::json AS roles,
     coalesce((SELECT array_to_json(array_agg(x.source_id ORDER BY x.position))
                 FROM person_sources x WHERE x.person_id = p.id), '[]') AS source_ids,
-    p.revision, rfc3339(p.updated_at) AS updated_at) d);
+    p.revision, pg_temp.rfc3339(p.updated_at) AS updated_at) d);
 
 WITH cs AS (
   INSERT INTO changesets (actor) SELECT 'migration:0013_people' WHERE EXISTS (SELECT 1 FROM people)
