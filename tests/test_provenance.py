@@ -286,7 +286,9 @@ def test_each_answer_is_public_from_its_publication_and_its_points_no_earlier(re
         "russia-reply-2022-02-17": ("2022-02-17", "Moscow"),
     }
     for proposal_id, (day, place) in published.items():
-        history = sorted((r for c, i, r in revisions if c == "proposals" and i == proposal_id), key=lambda r: r["revision"])
+        history = sorted(
+            (r for c, i, r in revisions if c == "proposals" and i == proposal_id), key=lambda r: r["revision"]
+        )
         first_public = next(r for r in history if r["item"]["published_on"])
         assert first_public["revision"] == 2 and first_public["item"]["published_on"] == day, proposal_id
         assert instant(first_public["valid_from"]) == end_of_day_at(day, place), proposal_id
@@ -296,13 +298,16 @@ def test_each_answer_is_public_from_its_publication_and_its_points_no_earlier(re
             if revision["item"]["clauses"]:
                 assert instant(revision["valid_from"]) >= instant(first_public["valid_from"]), proposal_id
     # The US response's revision 4 is the reply answering its points: valid from the reply's instant.
-    us_history = {r["revision"]: r for c, i, r in revisions if c == "proposals" and i == "us-written-response-2022-01-26"}
+    us_history = {
+        r["revision"]: r for c, i, r in revisions if c == "proposals" and i == "us-written-response-2022-01-26"
+    }
     assert sorted(us_history) == [1, 2, 3, 4]
     assert instant(us_history[4]["valid_from"]) == end_of_day_at("2022-02-17", "Moscow")
     answered = {c["id"]: c["answered_by_ids"] for c in us_history[4]["item"]["clauses"]}
-    assert "russia-reply-2022-02-17-intermediate-range-missiles" in answered[
-        "us-written-response-2022-01-26-aegis-ashore-transparency"
-    ]
+    assert (
+        "russia-reply-2022-02-17-intermediate-range-missiles"
+        in answered["us-written-response-2022-01-26-aegis-ashore-transparency"]
+    )
     assert all(c["answered_by_ids"] == [] for c in us_history[3]["item"]["clauses"])
     # The publication is sourced: a cited source says who published it and when.
     us_public = next(

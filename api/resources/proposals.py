@@ -78,7 +78,14 @@ class ProposalClauses(MethodView):
         row = connection().execute(q("proposal_exists"), {"id": proposal_id}).fetchone() if is_id(proposal_id) else None
         if row is None:
             raise not_found("proposal", proposal_id)
-        filters = {"q": None, "proposal": proposal_id, "topic": None, "party": None, "quoted": None, "responds_to": None}
+        filters = {
+            "q": None,
+            "proposal": proposal_id,
+            "topic": None,
+            "party": None,
+            "quoted": None,
+            "responds_to": None,
+        }
         return collection_list(CLAUSES, args, filters)
 
 

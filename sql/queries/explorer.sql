@@ -26,3 +26,10 @@ SELECT r.revision, r.valid_from, c.recorded_at, c.actor, r.note, r.deleted, r.sn
   FROM revisions r JOIN changesets c ON c.id = r.changeset_id
  WHERE r.collection = %(collection)s AND r.item_id = %(id)s
  ORDER BY r.revision
+
+-- name: explorer_linked_clauses
+-- The clauses a page's clauses answer or are answered by, with their proposal's short title: the
+-- explorer links each point to the articles it answers and each article to what answered it.
+SELECT c.id, c.proposal_id, p.doc->>'short_title', c.label, c.summary
+  FROM clauses c JOIN proposals p ON p.id = c.proposal_id
+ WHERE c.id = ANY (%(ids)s) AND c.deleted_at IS NULL
