@@ -9,6 +9,8 @@ import psycopg
 import pytest
 
 from api.http.auth import create_token
+from api.store import migrate
+from api.store.dataset import seed
 
 US_4 = "us-russia-security-treaty-article-4"
 US_RESPONSE = "us-written-response-2022-01-26"
@@ -257,3 +259,27 @@ def test_the_explorer_links_articles_and_the_points_that_answer_them(client):
         in rows[f"{US_RESPONSE}-aegis-ashore-transparency"]
     )
     assert 'href="/explore/proposals/us-russia-security-treaty"' in page  # in response to
+
+
+def test_a_database_migrated_before_0014_gets_the_new_lists_without_a_revision(empty_database_url, monkeypatch):
+    """Migration 0014 adds the two lists to the stored representations already there, in doc_clauses' order,
+    as what doc_clauses would build now; the form changes, not what the items say, so no revision."""
+    before = [(name, text) for name, text in migrate.migration_files() if name < "0014"]
+    with psycopg.connect(empty_database_url, autocommit=True) as conn:
+        with monkeypatch.context() as then:  # a deployment of 0012: its functions are its migrations'
+            then.setattr(migrate, "migration_files", lambda: before)
+            then.setattr(migrate, "function_files", list)
+            migrate.migrate(conn)
+        seed(conn)
+        old = conn.execute("SELECT doc::text FROM clauses WHERE id = %s", (US_4,)).fetchone()[0]
+        assert "responds_to_ids" not in old
+        revisions = conn.execute("SELECT count(*) FROM revisions").fetchone()[0]
+        assert "0014_clause_responses.sql" in migrate.migrate(conn)
+        assert conn.execute("SELECT count(*) FROM revisions").fetchone()[0] == revisions
+        stale = conn.execute(
+            "SELECT id FROM clauses c WHERE c.doc::text <> doc_clauses(c)::text "
+            "UNION ALL SELECT id FROM proposals p WHERE p.doc::text <> doc_proposals(p)::text"
+        ).fetchall()
+        assert stale == []
+        new = conn.execute("SELECT doc::text FROM clauses WHERE id = %s", (US_4,)).fetchone()[0]
+        assert '"excerpts":[' in new and '"responds_to_ids":[],"answered_by_ids":[],"source_ids":[' in new
