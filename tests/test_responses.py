@@ -283,3 +283,37 @@ def test_a_database_migrated_before_0014_gets_the_new_lists_without_a_revision(e
         assert stale == []
         new = conn.execute("SELECT doc::text FROM clauses WHERE id = %s", (US_4,)).fetchone()[0]
         assert '"excerpts":[' in new and '"responds_to_ids":[],"answered_by_ids":[],"source_ids":[' in new
+
+
+def test_a_response_written_whole_revises_what_it_answers_only_when_that_changes(client, token):
+    """A proposal's clauses are written one by one; what they answer is refreshed once all are in place."""
+    article = client.get(f"/v1/clauses/{US_4}").get_json()
+    response = client.get(f"/v1/proposals/{US_RESPONSE}")
+    clauses = [
+        {k: v for k, v in c.items() if k not in ("proposal_id", "revision", "updated_at", "answered_by_ids")}
+        for c in response.get_json()["clauses"]
+    ]
+    headers = {"Authorization": f"Bearer {token}"}
+    # The same clauses listed backwards: nothing they answer changes, so nothing answered gets a revision.
+    same = client.patch(
+        f"/v1/proposals/{US_RESPONSE}",
+        json={"clauses": clauses[::-1]},
+        headers=headers | {"If-Match": response.headers["ETag"]},
+    )
+    assert same.status_code == 200
+    assert client.get(f"/v1/clauses/{US_4}").get_json() == article
+    # Points 1 and 2 trade places: the article lists its answers in their new document order, in one revision.
+    swapped = [c | {"position": {1: 2, 2: 1}.get(c["position"], c["position"])} for c in clauses]
+    moved = client.patch(
+        f"/v1/proposals/{US_RESPONSE}",
+        json={"clauses": swapped[::-1]},
+        headers=headers | {"If-Match": same.headers["ETag"]},
+    )
+    assert moved.status_code == 200, moved.get_json()
+    after = client.get(f"/v1/clauses/{US_4}").get_json()
+    assert after["answered_by_ids"] == [
+        f"{REPLY}-core-elements-unanswered",
+        f"{US_RESPONSE}-no-missiles-or-combat-forces-in-ukraine",
+        f"{US_RESPONSE}-open-door",
+    ]
+    assert after["revision"] == article["revision"] + 1

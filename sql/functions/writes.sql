@@ -63,7 +63,8 @@ BEGIN
   END LOOP;
 END $$;
 
--- Writes one clause and refreshes it; its proposal is refreshed by the caller. The search
+-- Writes one clause and refreshes it; its proposal, and the clauses it answers or answered
+-- (refresh_answered), are refreshed by the caller once every clause it writes is in place. The search
 -- vector is computed from the record as the row is written, so a clause written makes one row
 -- version and one GIN index entry, not a second of each once its excerpts are stored.
 CREATE OR REPLACE FUNCTION write_clause(r jsonb, cs bigint, vf timestamptz, why text) RETURNS void
@@ -73,7 +74,6 @@ DECLARE
   existing clauses;
   topics text[] := text_array(r->'topics');
   answers text[] := text_array(coalesce(r->'responds_to_ids', '[]'));
-  answered_before text[];
   missing text;
 BEGIN
   SELECT * INTO existing FROM clauses WHERE id = cid FOR UPDATE;
@@ -116,24 +116,21 @@ BEGIN
       USING ERRCODE = 'foreign_key_violation', CONSTRAINT = 'clause_responses_responds_to_id_fkey',
             DETAIL = format('Key (responds_to_id)=(%s) is not present in table "clauses".', missing);
   END IF;
-  SELECT coalesce(array_agg(responds_to_id), '{}') INTO answered_before FROM clause_responses WHERE clause_id = cid;
   DELETE FROM clause_responses WHERE clause_id = cid;
   INSERT INTO clause_responses (clause_id, responds_to_id, position)
   SELECT cid, a, n FROM unnest(answers) WITH ORDINALITY AS u(a, n);
   PERFORM refresh_item('clauses', cid, cs, vf, why);
-  -- Only when the answers changed, or the clause's place (answered_by_ids are in document order).
-  IF answered_before IS DISTINCT FROM answers OR existing.position IS DISTINCT FROM (r->>'position')::numeric::int
-     OR existing.id IS NULL THEN
-    PERFORM refresh_answered(answered_before || answers, cs, vf, why);
-  END IF;
 END $$;
 
 -- A clause written on its own: its proposal's representation holds it, so the proposal
 -- gets a revision too.
 CREATE OR REPLACE FUNCTION save_clauses(r jsonb, cs bigint, vf timestamptz, why text) RETURNS void
 LANGUAGE plpgsql AS $$
+DECLARE
+  answered_before text[] := ARRAY(SELECT responds_to_id FROM clause_responses WHERE clause_id = r->>'id');
 BEGIN
   PERFORM write_clause(r, cs, vf, why);
+  PERFORM refresh_answered(answered_before || text_array(coalesce(r->'responds_to_ids', '[]')), cs, vf, why);
   PERFORM refresh_item('proposals', r->>'proposal_id', cs, vf, why);
 END $$;
 
@@ -146,6 +143,7 @@ DECLARE
   c jsonb;
   gone text;
   referrers text[];
+  answered text[];
 BEGIN
   INSERT INTO proposals (id, title, short_title, proposer_id, document_type, status,
                          handed_over_on, published_on, summary)
@@ -165,6 +163,8 @@ BEGIN
   INSERT INTO proposal_sources (proposal_id, source_id, position)
   SELECT pid, s, n FROM unnest(text_array(r->'source_ids')) WITH ORDINALITY AS u(s, n);
   IF r ? 'clauses' THEN
+    answered := ARRAY(SELECT x.responds_to_id FROM clause_responses x JOIN clauses a ON a.id = x.clause_id
+                       WHERE a.proposal_id = pid AND a.deleted_at IS NULL);
     FOR gone IN
       SELECT id FROM clauses
        WHERE proposal_id = pid AND deleted_at IS NULL
@@ -180,13 +180,18 @@ BEGIN
       END IF;
       UPDATE clauses SET deleted_at = now() WHERE id = gone;
       PERFORM refresh_item('clauses', gone, cs, vf, why);
-      PERFORM refresh_answered(ARRAY(SELECT responds_to_id FROM clause_responses WHERE clause_id = gone), cs, vf, why);
     END LOOP;
     -- Move live clauses out of the way so that a reordering never collides mid-way.
     UPDATE clauses SET position = position + 1000000 WHERE proposal_id = pid AND deleted_at IS NULL;
     FOR c IN SELECT x FROM jsonb_array_elements(r->'clauses') AS x LOOP
       PERFORM write_clause(c || jsonb_build_object('proposal_id', pid), cs, vf, why);
     END LOOP;
+    -- What its clauses answered before and answer now, refreshed once all are in place (their
+    -- answered_by_ids are in document order): a reordering that changes nothing there makes no
+    -- revision of the clauses answered.
+    PERFORM refresh_answered(answered || ARRAY(SELECT x.responds_to_id FROM clause_responses x
+                                                 JOIN clauses a ON a.id = x.clause_id
+                                                WHERE a.proposal_id = pid AND a.deleted_at IS NULL), cs, vf, why);
   END IF;
   PERFORM refresh_item('proposals', pid, cs, vf, why);
 END $$;
