@@ -107,7 +107,7 @@ CLAUSES = Collection(
     ClauseSchema,
     ClauseQuerySchema,
     ClausePageSchema,
-    ("q", "proposal", "topic", "party", "quoted"),
+    ("q", "proposal", "topic", "party", "quoted", "responds_to"),
     key_count=3,
     search_query="search_clauses",
     fast_list=True,

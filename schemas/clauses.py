@@ -57,6 +57,19 @@ class ClauseInProposalSchema(StrictSchema):
         required=True,
         validate=validate.Length(max=100),
     )
+    responds_to_ids = SlugList(
+        "For a point of a written response or reply: the clauses (draft articles, or points of the document it "
+        "answers) that this point answers. Which article a point answers is our reading of its subject, not the "
+        "document's own words. Each must be an existing clause; empty for a draft's own articles.",
+        ["us-russia-security-treaty-article-4"],
+        load_default=list,
+    )
+    answered_by_ids = SlugList(
+        "The clauses that list this one in their `responds_to_ids`, in document order: how it was answered. Kept "
+        "current by the server; a change to it is a revision of this clause.",
+        ["us-written-response-2022-01-26-open-door"],
+        dump_only=True,
+    )
     source_ids = source_ids()
     revision = revision()
     updated_at = updated_at()
@@ -75,6 +88,10 @@ class ClauseQuerySchema(list_query_schema(ClauseSchema)):
     proposal = Slug("Only clauses of this proposal.", "us-russia-security-treaty")
     topic = Slug("Only clauses with this topic.", "nato-enlargement")
     party = Slug("Only clauses that bind this party.", "united-states")
+    responds_to = Slug(
+        "Only the clauses that answer this clause (the points of responses that list it in `responds_to_ids`).",
+        "us-russia-security-treaty-article-4",
+    )
     quoted = fields.Boolean(
         metadata={
             "description": "true: only clauses a source quotes (with excerpts); false: only the others.",

@@ -80,7 +80,15 @@ def server_url() -> Iterator[str]:
 
 
 # The parameters of search_clauses that a plain `q` leaves unset.
-SEARCH_DEFAULTS = {"proposal": None, "topic": None, "party": None, "quoted": None, "after_1": None, "after_2": None}
+SEARCH_DEFAULTS = {
+    "proposal": None,
+    "topic": None,
+    "party": None,
+    "quoted": None,
+    "responds_to": None,
+    "after_1": None,
+    "after_2": None,
+}
 
 
 def save_clause(conn: psycopg.Connection, changeset: int, clause_id: str, **changes: object) -> None:

@@ -106,7 +106,7 @@ def _scans_of_clauses(plan: str) -> set[str]:
 
 def test_search_and_deep_pages_use_the_indexes(big):
     url, _ = big
-    base = {"q": None, "proposal": None, "topic": None, "party": None, "quoted": None, "limit": 21}
+    base = {"q": None, "proposal": None, "topic": None, "party": None, "quoted": None, "responds_to": None, "limit": 21}
     with psycopg.connect(url, autocommit=True) as conn:
         search = _plan(conn, q("search_clauses"), base | {"q": "annex123", "after_1": None, "after_2": None})
         assert "Bitmap Index Scan:clauses_search_idx" in _scans_of_clauses(search)

@@ -275,7 +275,7 @@ def test_no_statement_is_undated_where_its_record_bounds_it(client, revisions, s
 
 
 # Where each later event happened, and that place's offset from UTC on the day (CET, MSK in winter).
-UTC_OFFSET_HOURS = {"Geneva": 1, "Brussels": 1, "Vienna": 1, "Moscow": 3}
+UTC_OFFSET_HOURS = {"Geneva": 1, "Brussels": 1, "Vienna": 1, "Moscow": 3, "Madrid": 1}
 
 
 def end_of_day_at(day: str, place: str) -> datetime:
@@ -310,9 +310,55 @@ def test_a_later_change_is_valid_from_when_its_event_happened(client, revisions)
         "russia-reply-2022-02-17": ("2022-02-17", "Moscow"),
     }
     for proposal_id, (day, place) in answers.items():
-        (first,) = [r for c, i, r in revisions if c == "proposals" and i == proposal_id]
+        (first,) = [r for c, i, r in revisions if c == "proposals" and i == proposal_id and r["revision"] == 1]
         assert instant(first["valid_from"]) == end_of_day_at(day, place), proposal_id
         assert first["item"]["handed_over_on"] == day
+        assert first["item"]["published_on"] is None and first["item"]["clauses"] == [], proposal_id
+
+
+def test_each_answer_is_public_from_its_publication_and_its_points_no_earlier(revisions, sources):
+    """El País published the US and NATO texts on 2 February 2022 in Madrid, the Foreign Ministry the reply on 17
+    February in Moscow: no hour is given, so the end of that day there. Before then no revision holds a point."""
+    published = {  # document: (day, place)
+        "us-written-response-2022-01-26": ("2022-02-02", "Madrid"),
+        "nato-written-response-2022-01-26": ("2022-02-02", "Madrid"),
+        "russia-reply-2022-02-17": ("2022-02-17", "Moscow"),
+    }
+    for proposal_id, (day, place) in published.items():
+        history = sorted(
+            (r for c, i, r in revisions if c == "proposals" and i == proposal_id), key=lambda r: r["revision"]
+        )
+        first_public = next(r for r in history if r["item"]["published_on"])
+        assert first_public["revision"] == 2 and first_public["item"]["published_on"] == day, proposal_id
+        assert instant(first_public["valid_from"]) == end_of_day_at(day, place), proposal_id
+        assert "published" in first_public["note"], proposal_id
+        for revision in history:
+            assert bool(revision["item"]["clauses"]) == (revision["revision"] >= 3), proposal_id
+            if revision["item"]["clauses"]:
+                assert instant(revision["valid_from"]) >= instant(first_public["valid_from"]), proposal_id
+    # The US response's revision 4 is the reply answering its points: valid from the reply's instant.
+    us_history = {
+        r["revision"]: r for c, i, r in revisions if c == "proposals" and i == "us-written-response-2022-01-26"
+    }
+    assert sorted(us_history) == [1, 2, 3, 4]
+    assert instant(us_history[4]["valid_from"]) == end_of_day_at("2022-02-17", "Moscow")
+    answered = {c["id"]: c["answered_by_ids"] for c in us_history[4]["item"]["clauses"]}
+    assert (
+        "russia-reply-2022-02-17-intermediate-range-missiles"
+        in answered["us-written-response-2022-01-26-aegis-ashore-transparency"]
+    )
+    assert all(c["answered_by_ids"] == [] for c in us_history[3]["item"]["clauses"])
+    # The publication is sourced: a cited source says who published it and when.
+    us_public = next(
+        r for c, i, r in revisions if c == "proposals" and i == "us-written-response-2022-01-26" and r["revision"] == 2
+    )
+    said = " ".join(sources[s]["description"] for s in us_public["item"]["source_ids"])
+    assert "El País published" in said and "2 February 2022" in said
+    reply_public = next(
+        r for c, i, r in revisions if c == "proposals" and i == "russia-reply-2022-02-17" and r["revision"] == 2
+    )
+    said = " ".join(sources[s]["description"] for s in reply_public["item"]["source_ids"])
+    assert "posted on its website" in said and "Foreign Ministry" in said
 
 
 # Defect 8: what a record says about a venue or a length is in a source it cites, as that source is described.

@@ -46,7 +46,22 @@ def proposal(proposal_id: str) -> str:
     for clause in item["clauses"]:
         cited |= set(clause["source_ids"]) | {excerpt["source_id"] for excerpt in clause["excerpts"]}
     sources = [r[0] for r in connection().execute(q("explorer_sources"), {"ids": sorted(cited)})]
-    return render_template("explorer/proposal.html", proposal=item, sources=sources, parties=party_names())
+    return render_template(
+        "explorer/proposal.html", proposal=item, sources=sources, parties=party_names(), linked=linked_clauses(item)
+    )
+
+
+def linked_clauses(item: dict) -> dict[str, dict]:
+    """The clauses this proposal's clauses answer or are answered by, by id: a point links to the articles it
+    answers, an article to the points that answered it, each named by its document and label."""
+    ids = {i for c in item["clauses"] for i in [*c.get("responds_to_ids", []), *c.get("answered_by_ids", [])]}
+    if not ids:
+        return {}
+    rows = connection().execute(q("explorer_linked_clauses"), {"ids": sorted(ids)}).fetchall()
+    return {
+        row[0]: {"id": row[0], "proposal_id": row[1], "proposal": row[2], "label": row[3], "summary": row[4]}
+        for row in rows
+    }
 
 
 @explorer.get("/timeline")

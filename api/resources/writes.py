@@ -142,6 +142,13 @@ def validated(schema: type[Schema], record: dict) -> dict:
 
 def _database_conflict(error: psycopg.errors.IntegrityError) -> ApiError:
     detail = error.diag.message_detail or error.diag.message_primary or "conflicts with stored data"
+    if error.diag.constraint_name == "clause_responses_responds_to_id_fkey":
+        # A point must answer clauses that exist: a fault of the body, like a failed field validation.
+        return ApiError(
+            422,
+            f"The item responds to a clause that does not exist: {detail}",
+            errors=[{"pointer": "/responds_to_ids", "detail": detail}],
+        )
     if isinstance(error, psycopg.errors.ForeignKeyViolation) and "is not present" in detail:
         return ApiError(409, f"The item refers to something that does not exist: {detail}")
     if isinstance(error, psycopg.errors.CheckViolation):

@@ -1,18 +1,18 @@
 """Records as they are written and as they are stored.
 
 A stored representation carries what the server adds (revision, updated_at, members, a clause's
-proposal_id); a record as a write or a dataset file gives it does not. Writes (api/resources/writes.py),
+proposal_id and answered_by_ids); a record as a write or a dataset file gives it does not. Writes (api/resources/writes.py),
 the importer and the export (api/store/dataset.py, api/resources/export.py) all turn one into the other
 here, and a PATCH applies its JSON Merge Patch (RFC 7396) here.
 """
 
 from __future__ import annotations
 
-SERVER_FIELDS = {"revision", "updated_at", "members", "said_earliest", "said_latest"}
+SERVER_FIELDS = {"revision", "updated_at", "members", "said_earliest", "said_latest", "answered_by_ids"}
 # Fields that give the same fact two ways: a statement's day as `said_on` (the older way) or its
 # date as `said_when` (EDTF). A patch that sets one replaces the other, which is then derived again.
 ALTERNATIVES = (("said_on", "said_when"),)
-CLAUSE_SERVER_FIELDS = {"revision", "updated_at", "proposal_id"}
+CLAUSE_SERVER_FIELDS = {"revision", "updated_at", "proposal_id", "answered_by_ids"}
 
 
 def merge_patch(target: object, patch: object) -> object:

@@ -5,7 +5,10 @@
 -- it is planned exactly as if the WHERE clause were written in it (tests/test_paging_at_scale.py
 -- reads the plans). A parameter must not share a column's name: in the body, the column wins.
 
-CREATE OR REPLACE FUNCTION clauses_matching(proposal text, topic text, party text, quoted boolean)
+DROP FUNCTION IF EXISTS clauses_matching(text, text, text, boolean);
+-- `answering`: only the clauses that answer this clause (clause_responses_responds_to_idx).
+CREATE OR REPLACE FUNCTION clauses_matching(proposal text, topic text, party text, quoted boolean,
+                                            answering text)
 RETURNS SETOF clauses
 LANGUAGE sql STABLE AS $$
   SELECT c.* FROM clauses c
@@ -15,6 +18,8 @@ LANGUAGE sql STABLE AS $$
      AND (party IS NULL
           OR EXISTS (SELECT 1 FROM clause_obligations o WHERE o.clause_id = c.id AND o.party_id = party))
      AND (quoted IS NULL OR quoted = EXISTS (SELECT 1 FROM clause_excerpts e WHERE e.clause_id = c.id))
+     AND (answering IS NULL
+          OR EXISTS (SELECT 1 FROM clause_responses r WHERE r.clause_id = c.id AND r.responds_to_id = answering))
 $$;
 
 DROP FUNCTION IF EXISTS statements_matching(text, text, text, text, date, date);

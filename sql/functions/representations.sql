@@ -53,6 +53,14 @@ BEGIN
     coalesce((SELECT array_to_json(array_agg(
                        row_to_json((SELECT r FROM (SELECT e.text, e.source_id) r)) ORDER BY e.position))
                 FROM clause_excerpts e WHERE e.clause_id = c.id), '[]') AS excerpts,
+    coalesce((SELECT array_to_json(array_agg(r.responds_to_id ORDER BY r.position))
+                FROM clause_responses r WHERE r.clause_id = c.id), '[]') AS responds_to_ids,
+    -- What answers this clause: the live clauses that list it in their responds_to_ids, by
+    -- document order. Kept in the stored doc: writing or removing an answer refreshes this
+    -- clause, with a revision of its own (write_clause, sql/functions/writes.sql).
+    coalesce((SELECT array_to_json(array_agg(a.id ORDER BY a.proposal_id, a.position, a.id))
+                FROM clause_responses r JOIN clauses a ON a.id = r.clause_id AND a.deleted_at IS NULL
+               WHERE r.responds_to_id = c.id), '[]') AS answered_by_ids,
     coalesce((SELECT array_to_json(array_agg(x.source_id ORDER BY x.position))
                 FROM clause_sources x WHERE x.clause_id = c.id), '[]') AS source_ids,
     c.revision, rfc3339(c.updated_at) AS updated_at) d);

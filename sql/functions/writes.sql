@@ -44,7 +44,27 @@ BEGIN
      FROM (SELECT unnest(touched) UNION SELECT unnest(text_array(r->'member_of'))) AS x(g);
 END $$;
 
--- Writes one clause and refreshes it; its proposal is refreshed by the caller. The search
+-- Refreshes the clauses a clause answers (or answered), and their proposals, after the answers
+-- changed: each shows what answers it (answered_by_ids), so each gets a revision, valid from the
+-- same instant as the change that made it. The proposal is locked before its clause, the order
+-- every writer keeps (sql/queries/records.sql).
+CREATE OR REPLACE FUNCTION refresh_answered(targets text[], cs bigint, vf timestamptz, why text) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+  t text;
+  owner text;
+BEGIN
+  FOR t IN SELECT DISTINCT x FROM unnest(targets) AS x ORDER BY x LOOP
+    SELECT proposal_id INTO owner FROM clauses WHERE id = t;
+    CONTINUE WHEN owner IS NULL;
+    PERFORM 1 FROM proposals WHERE id = owner FOR UPDATE;
+    PERFORM refresh_item('clauses', t, cs, vf, why);
+    PERFORM refresh_item('proposals', owner, cs, vf, why);
+  END LOOP;
+END $$;
+
+-- Writes one clause and refreshes it; its proposal, and the clauses it answers or answered
+-- (refresh_answered), are refreshed by the caller once every clause it writes is in place. The search
 -- vector is computed from the record as the row is written, so a clause written makes one row
 -- version and one GIN index entry, not a second of each once its excerpts are stored.
 CREATE OR REPLACE FUNCTION write_clause(r jsonb, cs bigint, vf timestamptz, why text) RETURNS void
@@ -53,6 +73,8 @@ DECLARE
   cid text := r->>'id';
   existing clauses;
   topics text[] := text_array(r->'topics');
+  answers text[] := text_array(coalesce(r->'responds_to_ids', '[]'));
+  missing text;
 BEGIN
   SELECT * INTO existing FROM clauses WHERE id = cid FOR UPDATE;
   IF existing.deleted_at IS NOT NULL THEN
@@ -85,6 +107,18 @@ BEGIN
   DELETE FROM clause_sources WHERE clause_id = cid;
   INSERT INTO clause_sources (clause_id, source_id, position)
   SELECT cid, s, n FROM unnest(text_array(r->'source_ids')) WITH ORDINALITY AS u(s, n);
+  -- The clauses it answers must exist and be live: a 422 names the first that is not
+  -- (api/resources/writes.py knows this constraint's name).
+  SELECT a INTO missing FROM unnest(answers) AS a
+   WHERE NOT EXISTS (SELECT 1 FROM clauses x WHERE x.id = a AND x.deleted_at IS NULL) LIMIT 1;
+  IF missing IS NOT NULL THEN
+    RAISE EXCEPTION 'clause % responds to %, which is no clause', cid, missing
+      USING ERRCODE = 'foreign_key_violation', CONSTRAINT = 'clause_responses_responds_to_id_fkey',
+            DETAIL = format('Key (responds_to_id)=(%s) is not present in table "clauses".', missing);
+  END IF;
+  DELETE FROM clause_responses WHERE clause_id = cid;
+  INSERT INTO clause_responses (clause_id, responds_to_id, position)
+  SELECT cid, a, n FROM unnest(answers) WITH ORDINALITY AS u(a, n);
   PERFORM refresh_item('clauses', cid, cs, vf, why);
 END $$;
 
@@ -92,8 +126,11 @@ END $$;
 -- gets a revision too.
 CREATE OR REPLACE FUNCTION save_clauses(r jsonb, cs bigint, vf timestamptz, why text) RETURNS void
 LANGUAGE plpgsql AS $$
+DECLARE
+  answered_before text[] := ARRAY(SELECT responds_to_id FROM clause_responses WHERE clause_id = r->>'id');
 BEGIN
   PERFORM write_clause(r, cs, vf, why);
+  PERFORM refresh_answered(answered_before || text_array(coalesce(r->'responds_to_ids', '[]')), cs, vf, why);
   PERFORM refresh_item('proposals', r->>'proposal_id', cs, vf, why);
 END $$;
 
@@ -105,6 +142,8 @@ DECLARE
   pid text := r->>'id';
   c jsonb;
   gone text;
+  referrers text[];
+  answered text[];
 BEGIN
   INSERT INTO proposals (id, title, short_title, proposer_id, document_type, status,
                          handed_over_on, published_on, summary)
@@ -124,11 +163,21 @@ BEGIN
   INSERT INTO proposal_sources (proposal_id, source_id, position)
   SELECT pid, s, n FROM unnest(text_array(r->'source_ids')) WITH ORDINALITY AS u(s, n);
   IF r ? 'clauses' THEN
+    answered := ARRAY(SELECT x.responds_to_id FROM clause_responses x JOIN clauses a ON a.id = x.clause_id
+                       WHERE a.proposal_id = pid AND a.deleted_at IS NULL);
     FOR gone IN
       SELECT id FROM clauses
        WHERE proposal_id = pid AND deleted_at IS NULL
          AND id NOT IN (SELECT x->>'id' FROM jsonb_array_elements(r->'clauses') AS x)
     LOOP
+      referrers := ARRAY(SELECT 'clauses/' || a.id FROM clause_responses x JOIN clauses a ON a.id = x.clause_id
+                          WHERE x.responds_to_id = gone AND a.deleted_at IS NULL AND a.proposal_id <> pid
+                          ORDER BY a.id);
+      IF cardinality(referrers) > 0 THEN
+        RAISE EXCEPTION 'clauses % is still referred to', gone
+          USING ERRCODE = 'foreign_key_violation',
+                DETAIL = 'Clause ' || gone || ' is still answered by ' || array_to_string(referrers[1:20], ', ') || '.';
+      END IF;
       UPDATE clauses SET deleted_at = now() WHERE id = gone;
       PERFORM refresh_item('clauses', gone, cs, vf, why);
     END LOOP;
@@ -137,6 +186,12 @@ BEGIN
     FOR c IN SELECT x FROM jsonb_array_elements(r->'clauses') AS x LOOP
       PERFORM write_clause(c || jsonb_build_object('proposal_id', pid), cs, vf, why);
     END LOOP;
+    -- What its clauses answered before and answer now, refreshed once all are in place (their
+    -- answered_by_ids are in document order): a reordering that changes nothing there makes no
+    -- revision of the clauses answered.
+    PERFORM refresh_answered(answered || ARRAY(SELECT x.responds_to_id FROM clause_responses x
+                                                 JOIN clauses a ON a.id = x.clause_id
+                                                WHERE a.proposal_id = pid AND a.deleted_at IS NULL), cs, vf, why);
   END IF;
   PERFORM refresh_item('proposals', pid, cs, vf, why);
 END $$;
@@ -363,6 +418,13 @@ LANGUAGE sql STABLE AS $$
     SELECT 'statements/' || s.id FROM statement_talks x JOIN statements s ON s.id = x.statement_id
      WHERE coll = 'talks' AND x.talk_id = item AND s.deleted_at IS NULL
     UNION ALL
+    -- An answered clause, or a proposal with one, while a live clause of another proposal answers it.
+    SELECT 'clauses/' || a.id FROM clause_responses x
+      JOIN clauses t ON t.id = x.responds_to_id
+      JOIN clauses a ON a.id = x.clause_id AND a.deleted_at IS NULL
+     WHERE (coll = 'clauses' AND t.id = item)
+        OR (coll = 'proposals' AND t.proposal_id = item AND a.proposal_id <> item)
+    UNION ALL
     SELECT ref FROM (
       SELECT 'parties/' || x.party_id AS ref, p.deleted_at FROM party_sources x JOIN parties p ON p.id = x.party_id
        WHERE x.source_id = item
@@ -430,10 +492,15 @@ BEGIN
   IF coll = 'proposals' THEN
     PERFORM tombstone_item('clauses', c.id, cs, vf, why)
        FROM clauses c WHERE c.proposal_id = item AND c.deleted_at IS NULL;
+    -- What its clauses answered elsewhere no longer lists them.
+    PERFORM refresh_answered(ARRAY(SELECT x.responds_to_id FROM clause_responses x JOIN clauses c ON c.id = x.clause_id
+                                    JOIN clauses t ON t.id = x.responds_to_id
+                                   WHERE c.proposal_id = item AND t.proposal_id <> item), cs, vf, why);
   END IF;
   rev := tombstone_item(coll, item, cs, vf, why);
   IF coll = 'clauses' THEN
     SELECT proposal_id INTO owner FROM clauses WHERE id = item;
+    PERFORM refresh_answered(ARRAY(SELECT responds_to_id FROM clause_responses WHERE clause_id = item), cs, vf, why);
     PERFORM refresh_item('proposals', owner, cs, vf, why);
   ELSIF coll = 'parties' THEN
     PERFORM refresh_item('parties', m.group_id, cs, vf, why)

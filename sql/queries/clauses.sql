@@ -2,7 +2,7 @@
 -- Clauses in document order: by proposal, then position; keyset on (proposal_id, position, id).
 SELECT c.doc::text, c.proposal_id, c.position::text, c.id,
        (SELECT seq FROM revisions WHERE collection BETWEEN 'clauses' AND 'clauses' ORDER BY collection DESC, seq DESC LIMIT 1) AS version
-  FROM clauses_matching(%(proposal)s, %(topic)s, %(party)s, %(quoted)s) c
+  FROM clauses_matching(%(proposal)s, %(topic)s, %(party)s, %(quoted)s, %(responds_to)s) c
  WHERE (%(after_1)s::text IS NULL
         OR (c.proposal_id, c.position, c.id) > (%(after_1)s::text, %(after_2)s::int, %(after_3)s::text))
  ORDER BY c.proposal_id, c.position, c.id
@@ -26,7 +26,8 @@ WITH query AS MATERIALIZED (
          tsquery_lexemes(websearch_to_tsquery('english', %(q)s)) AS lexemes,
          NOT (numnode(websearch_to_tsquery('english', %(q)s)) = 1
               AND %(proposal)s::text IS NULL AND %(topic)s::text IS NULL
-              AND %(party)s::text IS NULL AND %(quoted)s::boolean IS NULL) AS full_scan
+              AND %(party)s::text IS NULL AND %(quoted)s::boolean IS NULL
+              AND %(responds_to)s::text IS NULL) AS full_scan
 ), page AS (
   (SELECT t.clause_id AS id, -t.neg_rank AS rank, (SELECT query FROM query), (SELECT lexemes FROM query)
      FROM clause_search_terms t
@@ -37,7 +38,7 @@ WITH query AS MATERIALIZED (
     LIMIT %(limit)s)
   UNION ALL
   (SELECT c.id, ts_rank(c.search, query.query) AS rank, query.query, query.lexemes
-     FROM query, clauses_matching(%(proposal)s, %(topic)s, %(party)s, %(quoted)s) c
+     FROM query, clauses_matching(%(proposal)s, %(topic)s, %(party)s, %(quoted)s, %(responds_to)s) c
     WHERE (SELECT full_scan FROM query)
       AND c.search @@ query.query
       AND (%(after_1)s::real IS NULL OR ts_rank(c.search, query.query) < %(after_1)s::real

@@ -33,7 +33,7 @@ SELECT r.revision, r.valid_from, c.recorded_at, c.actor, r.note, r.deleted, r.sn
 SELECT doc FROM people WHERE id = %(id)s AND deleted_at IS NULL
 
 -- name: explorer_person_statements
-SELECT doc FROM statements WHERE speaker_id = %(id)s AND deleted_at IS NULL ORDER BY said_on NULLS LAST, id
+SELECT doc FROM statements WHERE speaker_id = %(id)s AND deleted_at IS NULL ORDER BY said_order, id
 
 -- name: explorer_person_talks
 -- Talks the person led a delegation to or chaired, by date.
@@ -45,3 +45,10 @@ SELECT t.doc FROM talks t
 
 -- name: explorer_people
 SELECT doc FROM people WHERE deleted_at IS NULL ORDER BY name, id
+
+-- name: explorer_linked_clauses
+-- The clauses a page's clauses answer or are answered by, with their proposal's short title: the
+-- explorer links each point to the articles it answers and each article to what answered it.
+SELECT c.id, c.proposal_id, p.doc->>'short_title', c.label, c.summary
+  FROM clauses c JOIN proposals p ON p.id = c.proposal_id
+ WHERE c.id = ANY (%(ids)s) AND c.deleted_at IS NULL
