@@ -23,7 +23,7 @@ from api import create_app
 from api.command import embedded
 from api.config import Settings
 from api.store import migrate as migrations
-from api.store.dataset import seed
+from api.store.dataset import import_dataset, seed
 from api.store.migrate import migrate
 from tests.support import PrivatePostgres, create_database, create_seeded_database, drop_database, free_port
 
@@ -239,18 +239,39 @@ def baseline() -> tuple[str, list[migrations.Section]]:
     return name, migrations.sections(text)[0]
 
 
+def landed(path: str) -> bytes:
+    """A file as it was at LANDED_AT, from the repository's history (a copy without it skips; CI fails)."""
+    shown = subprocess.run(["git", "-C", str(ROOT), "show", f"{LANDED_AT}:{path}"], capture_output=True)
+    if shown.returncode != 0:
+        reason = f"no git history with {LANDED_AT[:7]} here: {shown.stderr.decode().strip()}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{reason} (CI=true: test a clone, not a copy)")
+        pytest.skip(reason)
+    return shown.stdout
+
+
 def landed_migrations() -> list[tuple[str, str]]:
     """The migrations the baseline replaces, as they landed, read from the repository's history."""
     files = []
     for section in baseline()[1]:
-        shown = subprocess.run(
-            ["git", "-C", str(ROOT), "show", f"{LANDED_AT}:sql/migrations/{section.name}"], capture_output=True
-        )
-        if shown.returncode != 0:
-            reason = f"no git history with {LANDED_AT[:7]} here: {shown.stderr.decode().strip()}"
-            if os.environ.get("CI") == "true":
-                pytest.fail(f"{reason} (CI=true: test a clone, not a copy)")
-            pytest.skip(reason)
-        assert hashlib.sha256(shown.stdout).hexdigest() == section.sha256, section.name
-        files.append((section.name, shown.stdout.decode()))
+        text = landed(f"sql/migrations/{section.name}")
+        assert hashlib.sha256(text).hexdigest() == section.sha256, section.name
+        files.append((section.name, text.decode()))
     return files
+
+
+LANDED_FUNCTION_FILES = ("representations.sql", "writes.sql", "search.sql", "snippets.sql", "filters.sql")
+
+
+def landed_database(conn: psycopg.Connection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Makes `conn`'s empty database what a deployment of LANDED_AT held: its migrations and functions,
+    then its two data files imported by them (what later migrations must carry over)."""
+    files = landed_migrations()
+    functions = [(name, landed(f"sql/functions/{name}").decode()) for name in LANDED_FUNCTION_FILES]
+    with monkeypatch.context() as then:
+        then.setattr(migrations, "migration_files", lambda: files)
+        then.setattr(migrations, "function_files", lambda: functions)
+        migrations.migrate(conn)
+    for name in ("dataset.json", "history.json"):
+        (tmp_path / name).write_bytes(landed(f"data/{name}"))
+        import_dataset(conn, tmp_path / name)

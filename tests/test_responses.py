@@ -10,7 +10,7 @@ import pytest
 
 from api.http.auth import create_token
 from api.store import migrate
-from api.store.dataset import seed
+from tests.conftest import landed_database
 
 US_4 = "us-russia-security-treaty-article-4"
 US_RESPONSE = "us-written-response-2022-01-26"
@@ -261,21 +261,19 @@ def test_the_explorer_links_articles_and_the_points_that_answer_them(client):
     assert 'href="/explore/proposals/us-russia-security-treaty"' in page  # in response to
 
 
-def test_a_database_migrated_before_0014_gets_the_new_lists_without_a_revision(empty_database_url, monkeypatch):
-    """Migration 0014 adds the two lists to the stored representations already there, in doc_clauses' order,
-    as what doc_clauses would build now; the form changes, not what the items say, so no revision."""
-    before = [(name, text) for name, text in migrate.migration_files() if name < "0014"]
+def test_a_database_migrated_before_0014_gets_the_new_lists_without_a_revision(empty_database_url, monkeypatch, tmp_path):
+    """Migration 0014 adds the two lists to the stored representations and snapshots already there, in
+    doc_clauses' order, as what doc_clauses would build now; the form changes, not what the items say, so no
+    revision."""
     with psycopg.connect(empty_database_url, autocommit=True) as conn:
-        with monkeypatch.context() as then:  # a deployment of 0012: its functions are its migrations'
-            then.setattr(migrate, "migration_files", lambda: before)
-            then.setattr(migrate, "function_files", list)
-            migrate.migrate(conn)
-        seed(conn)
+        landed_database(conn, tmp_path, monkeypatch)  # the last release before 0014, with its data
         old = conn.execute("SELECT doc::text FROM clauses WHERE id = %s", (US_4,)).fetchone()[0]
         assert "responds_to_ids" not in old
-        revisions = conn.execute("SELECT count(*) FROM revisions").fetchone()[0]
+        history = "SELECT collection, item_id, revision, snapshot::text FROM revisions WHERE collection <> 'people' ORDER BY seq"
+        before = conn.execute(history).fetchall()
         assert "0014_clause_responses.sql" in migrate.migrate(conn)
-        assert conn.execute("SELECT count(*) FROM revisions").fetchone()[0] == revisions
+        after = conn.execute(history).fetchall()
+        assert [row[:3] for row in after] == [row[:3] for row in before]  # no revision added
         stale = conn.execute(
             "SELECT id FROM clauses c WHERE c.doc::text <> doc_clauses(c)::text "
             "UNION ALL SELECT id FROM proposals p WHERE p.doc::text <> doc_proposals(p)::text"
@@ -283,6 +281,10 @@ def test_a_database_migrated_before_0014_gets_the_new_lists_without_a_revision(e
         assert stale == []
         new = conn.execute("SELECT doc::text FROM clauses WHERE id = %s", (US_4,)).fetchone()[0]
         assert '"excerpts":[' in new and '"responds_to_ids":[],"answered_by_ids":[],"source_ids":[' in new
+        lists = '"responds_to_ids":[],"answered_by_ids":[],'
+        for (collection, _item, _revision, old_snapshot), (_c, _i, _r, new_snapshot) in zip(before, after, strict=True):
+            if collection == "clauses" or (collection == "proposals" and '"clauses":[{' in old_snapshot):
+                assert lists in new_snapshot and new_snapshot.replace(lists, "") == old_snapshot
 
 
 def test_a_response_written_whole_revises_what_it_answers_only_when_that_changes(client, token):

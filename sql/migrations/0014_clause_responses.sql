@@ -16,7 +16,8 @@ CREATE INDEX clause_responses_responds_to_idx ON clause_responses (responds_to_i
 -- A data move: the stored representations of existing clauses (and of the proposals that hold
 -- them) gain the two new lists, both empty, since nothing answered anything before this table.
 -- The lists go before `source_ids`, where doc_clauses (sql/functions/representations.sql) puts
--- them. This changes the form of the representation, not what it says, so no revision is made.
+-- them. This changes the form of the representation, not what it says, so no revision is made;
+-- every revision's snapshot gains them too, so that an export imports again to the same bytes.
 CREATE FUNCTION pg_temp.with_response_lists(clause json) RETURNS json
 LANGUAGE sql IMMUTABLE AS $$
   SELECT CASE WHEN clause->'responds_to_ids' IS NOT NULL THEN clause ELSE (SELECT '{' || string_agg(
@@ -26,15 +27,21 @@ LANGUAGE sql IMMUTABLE AS $$
             FROM json_each(clause) WITH ORDINALITY AS u(key, value, n))::json END
 $$;
 
-UPDATE clauses SET doc = pg_temp.with_response_lists(doc)
- WHERE doc IS NOT NULL AND doc->'responds_to_ids' IS NULL;
-
-UPDATE proposals p SET doc = (
-  SELECT '{' || string_agg(
+-- A proposal's representation with each of its clauses given the lists.
+CREATE FUNCTION pg_temp.with_clause_lists(proposal json) RETURNS json
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT CASE WHEN proposal->'clauses' IS NULL THEN proposal ELSE (SELECT '{' || string_agg(
            to_json(key)::text || ':'
            || CASE WHEN key = 'clauses'
                    THEN coalesce((SELECT '[' || string_agg(pg_temp.with_response_lists(c)::text, ',' ORDER BY m) || ']'
                                     FROM json_array_elements(value) WITH ORDINALITY AS v(c, m)), '[]')
                    ELSE value::text END, ',' ORDER BY n) || '}'
-    FROM json_each(p.doc) WITH ORDINALITY AS u(key, value, n))::json
- WHERE p.doc IS NOT NULL;
+    FROM json_each(proposal) WITH ORDINALITY AS u(key, value, n))::json END
+$$;
+
+UPDATE clauses SET doc = pg_temp.with_response_lists(doc) WHERE doc IS NOT NULL;
+UPDATE proposals SET doc = pg_temp.with_clause_lists(doc) WHERE doc IS NOT NULL;
+UPDATE revisions SET snapshot = pg_temp.with_response_lists(snapshot)
+ WHERE collection = 'clauses' AND json_typeof(snapshot) = 'object' AND snapshot->'source_ids' IS NOT NULL;
+UPDATE revisions SET snapshot = pg_temp.with_clause_lists(snapshot)
+ WHERE collection = 'proposals' AND json_typeof(snapshot) = 'object';
