@@ -46,7 +46,7 @@ class Collection:
     sort_alias: str | None = None
     search_query: str | None = None  # the ranked search with `q`, keyed by rank and id
     # The fast path (api/http/fastpath.py) answers its plain list pages; a one-word search, when the
-    # collection has one, through this query (its LIMIT in its text: a plan Postgres keeps).
+    # collection has one, through this query (the same page, planned once: a plan Postgres keeps).
     fast_list: bool = False
     fast_search_query: str | None = None
     importable: bool = True  # False: its records travel inside another's (a proposal's clauses)

@@ -173,8 +173,9 @@ def test_a_database_failure_in_the_fast_path_is_the_usual_503(app, monkeypatch):
 
 
 def test_statements_deallocated_under_the_fast_path_are_prepared_again(app, monkeypatch):
-    """psycopg sends DEALLOCATE ALL after a transaction rolls back (a refused write): the fast
-    path's own prepared statements go with it, and must come back, not turn into 500s."""
+    """psycopg sends DEALLOCATE ALL after a transaction rolls back (a refused write): the read
+    executor's prepared statements (api/store/executor.py) go with it, and must come back, not
+    turn into 500s."""
     pool, conn = fastpath.lend(app.extensions, anonymous_read=True)
     conn.deadline = None  # lent for several requests here: no single request's deadline applies
     monkeypatch.setattr(fastpath, "lend", lambda extensions, anonymous_read: (pool, conn))
@@ -191,9 +192,10 @@ def test_statements_deallocated_under_the_fast_path_are_prepared_again(app, monk
 
 
 def test_a_statement_prepared_after_a_deallocate_is_not_prepared_twice(app, monkeypatch):
-    """DEALLOCATE ALL can come between two of the fast path's statements: the one prepared before it
-    is missing (prepared again), the one prepared after it is still there and must not be prepared
-    again (that was a 500, DuplicatePreparedStatement, after a run of refused writes)."""
+    """DEALLOCATE ALL can come between two of the read executor's statements: the one prepared
+    before it is missing (prepared again), the one prepared after it is still there and must not be
+    prepared again (that was a 500, DuplicatePreparedStatement, after a run of refused writes, when
+    the fast path kept its own statement names)."""
     pool, conn = fastpath.lend(app.extensions, anonymous_read=True)
     monkeypatch.setattr(fastpath, "lend", lambda extensions, anonymous_read: (pool, conn))
     monkeypatch.setattr(fastpath, "give_back", lambda pool, conn: None)
@@ -211,7 +213,8 @@ def test_a_statement_prepared_after_a_deallocate_is_not_prepared_twice(app, monk
 
 def test_a_connection_that_prepares_nothing_gets_no_prepared_statements(app, monkeypatch):
     """Behind pgbouncer in transaction mode (PREPARED_STATEMENTS=off) a statement prepared on one
-    server connection is missing, or already there, on the next: the fast path must not prepare."""
+    server connection is missing, or already there, on the next: the fast path must not prepare
+    (psycopg prepares nothing on a connection whose prepare_threshold is None)."""
     pool, conn = fastpath.lend(app.extensions, anonymous_read=True)
     conn.deadline = None  # lent for several requests here: no single request's deadline applies
     monkeypatch.setattr(fastpath, "lend", lambda extensions, anonymous_read: (pool, conn))

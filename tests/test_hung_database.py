@@ -32,8 +32,8 @@ import pytest
 from api import create_app
 from api.config import Settings
 from api.http.auth import create_token
-from api.http.fastpath import _answer_to
 from api.store.db import DeadlinePassed, give_back, lend, open_pool
+from api.store.executor import read_row
 from tests.conftest import start_server, stop_server
 from tests.support import PrivatePostgres, assert_unavailable, call
 
@@ -354,19 +354,19 @@ def test_a_wait_past_the_deadline_closes_the_connection_and_the_pool_lends_it_no
         pool.close()
 
 
-def test_the_fast_paths_bare_libpq_calls_keep_the_deadline(private_pg, proxy):
+def test_the_read_executor_keeps_the_deadline(private_pg, proxy):
+    """api/store/executor.py reads results through the cursor's pgresult: its waits are the
+    connection's own, so a prepared statement on a hung database ends by the request's deadline."""
     pool = open_pool(Settings(database_url=proxy.url(private_pg.url)))
     extensions = {"db_pool": pool, "db_replicas": [], "db_deadlines": (1.0, 2.0)}
     try:
         pool.wait(5)
         started = time.monotonic()  # the deadline counts from the lending
         held, conn = lend(extensions, anonymous_read=True)
-        conn.pgconn.send_query_params(b"SELECT 1", None)
-        assert _answer_to(conn).get_value(0, 0) == b"1"
+        assert read_row(conn, "SELECT %(n)s::int", {"n": 1}) == (b"1",)
         proxy.black_hole()
-        conn.pgconn.send_query_params(b"SELECT 2", None)
         with pytest.raises(DeadlinePassed):
-            _answer_to(conn)
+            read_row(conn, "SELECT %(n)s::int", {"n": 2})
         assert 0.9 < time.monotonic() - started < 2.0
         assert conn.closed
         give_back(held, conn)

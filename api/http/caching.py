@@ -19,10 +19,21 @@ def shared_policy(shared_max_age: int) -> str | None:
     return f"public, max-age=0, s-maxage={shared_max_age}" if shared_max_age > 0 else None
 
 
+def effective_policy(cache_control: str, shared: str | None) -> str:
+    """The Cache-Control an API read goes out with: the shared caches' policy instead of plain
+    revalidation (the fast path, api/http/fastpath.py, and `apply_policy` alike)."""
+    return shared if shared and cache_control == REVALIDATE else cache_control
+
+
+def is_api_read() -> bool:
+    return request.method in ("GET", "HEAD") and request.path.startswith("/v1/")
+
+
 def apply_policy(response: Response, shared: str | None) -> None:
-    """On API reads: `Vary: Accept`, and the shared caches' policy instead of plain revalidation."""
-    if request.method not in ("GET", "HEAD") or not request.path.startswith("/v1/"):
-        return
-    response.vary.add("Accept")
-    if shared and response.headers.get("Cache-Control") == REVALIDATE:
-        response.headers["Cache-Control"] = shared
+    """On API reads, the shared caches' policy instead of plain revalidation (`Vary: Accept` is
+    among api/http/replies.py's `after_fields`)."""
+    given = response.headers.get("Cache-Control")
+    if given is not None and is_api_read():
+        policy = effective_policy(given, shared)
+        if policy != given:
+            response.headers["Cache-Control"] = policy

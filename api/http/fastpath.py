@@ -4,8 +4,9 @@ A plain `GET` of one item, or of a list page with nothing but `limit`, `cursor` 
 clauses), costs one indexed query; Flask's request context, webargs, the response object and
 six hooks cost several times that in Python. This WSGI layer sits inside the request log
 (api/http/logs.py), so access lines and metrics are the same, and answers those requests itself,
-through the same code the views use (`api.resource.read_item`, `read_list`) and with the same
-headers the hooks add (a test compares the two paths byte for byte, tests/test_fastpath.py).
+through the same code the views use: the read core (`read_item`, `read_list` in
+api/resources/reads.py, which run their queries through api/store/executor.py) and the header
+builders (api/http/replies.py). A test compares the two paths byte for byte, tests/test_fastpath.py.
 
 It only ever answers 200 or 304. Anything else goes to the Flask app untouched: another
 method, a token, an Accept header other than JSON, any other query parameter or an unusual
@@ -13,42 +14,31 @@ spelling of one, an unknown or deleted item, a bad cursor, a client over its rat
 read is counted once either way (the count travels in the request's `Exchange`,
 api/http/exchange.py), and a database error met here is raised again inside Flask, so it gets
 the same 503 without a second wait.
-
-Longer than most modules (about 390 lines): the routing it accepts, the libpq calls it makes
-with their deadline, and the answer it builds belong together, and a test holds all of it to
-Flask's answers byte for byte.
 """
 
 from __future__ import annotations
 
-import itertools
 import logging
 import re
-import select
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from functools import lru_cache
-from time import monotonic
 
 import psycopg
 from flask import Flask, request
-from psycopg import errors, pq
-from psycopg.generators import execute
 from psycopg_pool import PoolTimeout
 from werkzeug.exceptions import HTTPException
-from werkzeug.http import http_date
 
 from api.collections import COLLECTIONS
 from api.config import Settings
 from api.http import ratelimit
-from api.http.caching import REVALIDATE, shared_policy
-from api.http.conditional import etag_matches, held_revisions, make_etag
+from api.http.caching import REVALIDATE, effective_policy, shared_policy
 from api.http.exchange import Exchange
-from api.http.headers import REQUEST_ID, closing_headers, oversized_fields
+from api.http.headers import REQUEST_ID, oversized_fields
+from api.http.replies import Reply, after_fields, reply_fields
 from api.resources.paging import public_url
-from api.resources.reads import ListQuery, Reply, is_id, item_query, read_list
-from api.store.db import DeadlineConnection, give_back, lend
+from api.resources.reads import ListQuery, is_id, read_item, read_list
+from api.store.db import give_back, lend
 
 ACCEPTED = frozenset({"*/*", "application/json"})  # Accept values that select JSON for every route here
 ITEMS = {collection.name: collection.singular for collection in COLLECTIONS.values()}
@@ -57,11 +47,7 @@ ITEM_PATH = re.compile(r"/v1/(" + "|".join(ITEMS) + r")/([^/]+)")
 LIMIT_VALUE = re.compile(r"[1-9][0-9]{0,5}")  # then compared with MAX_PAGE_SIZE
 CURSOR_VALUE = re.compile(r"[A-Za-z0-9_.-]{1,1000}")
 WORD_VALUE = re.compile(r"[A-Za-z0-9]{1,100}")
-INVALID_SQL_STATEMENT_NAME = b"26000"
 STATUS_LINES = {200: "200 OK", 304: "304 NOT MODIFIED"}
-NAMED = re.compile(r"%\((\w+)\)s")
-STATEMENT_NAMES: dict[str, str] = {}
-STATEMENT_NUMBERS = itertools.count(1)
 log = logging.getLogger("proposals_api")
 
 WsgiApp = Callable[[dict, Callable], Iterable[bytes]]
@@ -104,7 +90,7 @@ class FastReads:
         self.app = app
         self.inner = inner
         self.settings = settings
-        self.cache_control = shared_policy(settings.cache_shared_max_age) or REVALIDATE
+        self.cache_control = effective_policy(REVALIDATE, shared_policy(settings.cache_shared_max_age))
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         if (
@@ -128,8 +114,8 @@ class FastReads:
             singular = ITEMS[collection]
             rule = f"/v1/{collection}/<{singular}_id>"
 
-            def read(conn: psycopg.Connection, if_none_match: str | None, environ: dict) -> Reply | None:
-                return self._read_item(conn, collection, item_id, if_none_match)
+            def read(conn: psycopg.Connection, if_none_match: str | None, environ: dict) -> Reply:
+                return read_item(conn, collection, singular, item_id, if_none_match)
 
         if read is None:
             return self.inner(environ, start_response)
@@ -172,82 +158,9 @@ class FastReads:
                 if_none_match=if_none_match,
                 base_url=public_url(public_base_url, environ.get("SCRIPT_NAME", "").rstrip("/"), route.rule),
                 args=given.items(),
-                fetch=lambda query, params: self._fetch(conn, query, params),
             )
 
         return read
-
-    def _fetch(self, conn: psycopg.Connection, query: str, params: dict) -> list[tuple]:
-        """A page query through libpq: rows of (JSON as bytes, keyset values as text, version).
-
-        `read_list` reads the version of the first row (every row has the same) and the keyset
-        values of one row, the last of a full page, for the next cursor: only those are decoded;
-        the other rows carry None in their places."""
-        text, names = positional(query)
-        values = [_text(params[name]) for name in names]
-        result = self._run(conn, _statement_name(query), text, values)
-        count, width = result.ntuples, result.nfields
-        if not count:
-            return []
-        version = int(result.get_value(0, width - 1))
-        unread = (None,) * (width - 2)
-        rows = [(result.get_value(row, 0), *unread, version) for row in range(count)]
-        last = params["limit"] - 2  # `limit` asks for one row more than the page holds
-        if 0 <= last < count - 1:
-            keys = (result.get_value(last, column).decode() for column in range(1, width - 1))
-            rows[last] = (rows[last][0], *keys, version)
-        return rows
-
-    def _read_item(self, conn: psycopg.Connection, table: str, item_id: str, if_none_match: str | None) -> Reply | None:
-        """`read_item` in one round trip, through libpq: None for an unknown or deleted item."""
-        star, held = held_revisions(if_none_match)
-        params = [item_id.encode(), b"t" if star else b"f", ("{" + ",".join(map(str, held)) + "}").encode()]
-        result = self._run(conn, f"item_fast_{table}", item_query("item_fast", table), params)
-        if result.ntuples != 1 or result.get_value(0, 1) == b"t":
-            return None  # Flask answers 404 or 410
-        revision, last_modified, doc = result.get_value(0, 0), result.get_value(0, 2), result.get_value(0, 3)
-        etag = make_etag(revision.decode())
-        if if_none_match and etag_matches(if_none_match, etag):
-            return Reply(304, etag)
-        if doc is None:
-            return None  # the client's tags named this revision after all: let Flask decide
-        return Reply(200, etag, doc, last_modified_http=last_modified.decode() if last_modified else None)
-
-    def _run(self, conn: DeadlineConnection, name: str, query: str, params: list[bytes | None]) -> pq.abc.PGresult:
-        """One statement straight through libpq, prepared once per connection unless the
-        connection prepares nothing (PREPARED_STATEMENTS=off, behind pgbouncer in transaction
-        mode): psycopg's cursor costs three times the round trip here. Values travel as text;
-        the answer is waited for as psycopg waits for any (`_answer_to`), within the request's
-        deadline."""
-        pgconn = conn.pgconn
-        if conn.prepare_threshold is None:
-            pgconn.send_query_params(query.encode(), params)
-            result = _answer_to(conn)
-        else:
-            prepared: set[str] = conn.__dict__.setdefault("_fast_path_statements", set())
-            result = self._exec_prepared(conn, prepared, name, query, params)
-            if result.error_field(pq.DiagnosticField.SQLSTATE) == INVALID_SQL_STATEMENT_NAME:
-                # psycopg sends DEALLOCATE ALL after a rolled-back transaction on this connection
-                # (a refused write): prepare this one again, once. Only this one: a statement
-                # prepared since the DEALLOCATE is still there, and preparing it again would fail.
-                prepared.discard(name)
-                result = self._exec_prepared(conn, prepared, name, query, params)
-        if result.status != pq.ExecStatus.TUPLES_OK:
-            raise _error(conn, result)
-        return result
-
-    @staticmethod
-    def _exec_prepared(
-        conn: DeadlineConnection, prepared: set[str], name: str, query: str, params: list[bytes | None]
-    ) -> pq.abc.PGresult:
-        if name not in prepared:
-            conn.pgconn.send_prepare(name.encode(), query.encode())
-            done = _answer_to(conn)
-            if done.status != pq.ExecStatus.COMMAND_OK:
-                raise _error(conn, done)
-            prepared.add(name)
-        conn.pgconn.send_query_prepared(name.encode(), params)
-        return _answer_to(conn)
 
     def _answer(self, environ: dict, start_response: Callable, rule: str, read: Callable) -> Iterable[bytes]:
         try:
@@ -280,8 +193,6 @@ class FastReads:
             return None
         try:
             reply = read(conn, environ.get("HTTP_IF_NONE_MATCH"), environ)
-            if reply is None:
-                return None
         except HTTPException:
             return None  # 404, 410, a bad cursor: Flask answers as before
         except (PoolTimeout, psycopg.Error) as error:
@@ -293,88 +204,10 @@ class FastReads:
         return STATUS_LINES[reply.status], self._headers(environ, reply, counts), body
 
     def _headers(self, environ: dict, reply: Reply, counts: list[ratelimit.Count]) -> list[tuple[str, str]]:
-        """In the order Flask and its after-request hook (api/http/hooks.py) write them, with the same builders."""
-        headers = []
-        if reply.status == 200:
-            headers += [("Content-Type", reply.mimetype), ("Content-Length", str(len(reply.body)))]
-        headers += [("ETag", reply.etag), ("Cache-Control", self.cache_control)]
-        if reply.status == 200:
-            if reply.last_modified_http is not None:
-                headers.append(("Last-Modified", reply.last_modified_http))
-            elif reply.last_modified is not None:
-                headers.append(("Last-Modified", http_date(reply.last_modified)))
-            if reply.link:
-                headers.append(("Link", reply.link))
-        headers += ratelimit.rate_limit_headers(counts)
-        headers.append(("Vary", "Accept"))
+        """What Flask's path writes, with its builders (api/http/replies.py), in its order."""
         given = environ.get("HTTP_X_REQUEST_ID", "")
-        return headers + closing_headers(given if REQUEST_ID.match(given) else uuid.uuid4().hex)
-
-
-def _answer_to(conn: DeadlineConnection) -> pq.abc.PGresult:
-    """The result of the statement just sent, by the connection's deadline (DeadlinePassed after
-    it). libpq's blocking calls would wait as long as a hung server keeps still; psycopg's own
-    wait (`conn.wait(execute(pgconn))`, api/store/db.py) keeps the deadline too, but costs a third more
-    than the query's round trip here: this is its common case in a few calls, and hands anything
-    else (a query not sent whole at once) to it."""
-    pgconn = conn.pgconn
-    if pgconn.flush():
-        return conn.wait(execute(pgconn))[-1]
-    poller = conn.__dict__.get("_fast_path_poller")
-    if poller is None:  # one per connection: its socket stays the same
-        poller = conn.__dict__["_fast_path_poller"] = select.poll()
-        poller.register(pgconn.socket, select.POLLIN)
-    ends = conn.deadline or monotonic() + conn.wait_limit
-    while True:
-        left = ends - monotonic()
-        if left <= 0 or not poller.poll(left * 1000):
-            raise conn.given_up("no answer to the fast path's query")
-        pgconn.consume_input()
-        if not pgconn.is_busy():
-            break
-    result = pgconn.get_result()
-    while pgconn.get_result() is not None:
-        pass
-    return result
-
-
-def _error(conn: psycopg.Connection, result: pq.abc.PGresult) -> psycopg.Error:
-    """The exception psycopg's cursor would raise: a lost connection (its backend killed, the
-    server gone) has no SQLSTATE, and is an OperationalError, as the error handlers expect."""
-    if conn.pgconn.status != pq.ConnStatus.OK:
-        message = conn.pgconn.error_message.decode(conn.info.encoding, "replace").strip()
-        return psycopg.OperationalError(message or "the connection to the database was lost")
-    return errors.error_from_result(result, encoding=conn.info.encoding)
-
-
-def _statement_name(query: str) -> str:
-    """A name of its own for each query text (prepared once per connection under it)."""
-    name = STATEMENT_NAMES.get(query)
-    if name is None:
-        name = STATEMENT_NAMES.setdefault(query, f"list_fast_{next(STATEMENT_NUMBERS)}")
-    return name
-
-
-@lru_cache(maxsize=64)
-def positional(query: str) -> tuple[str, tuple[str, ...]]:
-    """A query with psycopg's %(name)s placeholders as libpq's $1, $2 …, and the names in order."""
-    names: list[str] = []
-
-    def number(match: re.Match) -> str:
-        if match.group(1) not in names:
-            names.append(match.group(1))
-        return f"${names.index(match.group(1)) + 1}"
-
-    return NAMED.sub(number, query).replace("%%", "%"), tuple(names)
-
-
-def _text(value: object) -> bytes | None:
-    """A parameter in Postgres' text format; its type comes from the query's casts and context."""
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return b"t" if value else b"f"
-    return str(value).encode()
+        request_id = given if REQUEST_ID.match(given) else uuid.uuid4().hex
+        return reply_fields(reply, self.cache_control) + after_fields(counts, request_id, api_read=True)
 
 
 def raise_database_error() -> None:

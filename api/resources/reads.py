@@ -8,10 +8,9 @@ its collection. Lists page with signed keyset cursors."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
+from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from functools import cache, lru_cache
+from functools import cache
 from typing import TYPE_CHECKING
 
 import orjson
@@ -19,11 +18,13 @@ import psycopg
 from flask import Response, current_app, request
 from psycopg import sql
 
-from api.http.conditional import etag_matches, json_response, make_etag, not_modified
+from api.http.conditional import etag_matches, held_revisions, make_etag
 from api.http.connection import connection
 from api.http.errors import ApiError, gone, not_found
+from api.http.replies import Reply
 from api.http.representations import csv_body, project, variant, wants_csv
 from api.resources.paging import cursor_secret, decode_cursor, encode_cursor, next_link, public_url
+from api.store.executor import read_page, read_row
 from api.store.sql import q
 from schemas.common import SPARSE_JSON
 
@@ -46,38 +47,6 @@ def item_query(name: str, table: str) -> str:
     return sql.SQL(q(name)).format(table=sql.Identifier(table)).as_string(None)
 
 
-@dataclass(frozen=True)
-class Reply:
-    """A 200 or a 304, worked out without Flask: the views and api/http/fastpath.py both send it.
-
-    Every other outcome (404, 410, a bad cursor, a database error) is raised, so it is
-    answered by the error handlers as before.
-    """
-
-    status: int
-    etag: str
-    body: bytes = b""
-    mimetype: str = "application/json"
-    last_modified: datetime | None = None
-    link: str | None = None
-    last_modified_http: str | None = None  # Last-Modified already as an HTTP date (api/http/fastpath.py)
-
-    def response(self) -> Response:
-        """As a Flask response, for the views."""
-        if self.status == 304:
-            return not_modified(self.etag)
-        response = json_response(self.body, self.etag, headers={"Link": self.link} if self.link else None)
-        if self.mimetype == "text/csv":
-            response.headers["Content-Type"] = "text/csv; charset=utf-8; header=present"
-        elif self.mimetype != "application/json":
-            response.headers["Content-Type"] = self.mimetype
-        if self.last_modified is not None:
-            # Informational: when this state became true. Conditional requests use the ETag only,
-            # since imported history can make it go backwards.
-            response.last_modified = self.last_modified
-        return response
-
-
 def read_item(
     conn: psycopg.Connection,
     table: str,
@@ -86,21 +55,36 @@ def read_item(
     if_none_match: str | None,
     only: Sequence[str] | None = None,
 ) -> Reply:
-    """The current representation of one item, or 304: one indexed query (two only when the
-    client holds an ETag that turns out stale). Raises 404 (unknown) and 410 (deleted)."""
+    """The current representation of one item, or 304: one indexed query (`item_current`), which
+    leaves out the document when the client's ETags name its revision. Raises 404 (unknown) and
+    410 (deleted). api/http/fastpath.py calls it too."""
     tag = variant(only, csv=False)
-    if if_none_match:
-        row = conn.execute(item_query("item_revision", table), {"id": item_id}).fetchone()
+    query = item_query("item_current", table)
+    held_any, held = held_revisions(if_none_match, tag)
+    while True:
+        # The revisions as an array literal in a text value: psycopg's list dumper costs more
+        # than the indexed lookup on the server (17 µs a request, bench/README.md).
+        held_text = "{" + ",".join(map(str, held)) + "}"
+        row = read_row(conn, query, {"id": item_id, "any": held_any, "held": held_text})
         if row is None:
             raise not_found(singular, item_id)
-        if row[1]:
+        revision, deleted, last_modified, doc = row
+        if deleted == b"t":
             raise gone(singular, item_id)
-        if etag_matches(if_none_match, make_etag(row[0], tag)):
-            return Reply(304, make_etag(row[0], tag))
-    row = conn.execute(item_query("item_doc", table), {"id": item_id}).fetchone()
-    if row is None:
-        raise not_found(singular, item_id)
-    return _item_reply(row, singular, item_id, tag, if_none_match, only)
+        etag = make_etag(revision.decode(), tag)  # type: ignore[union-attr]
+        if if_none_match and etag_matches(if_none_match, etag):
+            return Reply(304, etag)
+        if doc is not None:
+            break
+        held_any, held = False, []  # a tag named this revision in a spelling that does not match
+    body = project(doc, only)  # type: ignore[arg-type]
+    return Reply(
+        200,
+        etag,
+        body if isinstance(body, bytes) else orjson.dumps(body),
+        SPARSE_JSON if only else "application/json",  # a sparse answer has a schema of its own
+        last_modified_http=last_modified.decode() if last_modified else None,
+    )
 
 
 def _item_reply(
@@ -150,13 +134,6 @@ SORT_CASTS = {"starts_on": "date", "updated_at": "timestamptz"}  # every other s
 SORT_COLUMNS = {"said_when": "said_order"}
 
 
-@lru_cache(maxsize=256)
-def _page_query(name: str, rows: int) -> str:
-    """The named query with its LIMIT written in (`ListQuery.page_query`), composed once per
-    limit: one text, and so one prepared statement, for each."""
-    return q(name).replace("%(limit)s", str(int(rows)))
-
-
 @cache
 def _list_query(name: str, sort: str | None, alias: str) -> str:
     """The named list query with its ORDER BY and keyset filled in for `sort` (from an allowlist),
@@ -187,9 +164,8 @@ class ListQuery:
     query: str | None = None  # by default `list_<collection>`
     version_query: str = "collection_version"
     sort_alias: str | None = None
-    # Another query that reads the same page (cursors keep the name of `query`), with its LIMIT
-    # written into the text: a prepared statement Postgres then plans once, where a LIMIT
-    # parameter makes every generic plan look too dear to use (api/http/fastpath.py).
+    # Another named query that reads the same page (cursors keep the name of `query`): the fast
+    # path's one-word search, which Postgres plans once where `query` is planned for every search.
     page_query: str | None = None
 
     @property
@@ -210,14 +186,13 @@ def read_list(
     args: Iterable[tuple[str, str]],
     only: Sequence[str] | None = None,
     csv_columns: Sequence[str] | None = None,
-    fetch: Callable[[str, dict], list[tuple]] | None = None,
 ) -> Reply:
     """One page of a list, or 304: one query for the page (plus one for the ETag when it is empty).
 
     Each row of the page query is the item's JSON, its keyset values, then the version the list's
-    ETag names. `base_url` (`public_url`) and `args`, the request's query parameters, make the
-    next page's `Link`. `fetch`
-    runs the page query another way (api/http/fastpath.py: through libpq, the JSON as bytes).
+    ETag names (`read_page`, api/store/executor.py). `base_url` (`public_url`) and `args`, the
+    request's query parameters, make the next page's `Link`. The views and api/http/fastpath.py
+    both call it.
     """
     version_params = {"collection": spec.collection} | filters
     tag = variant(only, csv_columns is not None)
@@ -229,30 +204,24 @@ def read_list(
     after: list[str | None] = [None] * spec.key_count
     if cursor:
         after = decode_cursor(spec.name, cursor, filters, spec.key_count, secret)
-    params = dict(filters, limit=limit + 1, **{f"after_{i + 1}": v for i, v in enumerate(after)})
+    params = dict(filters, **{f"after_{i + 1}": v for i, v in enumerate(after)})
     sort = filters.get("sort") if spec.sort_alias else None
-    if spec.page_query:
-        page_query = _page_query(spec.page_query, limit + 1)
-    else:
-        page_query = _list_query(spec.query or f"list_{spec.collection}", sort, spec.sort_alias or "")
-    rows = fetch(page_query, params) if fetch else conn.execute(page_query, params).fetchall()
-    page = rows[:limit]
-    version = rows[0][-1] if rows else conn.execute(q(spec.version_query), version_params).fetchone()[0]
+    query = _list_query(spec.page_query or spec.query or f"list_{spec.collection}", sort, spec.sort_alias or "")
+    page = read_page(conn, query, params, limit)
+    version = page.version
+    if version is None:
+        version = conn.execute(q(spec.version_query), version_params).fetchone()[0]
     link = None
     next_cursor = None
-    if len(rows) > limit:
-        next_cursor = encode_cursor(spec.name, [str(v) for v in page[-1][1:-1]], filters, secret)
+    if page.keyset is not None:
+        next_cursor = encode_cursor(spec.name, page.keyset, filters, secret)  # type: ignore[arg-type]
         link = next_link(base_url, tuple(args), next_cursor)
     etag = make_etag(version, tag)
     if csv_columns is not None:
-        body = csv_body([orjson.loads(row[0]) for row in page], csv_columns)
+        body = csv_body([orjson.loads(doc) for doc in page.docs], csv_columns)
         return Reply(200, etag, body, mimetype="text/csv", link=link)
-    if only:
-        items = b",".join(orjson.dumps(project(row[0], only)) for row in page)
-    elif fetch:
-        items = b",".join([row[0] for row in page])
-    else:
-        items = ",".join([row[0] for row in page]).encode()
+    docs = [orjson.dumps(project(doc, only)) for doc in page.docs] if only else page.docs  # type: ignore[arg-type]
+    items = b",".join(docs)
     body = b'{"items":[' + items + b'],"next_cursor":' + orjson.dumps(next_cursor) + b"}"
     return Reply(200, etag, body, SPARSE_JSON if only else "application/json", link=link)
 

@@ -76,9 +76,8 @@ class DeadlineConnection(psycopg.Connection):
     instant), or after `wait_limit` seconds while it has none (in the pool, or streaming).
 
     Every query, fetch, commit and rollback psycopg makes waits in `wait`: bounding it there bounds
-    them all. api/http/fastpath.py, which waits on libpq itself, keeps the same deadline and gives up
-    the same way (`given_up`). libpq's connect_timeout bounds connecting, and the pool's timeout
-    waiting for a connection.
+    them all, the read executor's included (api/store/executor.py). libpq's connect_timeout bounds
+    connecting, and the pool's timeout waiting for a connection.
     """
 
     deadline: float | None = None

@@ -57,13 +57,17 @@ SELECT left(c.doc::text, -1) || ',"search":' || row_to_json(s)::text || '}', p.r
  ORDER BY p.rank DESC, p.id
 
 -- name: search_clauses_by_term
--- search_clauses for a `q` of one word and no filter (api/fastpath.py): its index branch alone,
--- with the same rows, ranks and snippets, and its LIMIT written into the text by read_list.
--- Postgres keeps one generic plan for this; it planned search_clauses afresh for every search
--- (its filters and LIMIT parameter make a generic plan look dearer than each custom one),
--- which cost about a fifth of a search's database time. A stop word has no lexeme and matches
--- nothing, here as there. The final SELECT is search_clauses' own: change both together
--- (tests/test_fastpath.py and tests/test_search_terms.py compare what the two return).
+-- search_clauses for a `q` of one word and no filter (api/http/fastpath.py): its index branch alone,
+-- with the same rows, ranks and order as search_clauses, and the same snippets.
+-- Postgres keeps one generic plan for this; it plans search_clauses afresh for every search
+-- (its filters make a generic plan look dearer than each custom one), which cost about a
+-- fifth of a search's database time. The LIMIT is a sub-select for the same reason: with a bare
+-- parameter the planner guesses a tenth of the index range for a generic plan but knows the
+-- number for a custom one, and at 50,000 clauses chose a custom plan every time (0.3 ms more
+-- database CPU a search, bench/README.md); a sub-select is unknown to both, so they cost the
+-- same and the generic plan is kept. A stop word has no lexeme and matches nothing, here as there. The final SELECT
+-- is search_clauses' own: change both together (tests/test_fastpath.py and
+-- tests/test_search_terms.py compare what the two return).
 WITH query AS MATERIALIZED (
   SELECT websearch_to_tsquery('english', %(q)s) AS query,
          tsquery_lexemes(websearch_to_tsquery('english', %(q)s)) AS lexemes
@@ -73,7 +77,7 @@ WITH query AS MATERIALIZED (
    WHERE t.term = (SELECT query FROM query)
      AND (t.neg_rank, t.clause_id) > (coalesce(-%(after_1)s::real, '-Infinity'), coalesce(%(after_2)s::text, ''))
    ORDER BY t.neg_rank, t.clause_id
-   LIMIT %(limit)s
+   LIMIT (SELECT %(limit)s::int)
 )
 SELECT left(c.doc::text, -1) || ',"search":' || row_to_json(s)::text || '}', p.rank::text, p.id,
        (SELECT seq FROM revisions WHERE collection BETWEEN 'clauses' AND 'clauses' ORDER BY collection DESC, seq DESC LIMIT 1) AS version

@@ -17,12 +17,13 @@ SELECT coalesce((SELECT seq FROM revisions WHERE collection BETWEEN %(collection
 -- name: cursor_secret
 SELECT value FROM app_settings WHERE name = 'cursor_secret'
 
--- name: item_fast
--- One item for api/fastpath.py, run straight through libpq (hence $n): its revision, whether it is
--- deleted, when its state became true as an HTTP date (werkzeug's format), and its representation
--- unless the client already holds it ($2: If-None-Match is *, $3: the revisions its ETags name),
--- so a conditional GET is one round trip that never reads the document.
+-- name: item_current
+-- One item in one round trip, for both read paths (api/resources/reads.py `read_item`, which
+-- api/http/fastpath.py calls too): its revision, whether it is deleted, when its state became true
+-- as an HTTP date (werkzeug's format), and its representation unless the client already holds it
+-- (`any`: If-None-Match is *; `held`: the revisions its ETags name), so a conditional GET never
+-- reads the document.
 SELECT revision, deleted_at IS NOT NULL,
        to_char(updated_at AT TIME ZONE 'UTC', 'Dy, DD Mon YYYY HH24:MI:SS "GMT"'),
-       CASE WHEN $2::boolean OR revision = ANY ($3::int[]) THEN NULL ELSE doc::text END
-  FROM {table} WHERE id = $1
+       CASE WHEN %(any)s::boolean OR revision = ANY (%(held)s::int[]) THEN NULL ELSE doc::text END
+  FROM {table} WHERE id = %(id)s
