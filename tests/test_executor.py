@@ -9,12 +9,13 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
+from api.collections import TALKS
 from api.resources.reads import _list_query, item_query
 from api.store.executor import Page, read_page, read_row
 from api.store.sql import q
 from tests.conftest import SEARCH_DEFAULTS
 
-TALK_FILTERS = {"party": None, "proposal": None, "status": None, "since": None, "until": None, "sort": "starts_on"}
+TALK_FILTERS = {name: None for name in TALKS.filters} | {"sort": "starts_on"}  # every filter unset
 FIRST = {"after_1": None, "after_2": None}
 
 
