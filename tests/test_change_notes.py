@@ -103,7 +103,7 @@ def test_an_encoded_note_is_stored_decoded(client, token):
     patched = client.patch(
         f"/v1/talks/{talk_id}",
         json={"status": "held"},
-        headers={"Authorization": f"Bearer {token}", "If-Match": '"1.1"', "X-Change-Note": "Held, as planned."},
+        headers={"Authorization": f"Bearer {token}", "If-Match": '"2.1"', "X-Change-Note": "Held, as planned."},
     )
     assert patched.status_code == 200
     assert latest_note(client, talk_id) == "Held, as planned."

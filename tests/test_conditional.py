@@ -42,11 +42,11 @@ def test_get_has_etag_and_revalidates_to_304(client, path, cache_control):
         assert again.headers["ETag"] == etag
         assert again.headers["Cache-Control"] == cache_control
         assert again.get_data() == b""
-    other = client.get(path, headers={"If-None-Match": '"1.999", "1.7-8"'})
+    other = client.get(path, headers={"If-None-Match": '"2.999", "2.7-8"'})
     assert other.status_code == 200 and other.get_data() == first.get_data()
 
 
-@pytest.mark.parametrize("header", ['"1.999"', "garbage", '""', "W/"])
+@pytest.mark.parametrize("header", ['"2.999"', "garbage", '""', "W/"])
 def test_non_matching_if_none_match_gets_the_body(client, header):
     response = client.get(ITEMS[0], headers={"If-None-Match": header})
     assert response.status_code == 200
@@ -55,7 +55,16 @@ def test_non_matching_if_none_match_gets_the_body(client, header):
 
 def test_item_etag_is_its_revision(client):
     talk = client.get(ITEMS[0])
-    assert talk.headers["ETag"] == f'"1.{talk.get_json()["revision"]}"'
+    assert talk.headers["ETag"] == f'"2.{talk.get_json()["revision"]}"'
+
+
+def test_an_etag_of_the_older_representation_no_longer_matches(client):
+    """Representation 2 added person ids, response lists and EDTF dates to the JSON: a client holding a
+    body of representation 1 gets the new one, not a 304 for what it holds."""
+    talk = client.get(ITEMS[0])
+    older = f'"1.{talk.get_json()["revision"]}"'
+    again = client.get(ITEMS[0], headers={"If-None-Match": older})
+    assert again.status_code == 200 and again.headers["ETag"] != older
 
 
 def test_list_etag_is_the_same_for_every_page_of_an_unchanged_collection(client):
@@ -83,9 +92,9 @@ def test_a_diff_from_another_revision_has_another_etag(client):
     ],
 )
 def test_a_revision_that_does_not_exist_is_404_whatever_the_client_holds(client, path):
-    """An ETag like "1.1" names revision 1 of anything: a 304 must not vouch for one that is not there."""
+    """An ETag like "2.1" names revision 1 of anything: a 304 must not vouch for one that is not there."""
     assert client.get(path, headers={"If-None-Match": "*"}).status_code == 404
-    assert client.get(path, headers={"If-None-Match": '"1.999", "1.998-999", "1.1"'}).status_code == 404
+    assert client.get(path, headers={"If-None-Match": '"2.999", "2.998-999", "2.1"'}).status_code == 404
 
 
 def test_the_openapi_document_has_an_etag_and_revalidates_to_304(client):
@@ -95,7 +104,7 @@ def test_the_openapi_document_has_an_etag_and_revalidates_to_304(client):
     assert etag.startswith('"openapi-') and first.headers["Cache-Control"] == "public, no-cache"
     assert first.get_json()["openapi"] == "3.1.0"
     assert client.get("/v1/openapi.json").headers["ETag"] == etag  # the same bytes, the same tag
-    for held in (etag, f"W/{etag}", f'"1.1", {etag}'):
+    for held in (etag, f"W/{etag}", f'"2.1", {etag}'):
         again = client.get("/v1/openapi.json", headers={"If-None-Match": held})
         assert (again.status_code, again.headers["ETag"], again.get_data()) == (304, etag, b"")
         assert again.headers["Cache-Control"] == "public, no-cache"

@@ -331,7 +331,7 @@ $ cat > talk.json <<'EOF'
 EOF
 $ curl -si localhost:8000/v1/talks/x
 HTTP/1.1 200 OK
-etag: "1.1"
+etag: "2.1"
 
 {"id":"x"}
 ```
@@ -351,7 +351,7 @@ def test_console_blocks_find_commands_continuations_heredocs_and_markers():
     token, heredoc, curl = first.examples
     assert (token.line, token.command, token.expected) == (4, "TOKEN=$(make-token) \\\n    && echo made", "made")
     assert heredoc.command.endswith("\nEOF") and heredoc.expected == ""
-    assert (curl.line, curl.expected) == (12, 'HTTP/1.1 200 OK\netag: "1.1"\n\n{"id":"x"}')
+    assert (curl.line, curl.expected) == (12, 'HTTP/1.1 200 OK\netag: "2.1"\n\n{"id":"x"}')
     assert second.examples[0].command == "curl -s 127.0.0.1:8000/metrics"
     here_string = console_blocks("T.md", "```console\n$ jq -c . <<< '{}'\n{}\n```\n")[0].examples[0]
     assert (here_string.command, here_string.expected) == ("jq -c . <<< '{}'", "{}")
@@ -399,10 +399,10 @@ def test_cursor_signatures_are_ignored_but_not_their_pages():
 
 
 def test_a_curl_i_example_is_compared_on_the_headers_it_shows():
-    page = example('HTTP/1.1 201 Created\netag: "1.1"\nlocation: /v1/talks/x\n\n{"id":"x"}')
-    answer = 'HTTP/1.1 201 Created\r\ndate: Fri\r\netag: "1.1"\r\nx-request-id: abc\r\nlocation: /v1/talks/x\r\n\r\n{"id":"x"}'
+    page = example('HTTP/1.1 201 Created\netag: "2.1"\nlocation: /v1/talks/x\n\n{"id":"x"}')
+    answer = 'HTTP/1.1 201 Created\r\ndate: Fri\r\netag: "2.1"\r\nx-request-id: abc\r\nlocation: /v1/talks/x\r\n\r\n{"id":"x"}'
     assert difference(page, answer, RUN) is None
-    assert difference(page, answer.replace('"1.1"', '"1.2"'), RUN)
+    assert difference(page, answer.replace('"2.1"', '"2.2"'), RUN)
     assert difference(page, answer.replace("location: /v1/talks/x\r\n", ""), RUN)
     assert difference(page, answer.replace("201 Created", "200 OK"), RUN)
     assert difference(page, answer + "\n", RUN) is None

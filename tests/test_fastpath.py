@@ -86,8 +86,8 @@ def served_by_fast_path(app, path: str, headers: dict[str, str] | None = None) -
 
 HOT = [
     (f"/v1/proposals/{TREATY}", {}),
-    (f"/v1/proposals/{TREATY}", {"If-None-Match": '"1.1"'}),
-    (f"/v1/proposals/{TREATY}", {"If-None-Match": 'W/"1.999", "1.1;csv", "1.²", "1.99999999999"'}),
+    (f"/v1/proposals/{TREATY}", {"If-None-Match": '"2.1"'}),
+    (f"/v1/proposals/{TREATY}", {"If-None-Match": 'W/"1.999", "2.1;csv", "1.²", "2.99999999999"'}),
     (f"/v1/proposals/{TREATY}", {"If-None-Match": "*"}),
     (f"/v1/talks/{TALK}", {"If-None-Match": 'W/"1.1", W/"1.2"'}),
     (f"/v1/talks/{TALK}", {"Accept": "application/json"}),

@@ -376,7 +376,7 @@ def test_refusals_are_documented_problems(generated: ModuleType, clients: dict[s
     refused = call(writer, "updateTalk", talk.parsed.id, expect=422, body=backwards, if_match=etag(talk)).parsed
     assert refused.errors
     stale = model(generated, "TalkPatch", {"location": "Elsewhere"})
-    call(writer, "updateTalk", talk.parsed.id, expect=412, body=stale, if_match='"1.1"')
+    call(writer, "updateTalk", talk.parsed.id, expect=412, body=stale, if_match='"2.1"')
 
 
 def test_every_operation_in_the_document_was_called():

@@ -74,7 +74,7 @@ def state(db):
 
 
 def write_headers(token: str, content_type: str | None = "application/json") -> dict[str, str]:
-    headers = {"Authorization": f"Bearer {token}", "If-Match": '"1.1"'}
+    headers = {"Authorization": f"Bearer {token}", "If-Match": '"2.1"'}
     if content_type:
         headers["Content-Type"] = content_type
     return headers

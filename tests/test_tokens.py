@@ -204,7 +204,7 @@ TALK = "/v1/talks/geneva-strategic-stability-2022-01-10"
 def patch_with(client, token: str):
     return client.patch(
         TALK,
-        headers={"Authorization": f"Bearer {token}", "If-Match": '"1.999"', "Content-Type": "application/json"},
+        headers={"Authorization": f"Bearer {token}", "If-Match": '"2.999"', "Content-Type": "application/json"},
         data=b'{"status": "held"}',
     )
 

@@ -42,19 +42,19 @@ def test_an_editors_session(client, tokens, db):
     created = client.post("/v1/talks", json=new_talk(talk_id), headers=bearer(tokens["write"]))
     assert created.status_code == 201
     assert created.headers["Location"] == f"/v1/talks/{talk_id}"
-    assert created.headers["ETag"] == '"1.1"'
+    assert created.headers["ETag"] == '"2.1"'
     assert created.get_json()["revision"] == 1
 
     patched = client.patch(
         f"/v1/talks/{talk_id}",
         data=json.dumps({"status": "held"}),
         content_type="application/merge-patch+json",
-        headers=bearer(tokens["write"], **{"If-Match": '"1.1"', "X-Change-Note": "It took place."}),
+        headers=bearer(tokens["write"], **{"If-Match": '"2.1"', "X-Change-Note": "It took place."}),
     )
     assert patched.status_code == 200
-    assert patched.headers["ETag"] == '"1.2"'
+    assert patched.headers["ETag"] == '"2.2"'
     assert patched.get_json()["status"] == "held"
-    assert client.get(f"/v1/talks/{talk_id}").headers["ETag"] == '"1.2"'
+    assert client.get(f"/v1/talks/{talk_id}").headers["ETag"] == '"2.2"'
 
     revisions = client.get(f"/v1/talks/{talk_id}/revisions").get_json()["items"]
     assert [(r["revision"], r["actor"], r["note"]) for r in revisions] == [
@@ -69,7 +69,7 @@ def test_an_editors_session(client, tokens, db):
     assert first["status"] == "scheduled"
     assert client.get(f"/v1/talks/{talk_id}", query_string={"as_of": between}).get_json()["status"] == "held"
 
-    deleted = client.delete(f"/v1/talks/{talk_id}", headers=bearer(tokens["write"], **{"If-Match": '"1.2"'}))
+    deleted = client.delete(f"/v1/talks/{talk_id}", headers=bearer(tokens["write"], **{"If-Match": '"2.2"'}))
     assert deleted.status_code == 204
     gone = client.get(f"/v1/talks/{talk_id}")
     assert gone.status_code == 410
@@ -84,7 +84,7 @@ def test_an_editors_session(client, tokens, db):
 
 @pytest.mark.parametrize(("token", "status"), [(None, 401), ("read", 403), ("revoked", 401), ("pat_1_nonsense", 401)])
 def test_writes_without_a_write_token_are_refused_and_change_nothing(client, tokens, db, token, status):
-    headers = {} if token is None else bearer(tokens.get(token, token), **{"If-Match": '"1.2"'})
+    headers = {} if token is None else bearer(tokens.get(token, token), **{"If-Match": '"2.2"'})
     before = db.execute("SELECT count(*) FROM revisions").fetchone()
     geneva = "/v1/talks/geneva-strategic-stability-2022-01-10"
     for response in (
@@ -105,13 +105,13 @@ def test_missing_or_stale_if_match(client, tokens, db):
     missing = client.patch(f"/v1/talks/{talk_id}", json={"status": "held"}, headers=bearer(tokens["write"]))
     assert missing.status_code == 428
     stale = client.patch(
-        f"/v1/talks/{talk_id}", json={"status": "held"}, headers=bearer(tokens["write"], **{"If-Match": '"1.7"'})
+        f"/v1/talks/{talk_id}", json={"status": "held"}, headers=bearer(tokens["write"], **{"If-Match": '"2.7"'})
     )
     assert stale.status_code == 412
-    assert stale.headers["ETag"] == '"1.1"'
+    assert stale.headers["ETag"] == '"2.1"'
     assert client.delete(f"/v1/talks/{talk_id}", headers=bearer(tokens["write"])).status_code == 428
     assert (
-        client.delete(f"/v1/talks/{talk_id}", headers=bearer(tokens["write"], **{"If-Match": '"1.9"'})).status_code
+        client.delete(f"/v1/talks/{talk_id}", headers=bearer(tokens["write"], **{"If-Match": '"2.9"'})).status_code
         == 412
     )
     assert revision_count(db, "talks", talk_id) == 1
@@ -138,7 +138,7 @@ def test_invalid_patches_are_refused_and_change_nothing(client, tokens, db, body
         f"/v1/talks/{talk_id}",
         data=json.dumps(body),
         content_type=content_type,
-        headers=bearer(tokens["write"], **{"If-Match": '"1.1"'}),
+        headers=bearer(tokens["write"], **{"If-Match": '"2.1"'}),
     )
     assert response.status_code == status, response.get_json()
     assert response.mimetype == "application/problem+json"
@@ -197,7 +197,7 @@ def test_clause_change_moves_its_proposal_revision(client, tokens, db):
     response = client.patch(
         f"/v1/clauses/{clause_id}",
         json={"summary": "Clause two, revised."},
-        headers=bearer(tokens["write"], **{"If-Match": '"1.1"'}),
+        headers=bearer(tokens["write"], **{"If-Match": '"2.1"'}),
     )
     assert response.status_code == 200
     current = client.get(f"/v1/proposals/{proposal_id}").get_json()
@@ -213,7 +213,7 @@ def test_clause_change_moves_its_proposal_revision(client, tokens, db):
     moved = client.patch(
         f"/v1/clauses/{clause_id}",
         json={"proposal_id": "us-russia-security-treaty"},
-        headers=bearer(tokens["write"], **{"If-Match": '"1.2"'}),
+        headers=bearer(tokens["write"], **{"If-Match": '"2.2"'}),
     )
     assert moved.status_code == 422
 

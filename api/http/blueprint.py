@@ -225,7 +225,7 @@ IF_MATCH = {
     "name": "If-Match",
     "required": True,
     "description": "The ETag of the revision you are changing; 412 if the item has changed since. Without it: 428.",
-    "schema": {"type": "string", "pattern": IF_MATCH_PATTERN, "example": '"1.2"'},
+    "schema": {"type": "string", "pattern": IF_MATCH_PATTERN, "example": '"2.2"'},
 }
 CHANGE_NOTE = {
     "in": "header",

@@ -13,7 +13,7 @@ from flask import Response
 REVISION_NUMBER = re.compile(r"[0-9]{1,9}")  # fits Postgres integer
 
 
-REPRESENTATION = "1"  # bump when the JSON shape changes, so old ETags stop matching
+REPRESENTATION = "2"  # bump when the JSON shape changes, so old ETags stop matching (2: person ids, response lists, EDTF dates)
 
 
 CACHE_CONTROL = "public, no-cache"  # always revalidate; the ETag makes that cheap

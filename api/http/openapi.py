@@ -28,7 +28,7 @@ from schemas.common import ProblemSchema
 
 ETAG_HEADER = {
     "description": "Names this representation; send it back in If-None-Match to get 304.",
-    "schema": {"type": "string", "example": '"1.42"'},
+    "schema": {"type": "string", "example": '"2.42"'},
 }
 LAST_MODIFIED_HEADER = {
     "description": "When this state of the item became true (`updated_at`, as an HTTP date). For information: "
@@ -78,7 +78,7 @@ IF_NONE_MATCH = {
     "name": "If-None-Match",
     "required": False,
     "description": "ETags you hold; 304 Not Modified when one still names the representation (weak comparison).",
-    "schema": {"type": "string", "example": '"1.42"'},
+    "schema": {"type": "string", "example": '"2.42"'},
 }
 
 
