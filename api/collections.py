@@ -44,6 +44,9 @@ class Collection:
     fast_list: bool = False
     fast_search_query: str | None = None
     importable: bool = True  # False: its records travel inside another's (a proposal's clauses)
+    # In `GET /v1/search` (api/resources/search.py), as its singular; its SQL side is one line in
+    # sql/functions/search_items.sql and a branch of search_document there.
+    searchable: bool = False
 
     # Derived once per declaration, not on every request that reads them.
     @cached_property
@@ -64,10 +67,24 @@ class Collection:
 
 
 SOURCES = Collection(
-    "sources", "source", SourceSchema, SourceQuerySchema, ("publisher", "sort"), key_count=2, sort_alias="s"
+    "sources",
+    "source",
+    SourceSchema,
+    SourceQuerySchema,
+    ("publisher", "sort"),
+    key_count=2,
+    sort_alias="s",
+    searchable=True,
 )
 PARTIES = Collection(
-    "parties", "party", PartySchema, PartyQuerySchema, ("kind", "member_of", "sort"), key_count=2, sort_alias="p"
+    "parties",
+    "party",
+    PartySchema,
+    PartyQuerySchema,
+    ("kind", "member_of", "sort"),
+    key_count=2,
+    sort_alias="p",
+    searchable=True,
 )
 PROPOSALS = Collection(
     "proposals",
@@ -78,6 +95,7 @@ PROPOSALS = Collection(
     key_count=2,
     sort_alias="p",
     fast_list=True,
+    searchable=True,
 )
 CLAUSES = Collection(
     "clauses",
@@ -90,6 +108,7 @@ CLAUSES = Collection(
     fast_list=True,
     fast_search_query="search_clauses_by_term",
     importable=False,
+    searchable=True,
 )
 TALKS = Collection(
     "talks",
@@ -100,6 +119,7 @@ TALKS = Collection(
     key_count=2,
     sort_alias="t",
     fast_list=True,
+    searchable=True,
 )
 STATEMENTS = Collection(
     "statements",
@@ -110,9 +130,13 @@ STATEMENTS = Collection(
     key_count=2,
     sort_alias="s",
     search_query="search_statements",
+    searchable=True,
 )
 
 # In the order a dataset file may refer to them: sources first, statements last.
 COLLECTIONS: dict[str, Collection] = {
     collection.name: collection for collection in (SOURCES, PARTIES, PROPOSALS, CLAUSES, TALKS, STATEMENTS)
 }
+
+# What `GET /v1/search` finds, as its hits name them (`type`), in order.
+SEARCH_TYPES: tuple[str, ...] = tuple(sorted(c.singular for c in COLLECTIONS.values() if c.searchable))

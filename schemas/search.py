@@ -1,0 +1,122 @@
+"""One search across every collection: its query and its hits."""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+
+from marshmallow import Schema, ValidationError, fields, validate
+from webargs.fields import DelimitedList
+
+from schemas.common import NO_NUL, ListQuerySchema, StrictSchema, format_param, page_of_items
+
+# A term the search excludes: `-word` or `-"a phrase"` at the start of a word. The same rule as
+# search_positive in sql/functions/search_items.sql, which ranks hits by what is left.
+EXCLUDED = re.compile(r'(^|\s)-("[^"]*("|$)|\S*)')
+HIT_COLUMNS = ("type", "id", "url", "title", "snippet", "rank")
+
+
+def has_wanted_word(value: str) -> None:
+    """A search needs a word it looks for: nothing but `-word` ranks nothing, so it is refused."""
+    if not re.search(r"\w", EXCLUDED.sub(r"\1", value)):
+        raise ValidationError("Give at least one word to search for; -word only excludes.")
+
+
+def search_text() -> fields.String:
+    return fields.String(
+        required=True,
+        validate=[validate.Length(min=1, max=500), NO_NUL, has_wanted_word],
+        metadata={
+            "description": 'What to look for, in web-search syntax: words, "exact phrase", `or`, and `-word` to '
+            "exclude. Words match their other forms (expansion, expanding) and a few synonyms (expansion and "
+            "enlargement; intermediate-range and INF). At least one word must not be excluded.",
+            "example": "enlargement -ukraine",
+        },
+    )
+
+
+@cache
+def search_hit_schema(types: tuple[str, ...]) -> type[Schema]:
+    """One hit: what it is, where it lives, and why it matched."""
+    declared = {
+        "type": fields.String(
+            required=True,
+            validate=validate.OneOf(types),
+            metadata={"description": "The kind of item: its collection's singular.", "example": "clause"},
+        ),
+        "id": fields.String(
+            required=True,
+            metadata={
+                "description": "The item's id in its collection.",
+                "example": "us-russia-security-treaty-article-4",
+            },
+        ),
+        "url": fields.String(
+            required=True,
+            metadata={
+                "description": "The item's address, like the service's other links: under PUBLIC_BASE_URL when it is "
+                "set, else a path.",
+                "example": "/v1/clauses/us-russia-security-treaty-article-4",
+            },
+        ),
+        "title": fields.String(
+            required=True,
+            metadata={"description": "The item's name, label or title.", "example": "Article 4"},
+        ),
+        "snippet": fields.String(
+            required=True,
+            metadata={
+                "description": "The best matching passages as HTML: the stored text with `&`, `<`, `>`, `\"` and `'` "
+                "escaped as character references, and each match between `<mark>` and `</mark>`, the only tags in it. "
+                "An item found by its topics or a synonym it does not show starts at its opening words.",
+                "example": "Article 4 … Binds the United States to stop NATO from <mark>expanding</mark> further east",
+            },
+        ),
+        "rank": fields.Float(
+            required=True,
+            metadata={
+                "description": "Relevance (Postgres ts_rank of the words searched for, excluded ones aside); higher "
+                "is better.",
+                "example": 0.0759,
+            },
+        ),
+    }
+    return type("SearchResultSchema", (StrictSchema,), declared)
+
+
+@cache
+def search_page_schema(types: tuple[str, ...]) -> type[Schema]:
+    return page_of_items(
+        "Search",
+        search_hit_schema(types),
+        "This page of hits, best first (then by type and id).",
+        [
+            {
+                "type": "clause",
+                "id": "us-russia-security-treaty-article-4",
+                "url": "/v1/clauses/us-russia-security-treaty-article-4",
+                "title": "Article 4",
+                "snippet": "Article 4 … Binds the United States to stop NATO from <mark>expanding</mark> further east",
+                "rank": 0.0759,
+            }
+        ],
+    )
+
+
+@cache
+def search_query_schema(types: tuple[str, ...]) -> type[Schema]:
+    """`q`, `type`, paging and `format=`."""
+    declared = {
+        "q": search_text(),
+        "types": DelimitedList(
+            fields.String(validate=validate.OneOf(types)),
+            data_key="type",
+            validate=validate.Length(min=1, max=len(types)),
+            metadata={
+                "description": "Only hits of these types, comma-separated. One of: " + ", ".join(types) + ".",
+                "example": ["clause", "statement"],
+            },
+        ),
+        "representation": format_param(),
+    }
+    return type("SearchQuerySchema", (ListQuerySchema,), declared)

@@ -1,0 +1,184 @@
+-- One search across every collection: what each collection gives it, the synonyms, and the
+-- triggers that keep search_items and search_terms (migration 0016) in step with the items.
+--
+-- An item's entry is built from its stored representation (`doc`) alone, by search_document:
+-- a title, a weighted search vector (A: names, labels, quoted words; B: our summaries; C: topics,
+-- roles, publishers) and the text its snippet is cut from. The trigger each searched table has
+-- rebuilds the entry whenever `doc` or `deleted_at` is written (refresh_item writes `doc` only
+-- when the representation changed), and drops it for a tombstone.
+--
+-- To add a collection to search (docs/architecture.md, "Where to add a collection"): a WHEN
+-- branch in search_document, and one `SELECT search_register(…)` line at the end of this file;
+-- in Python, `searchable=True` on its declaration in api/collections.py.
+
+-- Close word forms the stemmer does not join, in words: each phrase of a group finds what every
+-- other phrase of its group finds. Postgres parses the phrases itself ('expanding' becomes
+-- 'expand'), so the list needs no files in the server's share directory. Keep it small: each group
+-- is tested in tests/test_search.py and listed in docs/researchers.md.
+CREATE OR REPLACE VIEW search_synonyms (grp, phrase) AS VALUES
+  ('enlargement', 'enlargement'), ('enlargement', 'expansion'), ('enlargement', 'expanding'),
+  ('enlargement', 'widening'),
+  ('intermediate-range', 'intermediate-range'), ('intermediate-range', 'intermediate range'),
+  ('intermediate-range', 'INF'),
+  ('exercises', 'exercise'), ('exercises', 'drill'), ('exercises', 'manoeuvre'), ('exercises', 'maneuver');
+
+-- ts_rewrite's rules, in two passes so that no substitute is rewritten again: first each phrase
+-- (longest first) becomes its group's marker, a lexeme no text has; then each marker becomes the
+-- phrases of its group, OR-ed.
+CREATE OR REPLACE VIEW search_synonym_markers (target, marker) AS
+  SELECT websearch_to_tsquery('english', phrase), lexeme_query('synonyms:' || grp)
+    FROM search_synonyms
+   ORDER BY numnode(websearch_to_tsquery('english', phrase)) DESC, phrase;
+
+CREATE OR REPLACE VIEW search_synonym_groups (marker, substitute) AS
+  SELECT lexeme_query('synonyms:' || grp),
+         string_agg('(' || websearch_to_tsquery('english', phrase)::text || ')', ' | ' ORDER BY phrase)::tsquery
+    FROM search_synonyms
+   GROUP BY grp;
+
+-- A search as a tsquery: web-search syntax (words, "phrases", or, -word), stemmed, with every
+-- phrase of a synonym group standing for its whole group.
+CREATE OR REPLACE FUNCTION search_tsquery(q text) RETURNS tsquery
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+  SELECT ts_rewrite(ts_rewrite(websearch_to_tsquery('english', q),
+                               'SELECT target, marker FROM search_synonym_markers'),
+                    'SELECT marker, substitute FROM search_synonym_groups')
+$$;
+
+-- The search without its excluded terms (`-word`, `-"a phrase"`): what hits are ranked by.
+-- Ranked by the whole query, every hit of `a -b` would rank 1e-20 (ts_rank of a negation).
+-- The same rule as schemas/search.py's check that a query has a word that is not excluded.
+CREATE OR REPLACE FUNCTION search_positive(q text) RETURNS text
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+  SELECT regexp_replace(q, '(^|\s)-("[^"]*("|$)|\S*)', '\1', 'g')
+$$;
+
+-- What an item of collection `coll` gives search, from its representation.
+CREATE OR REPLACE FUNCTION search_document(coll text, doc json, OUT title text, OUT search tsvector,
+                                           OUT snippet text)
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+  CASE coll
+    WHEN 'clauses' THEN
+      title := doc->>'label';
+      search := setweight(to_tsvector('english', coalesce(doc->>'label', '')), 'A')
+             || setweight(to_tsvector('english', coalesce(
+                  (SELECT string_agg(e->>'text', ' ') FROM json_array_elements(doc->'excerpts') AS e), '')), 'A')
+             || setweight(to_tsvector('english', coalesce(doc->>'summary', '')), 'B')
+             || setweight(to_tsvector('english', coalesce(
+                  (SELECT string_agg(translate(t, '-', ' '), ' ') FROM json_array_elements_text(doc->'topics') AS t),
+                  '')), 'C');
+      snippet := clause_snippet_source(doc);
+    WHEN 'proposals' THEN
+      title := doc->>'title';
+      search := setweight(to_tsvector('english', concat_ws(' ', doc->>'title', doc->>'short_title')), 'A')
+             || setweight(to_tsvector('english', coalesce(doc->>'summary', '')), 'B');
+      snippet := concat_ws(' … ', doc->>'title', doc->>'summary');
+    WHEN 'talks' THEN
+      title := doc->>'title';
+      search := setweight(to_tsvector('english', coalesce(doc->>'title', '')), 'A')
+             || setweight(to_tsvector('english', concat_ws(' ', doc->>'location', doc->>'summary')), 'B')
+             || setweight(to_tsvector('english', coalesce(doc->>'format', '')), 'C');
+      snippet := concat_ws(' … ', doc->>'title', doc->>'location', doc->>'summary');
+    WHEN 'statements' THEN
+      title := concat_ws(': ', doc->>'speaker', search_title(coalesce(doc->>'summary', doc->>'quote')));
+      search := setweight(to_tsvector('english', concat_ws(' ', doc->>'speaker', doc->>'quote')), 'A')
+             || setweight(to_tsvector('english', coalesce(doc->>'summary', '')), 'B')
+             || setweight(to_tsvector('english', coalesce(doc->>'speaker_role', '')), 'C');
+      snippet := concat_ws(' … ', doc->>'speaker', doc->>'quote', doc->>'summary');
+    WHEN 'sources' THEN
+      title := coalesce(doc->>'title', doc->>'publisher');
+      search := setweight(to_tsvector('english', coalesce(doc->>'title', '')), 'A')
+             || setweight(to_tsvector('english', coalesce(doc->>'description', '')), 'B')
+             || setweight(to_tsvector('english', coalesce(doc->>'publisher', '')), 'C');
+      snippet := concat_ws(' … ', doc->>'title', doc->>'publisher', doc->>'description');
+    WHEN 'parties' THEN
+      title := doc->>'name';
+      search := setweight(to_tsvector('english', concat_ws(' ', doc->>'name', doc->>'short_name')), 'A');
+      snippet := concat_ws(' … ', doc->>'name', doc->>'short_name');
+  END CASE;
+  title := coalesce(title, doc->>'id');
+END $$;
+
+-- A title cut from a longer text: its first 80 characters or so, at a word, with '…' when cut.
+CREATE OR REPLACE FUNCTION search_title(source text) RETURNS text
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+  SELECT CASE WHEN length(source) <= 80 THEN source
+              ELSE coalesce(substring(left(source, 81) from '^(.*\S)\s'), left(source, 80)) || ' …' END
+$$;
+
+-- Drops an item's entry and its terms.
+CREATE OR REPLACE FUNCTION search_drop(item_type text, item_id text) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+  old search_items;
+BEGIN
+  DELETE FROM search_items s WHERE s.type = item_type AND s.id = item_id RETURNING * INTO old;
+  IF FOUND THEN
+    DELETE FROM search_terms t
+     USING unnest(old.search) AS u, lexeme_query(u.lexeme) AS q
+     WHERE t.term = q AND t.neg_rank = -ts_rank(old.search, q) AND t.type = item_type AND t.id = item_id;
+  END IF;
+END $$;
+
+-- Writes an item's entry and its terms, unless the entry it has is the same.
+CREATE OR REPLACE FUNCTION search_put(item_type text, coll text, item_id text, doc json) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+  entry record;
+  old search_items;
+  parsed record;
+  parses boolean;
+BEGIN
+  entry := search_document(coll, doc);
+  SELECT * INTO old FROM search_items s WHERE s.type = item_type AND s.id = item_id;
+  IF FOUND AND old.title = entry.title AND old.search = entry.search
+     AND old.snippet_source IS NOT DISTINCT FROM entry.snippet THEN
+    RETURN;
+  END IF;
+  PERFORM search_drop(item_type, item_id);
+  parsed := snippet_tokens(coalesce(entry.snippet, ''));
+  parses := entry.snippet IS NOT NULL AND array_to_string(parsed.words, '') IS NOT DISTINCT FROM entry.snippet;
+  INSERT INTO search_items (type, id, collection, title, search, snippet_source, snippet_words, snippet_lexemes)
+  VALUES (item_type, item_id, coll, entry.title, entry.search, entry.snippet,
+          CASE WHEN parses THEN html_escape_tokens(parsed.words) END, CASE WHEN parses THEN parsed.lexemes END);
+  INSERT INTO search_terms (term, neg_rank, type, id)
+  SELECT q, -ts_rank(entry.search, q), item_type, item_id FROM unnest(entry.search) AS u, lexeme_query(u.lexeme) AS q;
+END $$;
+
+-- The trigger of every searched table; its argument is the collection's singular (the hit's type).
+CREATE OR REPLACE FUNCTION sync_search_item() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+  IF NEW.deleted_at IS NOT NULL OR NEW.doc IS NULL THEN
+    PERFORM search_drop(TG_ARGV[0], NEW.id);
+  ELSE
+    PERFORM search_put(TG_ARGV[0], TG_TABLE_NAME, NEW.id, NEW.doc);
+  END IF;
+  RETURN NULL;
+END $$;
+
+-- Puts a collection under search: its trigger, and its entries if it has none yet (an existing
+-- database, or a collection just added here). Applied with the other functions, every migrate.
+CREATE OR REPLACE FUNCTION search_register(coll text, item_type text) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+  item record;
+BEGIN
+  EXECUTE format('CREATE OR REPLACE TRIGGER %I AFTER INSERT OR UPDATE OF doc, deleted_at ON %I '
+                 'FOR EACH ROW EXECUTE FUNCTION sync_search_item(%L)', coll || '_search_item', coll, item_type);
+  IF NOT EXISTS (SELECT 1 FROM search_items s WHERE s.type = item_type) THEN
+    FOR item IN EXECUTE format('SELECT id, doc FROM %I WHERE deleted_at IS NULL AND doc IS NOT NULL ORDER BY id', coll)
+    LOOP
+      PERFORM search_put(item_type, coll, item.id, item.doc);
+    END LOOP;
+  END IF;
+END $$;
+
+-- The searched collections: URL segment and singular. One line each.
+SELECT search_register('proposals', 'proposal');
+SELECT search_register('clauses', 'clause');
+SELECT search_register('talks', 'talk');
+SELECT search_register('statements', 'statement');
+SELECT search_register('sources', 'source');
+SELECT search_register('parties', 'party');
