@@ -44,7 +44,7 @@ class Collection:
     fast_list: bool = False
     fast_search_query: str | None = None
     importable: bool = True  # False: its records travel inside another's (a proposal's clauses)
-    # In `GET /v1/search` (api/resources/search.py), as its singular; its SQL side is one line in
+    # In `GET /v1/search` (api/resources/search.py), as its singular; its SQL side is a trigger and a backfill in
     # sql/functions/search_items.sql and a branch of search_document there.
     searchable: bool = False
 

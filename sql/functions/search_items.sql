@@ -7,9 +7,9 @@
 -- rebuilds the entry whenever `doc` or `deleted_at` is written (refresh_item writes `doc` only
 -- when the representation changed), and drops it for a tombstone.
 --
--- To add a collection to search (docs/architecture.md, "Where to add a collection"): a WHEN
--- branch in search_document, and one `SELECT search_register(…)` line at the end of this file;
--- in Python, `searchable=True` on its declaration in api/collections.py.
+-- To add a collection to search (docs/architecture.md, "Adding a collection"): a WHEN branch in
+-- search_document, and its trigger and backfill at the end of this file (two statements, like the
+-- others'); in Python, `searchable=True` on its declaration in api/collections.py.
 
 -- Close word forms the stemmer does not join, in words: each phrase of a group finds what every
 -- other phrase of its group finds. Postgres parses the phrases itself ('expanding' becomes
@@ -158,15 +158,13 @@ BEGIN
   RETURN NULL;
 END $$;
 
--- Puts a collection under search: its trigger, and its entries if it has none yet (an existing
--- database, or a collection just added here). Applied with the other functions, every migrate.
-CREATE OR REPLACE FUNCTION search_register(coll text, item_type text) RETURNS void
+-- Fills a collection's entries when it has none yet: an existing database, or a collection just
+-- added below. Applied with the other functions, at every migrate; one index probe when filled.
+CREATE OR REPLACE FUNCTION search_backfill(coll text, item_type text) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
   item record;
 BEGIN
-  EXECUTE format('CREATE OR REPLACE TRIGGER %I AFTER INSERT OR UPDATE OF doc, deleted_at ON %I '
-                 'FOR EACH ROW EXECUTE FUNCTION sync_search_item(%L)', coll || '_search_item', coll, item_type);
   IF NOT EXISTS (SELECT 1 FROM search_items s WHERE s.type = item_type) THEN
     FOR item IN EXECUTE format('SELECT id, doc FROM %I WHERE deleted_at IS NULL AND doc IS NOT NULL ORDER BY id', coll)
     LOOP
@@ -175,10 +173,27 @@ BEGIN
   END IF;
 END $$;
 
--- The searched collections: URL segment and singular. One line each.
-SELECT search_register('proposals', 'proposal');
-SELECT search_register('clauses', 'clause');
-SELECT search_register('talks', 'talk');
-SELECT search_register('statements', 'statement');
-SELECT search_register('sources', 'source');
-SELECT search_register('parties', 'party');
+-- The searched collections: for each, its trigger (with its singular, the hits' type) and its backfill.
+CREATE OR REPLACE TRIGGER proposals_search_item AFTER INSERT OR UPDATE OF doc, deleted_at ON proposals
+  FOR EACH ROW EXECUTE FUNCTION sync_search_item('proposal');
+SELECT search_backfill('proposals', 'proposal');
+
+CREATE OR REPLACE TRIGGER clauses_search_item AFTER INSERT OR UPDATE OF doc, deleted_at ON clauses
+  FOR EACH ROW EXECUTE FUNCTION sync_search_item('clause');
+SELECT search_backfill('clauses', 'clause');
+
+CREATE OR REPLACE TRIGGER talks_search_item AFTER INSERT OR UPDATE OF doc, deleted_at ON talks
+  FOR EACH ROW EXECUTE FUNCTION sync_search_item('talk');
+SELECT search_backfill('talks', 'talk');
+
+CREATE OR REPLACE TRIGGER statements_search_item AFTER INSERT OR UPDATE OF doc, deleted_at ON statements
+  FOR EACH ROW EXECUTE FUNCTION sync_search_item('statement');
+SELECT search_backfill('statements', 'statement');
+
+CREATE OR REPLACE TRIGGER sources_search_item AFTER INSERT OR UPDATE OF doc, deleted_at ON sources
+  FOR EACH ROW EXECUTE FUNCTION sync_search_item('source');
+SELECT search_backfill('sources', 'source');
+
+CREATE OR REPLACE TRIGGER parties_search_item AFTER INSERT OR UPDATE OF doc, deleted_at ON parties
+  FOR EACH ROW EXECUTE FUNCTION sync_search_item('party');
+SELECT search_backfill('parties', 'party');
