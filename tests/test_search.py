@@ -310,3 +310,17 @@ def test_migrate_fills_the_search_of_a_database_that_has_none(written):
 )
 def test_the_ranked_part_of_a_search_leaves_out_its_excluded_terms(db, query, positive):
     assert db.execute("SELECT search_positive(%s)", (query,)).fetchone() == (positive,)
+
+
+def test_migrate_rebuilds_every_entry_when_the_functions_that_build_them_change(written):
+    _, url, _ = written
+    with psycopg.connect(url, autocommit=True) as conn:
+        before = conn.execute(ENTRIES).fetchall()
+        conn.execute("UPDATE search_items SET title = 'built by an older search_document'")
+        migrate(conn)  # the same definitions: nothing is rebuilt
+        assert {row[0] for row in conn.execute("SELECT DISTINCT title FROM search_items")} == {
+            "built by an older search_document"
+        }
+        conn.execute("UPDATE search_definition SET digest = 'an older one'")
+        migrate(conn)
+        assert conn.execute(ENTRIES).fetchall() == before

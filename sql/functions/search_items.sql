@@ -78,7 +78,9 @@ BEGIN
       title := doc->>'title';
       search := setweight(to_tsvector('english', coalesce(doc->>'title', '')), 'A')
              || setweight(to_tsvector('english', concat_ws(' ', doc->>'location', doc->>'summary')), 'B')
-             || setweight(to_tsvector('english', coalesce(doc->>'format', '')), 'C');
+             || setweight(to_tsvector('english', concat_ws(' ', doc->>'format', doc->'chair'->>'name',
+                  (SELECT string_agg(concat_ws(' ', g->>'head', g->>'head_role'), ' ')
+                     FROM json_array_elements(doc->'delegations') AS g))), 'C');
       snippet := concat_ws(' … ', doc->>'title', doc->>'location', doc->>'summary');
     WHEN 'statements' THEN
       title := concat_ws(': ', doc->>'speaker', search_title(coalesce(doc->>'summary', doc->>'quote')));
@@ -172,6 +174,27 @@ BEGIN
     END LOOP;
   END IF;
 END $$;
+
+-- Empties search_items and search_terms when the functions that build an entry changed since the
+-- entries were built (or were never built here): the backfills below then build them all again.
+CREATE OR REPLACE FUNCTION search_rebuild_if_changed() RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+  current text := md5(concat_ws(E'\n',
+    pg_get_functiondef('search_document(text, json)'::regprocedure),
+    pg_get_functiondef('search_title(text)'::regprocedure),
+    pg_get_functiondef('clause_snippet_source(json)'::regprocedure),
+    pg_get_functiondef('snippet_tokens(text)'::regprocedure),
+    pg_get_functiondef('html_escape_tokens(text[])'::regprocedure)));
+BEGIN
+  IF (SELECT digest FROM search_definition) IS DISTINCT FROM current THEN
+    TRUNCATE search_items, search_terms;
+    INSERT INTO search_definition (digest) VALUES (current)
+    ON CONFLICT (only_row) DO UPDATE SET digest = EXCLUDED.digest;
+  END IF;
+END $$;
+
+SELECT search_rebuild_if_changed();
 
 -- The searched collections: for each, its trigger (with its singular, the hits' type) and its backfill.
 CREATE OR REPLACE TRIGGER proposals_search_item AFTER INSERT OR UPDATE OF doc, deleted_at ON proposals

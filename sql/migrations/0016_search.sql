@@ -10,6 +10,7 @@
 -- contributes, live in sql/functions/search_items.sql, which also fills the rows of a collection
 -- that has none yet (existing databases, and a collection newly added to search) each time the
 -- functions are applied: the entries are built by the current functions, never by a copy here.
+-- search_definition keeps a digest of those functions, so that a change to them rebuilds every entry.
 
 CREATE TABLE search_items (
   type            text NOT NULL,  -- the collection's singular: clause, talk, …
@@ -30,4 +31,9 @@ CREATE TABLE search_terms (
   type     text NOT NULL,
   id       text NOT NULL,
   PRIMARY KEY (term, neg_rank, type, id)
+);
+
+CREATE TABLE search_definition (
+  only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),
+  digest   text NOT NULL  -- md5 of the definitions that build an entry (sql/functions/search_items.sql)
 );
