@@ -61,7 +61,10 @@ def search_hit_schema(types: tuple[str, ...]) -> type[Schema]:
         ),
         "title": fields.String(
             required=True,
-            metadata={"description": "The item's name, label or title.", "example": "Article 4"},
+            metadata={
+                "description": "The item's name or title; a clause's label with its proposal's short title.",
+                "example": "Article 4, US-Russia security treaty (draft)",
+            },
         ),
         "snippet": fields.String(
             required=True,
@@ -95,7 +98,7 @@ def search_page_schema(types: tuple[str, ...]) -> type[Schema]:
                 "type": "clause",
                 "id": "us-russia-security-treaty-article-4",
                 "url": "/v1/clauses/us-russia-security-treaty-article-4",
-                "title": "Article 4",
+                "title": "Article 4, US-Russia security treaty (draft)",
                 "snippet": "Article 4 … Binds the United States to stop NATO from <mark>expanding</mark> further east",
                 "rank": 0.0759,
             }

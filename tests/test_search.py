@@ -324,3 +324,16 @@ def test_migrate_rebuilds_every_entry_when_the_functions_that_build_them_change(
         conn.execute("UPDATE search_definition SET digest = 'an older one'")
         migrate(conn)
         assert conn.execute(ENTRIES).fetchall() == before
+
+
+def test_a_clause_is_titled_with_its_proposals_short_title_as_it_changes(written):
+    app, _, auth = written
+    client = app.test_client()
+    [hit] = search(client, "q=hotlines&type=clause")["items"]
+    assert hit["title"] == "Article 2, Russia-NATO security agreement (draft)"
+    path = "/v1/proposals/russia-nato-security-agreement"
+    etag = client.get(path).headers["ETag"]
+    patched = client.patch(path, json={"short_title": "NATO draft"}, headers=auth | {"If-Match": etag})
+    assert patched.status_code == 200, patched.data
+    [hit] = search(client, "q=hotlines&type=clause")["items"]
+    assert hit["title"] == "Article 2, NATO draft"

@@ -59,8 +59,9 @@ CREATE OR REPLACE FUNCTION search_document(coll text, doc json, OUT title text, 
 LANGUAGE plpgsql STABLE AS $$
 BEGIN
   CASE coll
-    WHEN 'clauses' THEN
-      title := doc->>'label';
+    WHEN 'clauses' THEN  -- titled with its proposal's short title: "Article 4, US-Russia security treaty (draft)"
+      title := concat_ws(', ', doc->>'label',
+                         (SELECT p.short_title FROM proposals p WHERE p.id = search_document.doc->>'proposal_id'));
       search := setweight(to_tsvector('english', coalesce(doc->>'label', '')), 'A')
              || setweight(to_tsvector('english', coalesce(
                   (SELECT string_agg(e->>'text', ' ') FROM json_array_elements(doc->'excerpts') AS e), '')), 'A')
@@ -156,6 +157,12 @@ BEGIN
     PERFORM search_drop(TG_ARGV[0], NEW.id);
   ELSE
     PERFORM search_put(TG_ARGV[0], TG_TABLE_NAME, NEW.id, NEW.doc);
+  END IF;
+  -- A clause's title names its proposal's short title.
+  IF TG_TABLE_NAME = 'proposals' AND TG_OP = 'UPDATE'
+     AND (OLD.doc->>'short_title') IS DISTINCT FROM (NEW.doc->>'short_title') THEN
+    PERFORM search_put('clause', 'clauses', c.id, c.doc)
+       FROM clauses c WHERE c.proposal_id = NEW.id AND c.deleted_at IS NULL AND c.doc IS NOT NULL;
   END IF;
   RETURN NULL;
 END $$;
