@@ -111,16 +111,23 @@ LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
 $$;
 
 -- Drops an item's entry and its terms.
+--
+-- Here and in search_put, every comparison with an argument says COLLATE "default": an id comes
+-- from a `slug` column, whose collation "C" the argument carries, and a comparison in "C" cannot
+-- use search_items' or search_terms' indexes (in the default collation). Without it, each item
+-- written scanned the whole table (and was JIT-compiled for it): quadratic in the items.
 CREATE OR REPLACE FUNCTION search_drop(item_type text, item_id text) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
   old search_items;
 BEGIN
-  DELETE FROM search_items s WHERE s.type = item_type AND s.id = item_id RETURNING * INTO old;
+  DELETE FROM search_items s
+   WHERE s.type = item_type COLLATE "default" AND s.id = item_id COLLATE "default" RETURNING * INTO old;
   IF FOUND THEN
     DELETE FROM search_terms t
      USING unnest(old.search) AS u, lexeme_query(u.lexeme) AS q
-     WHERE t.term = q AND t.neg_rank = -ts_rank(old.search, q) AND t.type = item_type AND t.id = item_id;
+     WHERE t.term = q AND t.neg_rank = -ts_rank(old.search, q)
+       AND t.type = item_type COLLATE "default" AND t.id = item_id COLLATE "default";
   END IF;
 END $$;
 
@@ -134,7 +141,8 @@ DECLARE
   parses boolean;
 BEGIN
   entry := search_document(coll, doc);
-  SELECT * INTO old FROM search_items s WHERE s.type = item_type AND s.id = item_id;
+  SELECT * INTO old FROM search_items s
+   WHERE s.type = item_type COLLATE "default" AND s.id = item_id COLLATE "default";
   IF FOUND AND old.title = entry.title AND old.search = entry.search
      AND old.snippet_source IS NOT DISTINCT FROM entry.snippet THEN
     RETURN;
@@ -174,7 +182,7 @@ LANGUAGE plpgsql AS $$
 DECLARE
   item record;
 BEGIN
-  IF NOT EXISTS (SELECT 1 FROM search_items s WHERE s.type = item_type) THEN
+  IF NOT EXISTS (SELECT 1 FROM search_items s WHERE s.type = item_type COLLATE "default") THEN
     FOR item IN EXECUTE format('SELECT id, doc FROM %I WHERE deleted_at IS NULL AND doc IS NOT NULL ORDER BY id', coll)
     LOOP
       PERFORM search_put(item_type, coll, item.id, item.doc);
