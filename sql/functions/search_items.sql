@@ -162,7 +162,9 @@ CREATE OR REPLACE FUNCTION sync_search_item() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
   IF NEW.deleted_at IS NOT NULL OR NEW.doc IS NULL THEN
-    PERFORM search_drop(TG_ARGV[0], NEW.id);
+    IF TG_OP = 'UPDATE' THEN  -- a row inserted (its doc comes with refresh_item) has no entry yet
+      PERFORM search_drop(TG_ARGV[0], NEW.id);
+    END IF;
   ELSE
     PERFORM search_put(TG_ARGV[0], TG_TABLE_NAME, NEW.id, NEW.doc);
   END IF;
