@@ -8,6 +8,9 @@ E3 does), in alternating runs: clauses, search, clauses, search, … so that wha
 machine does weighs on both alike. Each run is a throughput pass (`-t2 -c16`) and a latency pass
 (`-t2 -c4`), as the kit's. Prints each run and the medians, and search's cost over the clauses':
 req/s of clauses ÷ req/s of search, and search's p50 and p99 ÷ the clauses'.
+
+`--pairs` searches two words at a time instead (each word or the next, `q=w1%20or%20w2`): queries of
+several lexemes, which both endpoints answer by ranking every match instead of reading an index range.
 """
 
 from __future__ import annotations
@@ -57,8 +60,11 @@ def main() -> None:
     parser.add_argument("data", type=Path, help="the kit's data set folder (its words.tsv)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--pairs", action="store_true", help="two words a query: every match ranked")
     args = parser.parse_args()
     words = query_words(args.data)
+    if args.pairs:
+        words = [f"{word}%20or%20{words[(i + 1) % len(words)]}" for i, word in enumerate(words)]
     files = {}
     for name, template in ENDPOINTS.items():
         paths = [template.format(w=word) for word in words]
