@@ -94,7 +94,7 @@ def test_urls_are_absolute_under_the_public_base_url(database_url):
 @pytest.mark.parametrize("word", ["expansion", "enlargement", "expanding", "widening", "Enlargements"])
 def test_close_word_forms_find_the_enlargement_articles(client, word):
     hits = every_hit(client, f"q={word}")
-    assert ENLARGEMENT_ARTICLES <= ids(hits, "clause")
+    assert ids(hits, "clause") >= ENLARGEMENT_ARTICLES
     assert {"us-russia-security-treaty", "russia-nato-security-agreement"} <= ids(hits, "proposal")
 
 
@@ -105,7 +105,7 @@ def test_every_form_of_a_synonym_group_finds_the_same_hits_with_the_same_ranks(c
 
 @pytest.mark.parametrize("query", ["intermediate-range", "intermediate range", "INF", '"intermediate-range"'])
 def test_intermediate_range_finds_the_missile_articles(client, query):
-    assert MISSILE_ARTICLES <= ids(every_hit(client, f"q={quote(query)}&type=clause"))
+    assert ids(every_hit(client, f"q={quote(query)}&type=clause")) >= MISSILE_ARTICLES
 
 
 def test_a_drill_finds_the_clauses_on_military_exercises(client, db):
