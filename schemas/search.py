@@ -106,17 +106,31 @@ def search_page_schema(types: tuple[str, ...]) -> type[Schema]:
     )
 
 
+class TypeList(DelimitedList):
+    """Comma-separated, as documented, or the parameter repeated (`type=talk&type=party`): both mean
+    the same, where a plain DelimitedList would read the first and drop the others unsaid."""
+
+    is_multiple = True
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, list):
+            value = self.delimiter.join(value)
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
 @cache
 def search_query_schema(types: tuple[str, ...]) -> type[Schema]:
     """`q`, `type`, paging and `format=`."""
     declared = {
         "q": search_text(),
-        "types": DelimitedList(
+        "types": TypeList(
             fields.String(validate=validate.OneOf(types)),
             data_key="type",
             validate=validate.Length(min=1, max=len(types)),
             metadata={
-                "description": "Only hits of these types, comma-separated. One of: " + ", ".join(types) + ".",
+                "description": "Only hits of these types, comma-separated (or the parameter repeated). One of: "
+                + ", ".join(types)
+                + ".",
                 "example": ["clause", "statement"],
             },
         ),

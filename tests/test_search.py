@@ -338,3 +338,8 @@ def test_a_clause_is_titled_with_its_proposals_short_title_as_it_changes(written
     assert patched.status_code == 200, patched.data
     [hit] = search(client, "q=hotlines&type=clause")["items"]
     assert hit["title"] == "Article 2, NATO draft"
+
+
+def test_types_repeated_mean_the_same_as_a_comma_list(client):
+    assert search(client, "q=nato&type=talk&type=party") == search(client, "q=nato&type=talk,party")
+    assert {hit["type"] for hit in search(client, "q=nato&type=talk&type=party")["items"]} == {"talk", "party"}
