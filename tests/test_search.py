@@ -144,7 +144,7 @@ def test_an_excluded_word_removes_its_hits_and_the_rest_keep_their_ranks(client,
     assert "russia-nato-security-agreement-article-7" not in ids(phrase) and phrase
 
 
-@pytest.mark.parametrize("query", ["q=", "q=%20%20", "q=-ukraine", "q=-ukraine%20-%22south%20caucasus%22", "q=-"])
+@pytest.mark.parametrize("query", ["q=", "q=%20%20", "q=-ukraine", "q=-ukraine%20-south", "q=-", "q=--x", "q=a%00b"])
 def test_an_empty_or_only_excluding_search_is_a_400_naming_q(client, query):
     problem = search(client, query, 400)
     assert problem["status"] == 400 and problem["title"] == "Bad Request"
@@ -159,8 +159,9 @@ def test_a_missing_or_bad_parameter_is_a_400(client, query, parameter):
     assert parameter in {error["parameter"] for error in problem["errors"]}
 
 
-def test_a_search_of_stop_words_finds_nothing(client):
-    assert search(client, "q=the%20of") == {"items": [], "next_cursor": None}
+@pytest.mark.parametrize("query", ["q=the%20of", "q=!!!", "q=-ukraine%20-%22south%20caucasus%22"])
+def test_a_search_of_stop_words_punctuation_or_an_excluded_phrase_finds_nothing(client, query):
+    assert search(client, query) == {"items": [], "next_cursor": None}
 
 
 @pytest.mark.parametrize("query", ["q=nato", "q=nato%20-ukraine", "q=security%20guarantees", "q=expansion"])
