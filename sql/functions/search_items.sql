@@ -22,27 +22,28 @@ CREATE OR REPLACE VIEW search_synonyms (grp, phrase) AS VALUES
   ('intermediate-range', 'INF'),
   ('exercises', 'exercise'), ('exercises', 'drill'), ('exercises', 'manoeuvre'), ('exercises', 'maneuver');
 
--- ts_rewrite's rules, in two passes so that no substitute is rewritten again: first each phrase
--- (longest first) becomes its group's marker, a lexeme no text has; then each marker becomes the
--- phrases of its group, OR-ed.
-CREATE OR REPLACE VIEW search_synonym_markers (target, marker) AS
-  SELECT websearch_to_tsquery('english', phrase), lexeme_query('synonyms:' || grp)
-    FROM search_synonyms
-   ORDER BY numnode(websearch_to_tsquery('english', phrase)) DESC, phrase;
-
-CREATE OR REPLACE VIEW search_synonym_groups (marker, substitute) AS
-  SELECT lexeme_query('synonyms:' || grp),
-         string_agg('(' || websearch_to_tsquery('english', phrase)::text || ')', ' | ' ORDER BY phrase)::tsquery
-    FROM search_synonyms
-   GROUP BY grp;
+-- ts_rewrite's rules (search_rewrites, migration 0016), in two passes so that no substitute is
+-- rewritten again: first each phrase (longest first) becomes its group's marker, a lexeme no text
+-- has; then each marker becomes the phrases of its group, OR-ed. Made again each time this file is
+-- applied, so the view above is the only list.
+DELETE FROM search_rewrites;
+INSERT INTO search_rewrites (pass, position, target, substitute)
+SELECT 1, row_number() OVER (ORDER BY numnode(websearch_to_tsquery('english', phrase)) DESC, phrase),
+       websearch_to_tsquery('english', phrase), lexeme_query('synonyms:' || grp)
+  FROM search_synonyms
+UNION ALL
+SELECT 2, row_number() OVER (ORDER BY grp), lexeme_query('synonyms:' || grp),
+       string_agg('(' || websearch_to_tsquery('english', phrase)::text || ')', ' | ' ORDER BY phrase)::tsquery
+  FROM search_synonyms
+ GROUP BY grp;
 
 -- A search as a tsquery: web-search syntax (words, "phrases", or, -word), stemmed, with every
 -- phrase of a synonym group standing for its whole group.
 CREATE OR REPLACE FUNCTION search_tsquery(q text) RETURNS tsquery
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
   SELECT ts_rewrite(ts_rewrite(websearch_to_tsquery('english', q),
-                               'SELECT target, marker FROM search_synonym_markers'),
-                    'SELECT marker, substitute FROM search_synonym_groups')
+                               'SELECT target, substitute FROM search_rewrites WHERE pass = 1 ORDER BY position'),
+                    'SELECT target, substitute FROM search_rewrites WHERE pass = 2 ORDER BY position')
 $$;
 
 -- The search without its excluded terms (`-word`, `-"a phrase"`): what hits are ranked by.

@@ -37,3 +37,13 @@ CREATE TABLE search_definition (
   only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),
   digest   text NOT NULL  -- md5 of the definitions that build an entry (sql/functions/search_items.sql)
 );
+
+-- The rules search_tsquery gives ts_rewrite, made from the search_synonyms view whenever the
+-- functions are applied (sql/functions/search_items.sql): parsed once, not on every search.
+CREATE TABLE search_rewrites (
+  pass       smallint NOT NULL,  -- 1: a phrase to its group's marker; 2: a marker to its group
+  position   integer NOT NULL,   -- the order ts_rewrite applies them in
+  target     tsquery NOT NULL,
+  substitute tsquery NOT NULL,
+  PRIMARY KEY (pass, position)
+);

@@ -9,7 +9,9 @@
 -- snippet from the words parsed when the item was written (sql/functions/snippets.sql).
 WITH query AS MATERIALIZED (
   SELECT m.query, r.query AS ranked, tsquery_lexemes(r.query) AS lexemes, numnode(m.query) <> 1 AS full_scan
-    FROM search_tsquery(%(q)s) AS m(query), search_tsquery(search_positive(%(q)s)) AS r(query)
+    FROM search_tsquery(%(q)s) AS m(query),
+         LATERAL (SELECT CASE WHEN search_positive(%(q)s) = %(q)s THEN m.query  -- nothing excluded
+                              ELSE search_tsquery(search_positive(%(q)s)) END) AS r(query)
 ), page AS (
   (SELECT t.type, t.id, -t.neg_rank AS rank
      FROM search_terms t
