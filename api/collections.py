@@ -51,6 +51,9 @@ class Collection:
     fast_search_query: str | None = None
     importable: bool = True  # False: its records travel inside another's (a proposal's clauses)
     fixed: tuple[str, ...] = ("id",)  # fields a PATCH may not change
+    # In `GET /v1/search` (api/resources/search.py), as its singular; its SQL side is a trigger and a backfill in
+    # sql/functions/search_items.sql and a branch of search_document there.
+    searchable: bool = False
 
     # Derived once per declaration, not on every request that reads them.
     @cached_property
@@ -79,6 +82,7 @@ SOURCES = Collection(
     ("publisher", "sort"),
     key_count=2,
     sort_alias="s",
+    searchable=True,
 )
 PARTIES = Collection(
     "parties",
@@ -89,6 +93,7 @@ PARTIES = Collection(
     ("kind", "member_of", "sort"),
     key_count=2,
     sort_alias="p",
+    searchable=True,
 )
 PROPOSALS = Collection(
     "proposals",
@@ -100,6 +105,7 @@ PROPOSALS = Collection(
     key_count=2,
     sort_alias="p",
     fast_list=True,
+    searchable=True,
 )
 CLAUSES = Collection(
     "clauses",
@@ -114,9 +120,18 @@ CLAUSES = Collection(
     fast_search_query="search_clauses_by_term",
     importable=False,
     fixed=("id", "proposal_id"),  # a clause stays in its proposal
+    searchable=True,
 )
 PEOPLE = Collection(
-    "people", "person", PersonSchema, PersonQuerySchema, PersonPageSchema, ("party", "sort"), key_count=2, sort_alias="p"
+    "people",
+    "person",
+    PersonSchema,
+    PersonQuerySchema,
+    PersonPageSchema,
+    ("party", "sort"),
+    key_count=2,
+    sort_alias="p",
+    searchable=True,
 )
 TALKS = Collection(
     "talks",
@@ -128,6 +143,7 @@ TALKS = Collection(
     key_count=2,
     sort_alias="t",
     fast_list=True,
+    searchable=True,
 )
 STATEMENTS = Collection(
     "statements",
@@ -139,9 +155,13 @@ STATEMENTS = Collection(
     key_count=2,
     sort_alias="s",
     search_query="search_statements",
+    searchable=True,
 )
 
 # In the order a dataset file may refer to them: sources first, statements last.
 COLLECTIONS: dict[str, Collection] = {
     collection.name: collection for collection in (SOURCES, PARTIES, PROPOSALS, CLAUSES, PEOPLE, TALKS, STATEMENTS)
 }
+
+# What `GET /v1/search` finds, as its hits name them (`type`), in order.
+SEARCH_TYPES: tuple[str, ...] = tuple(sorted(c.singular for c in COLLECTIONS.values() if c.searchable))

@@ -181,6 +181,14 @@ def test_search_and_pagination_by_following_the_cursor(clients: dict[str, Any]):
     ordered = call(anonymous, "listProposalClauses", "us-russia-security-treaty", expect=200, limit=2).parsed
     assert [clause.position for clause in ordered.items] == [1, 2] and ordered.next_cursor
 
+    hits = call(anonymous, "search", expect=200, q="expansion", limit=2).parsed
+    assert len(hits.items) == 2 and hits.next_cursor and "<mark>" in hits.items[0].snippet
+    assert all(hit.url.endswith("/" + hit.id) for hit in hits.items)
+    more = call(anonymous, "search", expect=200, q="expansion", limit=2, cursor=hits.next_cursor).parsed
+    assert {hit.id for hit in more.items}.isdisjoint(hit.id for hit in hits.items)
+    refused = call(anonymous, "search", expect=400, q="-ukraine").parsed
+    assert refused.errors[0].parameter == "q"
+
 
 def test_history_revisions_and_diffs(clients: dict[str, Any]):
     anonymous = clients["anonymous"]
@@ -380,5 +388,5 @@ def test_refusals_are_documented_problems(generated: ModuleType, clients: dict[s
 
 
 def test_every_operation_in_the_document_was_called():
-    assert len(OPERATIONS) == 60
+    assert len(OPERATIONS) == 61
     assert set(OPERATIONS) - CALLED == set()

@@ -1,7 +1,7 @@
 """The hottest anonymous reads, answered without Flask's per-request machinery.
 
 A plain `GET` of one item, or of a list page with nothing but `limit`, `cursor` (and `q` for
-clauses), costs one indexed query; Flask's request context, webargs, the response object and
+clauses and `/v1/search`), costs one indexed query; Flask's request context, webargs, the response object and
 six hooks cost several times that in Python. This WSGI layer sits inside the request log
 (api/http/logs.py), so access lines and metrics are the same, and answers those requests itself,
 through the same code the views use: the read core (`read_item`, `read_list` in
@@ -38,6 +38,7 @@ from api.http.headers import REQUEST_ID, oversized_fields
 from api.http.replies import Reply, after_fields, reply_fields
 from api.resources.paging import public_url
 from api.resources.reads import ListQuery, is_id, read_item, read_list
+from api.resources.search import SEARCH
 from api.store.db import give_back, lend
 
 ACCEPTED = frozenset({"*/*", "application/json"})  # Accept values that select JSON for every route here
@@ -58,9 +59,10 @@ class ListRoute:
     """A list as its view reads it when no filter is given: the same filters, spec and defaults."""
 
     rule: str
-    spec: ListQuery
+    spec: ListQuery | None  # None: `q` is required (Flask answers its absence)
     filters: dict
     search: ListQuery | None = None  # with `q`: the ranked search
+    site: bool = False  # its query takes `site`, what the URLs it writes start with (`/v1/search`)
 
 
 def _defaults(schema: object, names: Iterable[str]) -> dict:
@@ -81,6 +83,10 @@ LISTS = {
     for collection in COLLECTIONS.values()
     if collection.fast_list
 }
+# One search across every collection (api/resources/search.py), for a one-word `q`.
+LISTS["/v1/search"] = ListRoute(
+    "/v1/search", None, {"types": None}, search=replace(SEARCH, page_query=SEARCH.query), site=True
+)
 
 
 class FastReads:
@@ -143,20 +149,23 @@ class FastReads:
         spec, filters = route.spec, route.filters
         if "q" in given:
             spec, filters = route.search, dict(filters, q=given["q"])  # type: ignore[assignment]
+        if spec is None:
+            return None
         limit = int(given["limit"]) if "limit" in given else self.settings.default_page_size
         extensions = self.app.extensions
         public_base_url = self.settings.public_base_url
 
         def read(conn: psycopg.Connection, if_none_match: str | None, environ: dict) -> Reply:
+            script_root = environ.get("SCRIPT_NAME", "").rstrip("/")
             return read_list(
                 conn,
                 extensions,
                 spec,  # type: ignore[arg-type]
-                filters,
+                dict(filters, site=public_url(public_base_url, script_root, "/v1/")) if route.site else filters,
                 limit=limit,
                 cursor=given.get("cursor"),
                 if_none_match=if_none_match,
-                base_url=public_url(public_base_url, environ.get("SCRIPT_NAME", "").rstrip("/"), route.rule),
+                base_url=public_url(public_base_url, script_root, route.rule),
                 args=given.items(),
             )
 
