@@ -10,6 +10,7 @@ reason: each piece is short, and a collection reads them all from one place.
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from functools import cache
 
 from flask import current_app, has_app_context
@@ -284,19 +285,21 @@ class ProblemSchema(Schema):
     )
 
 
+def choices_param(
+    names: Sequence[str], data_key: str, description: str, example: list[str], kind: type[DelimitedList] = DelimitedList
+) -> DelimitedList:
+    """A comma-separated list of some of `names` (each at most once), its choices listed in its description."""
+    return kind(
+        fields.String(validate=validate.OneOf(names)),
+        data_key=data_key,
+        validate=validate.Length(min=1, max=len(names)),
+        metadata={"description": f"{description} One of: {', '.join(names)}.", "example": example},
+    )
+
+
 def fields_param(schema: type[Schema]) -> DelimitedList:
     names = list(schema._declared_fields)
-    return DelimitedList(
-        fields.String(validate=validate.OneOf(names)),
-        data_key="fields",
-        validate=validate.Length(min=1, max=len(names)),
-        metadata={
-            "description": "Only these fields, comma-separated (a sparse representation). One of: "
-            + ", ".join(names)
-            + ".",
-            "example": ["id", names[1]],
-        },
-    )
+    return choices_param(names, "fields", "Only these fields, comma-separated (a sparse representation).", ["id", names[1]])
 
 
 def sort_param(names: tuple[str, ...], default: str) -> fields.String:

@@ -7,7 +7,7 @@ from functools import cache
 from marshmallow import Schema, ValidationError, fields, validate
 from webargs.fields import DelimitedList
 
-from schemas.common import ListQuerySchema, StrictSchema, format_param, page_of_items
+from schemas.common import ListQuerySchema, StrictSchema, choices_param, format_param, page_of_items
 
 
 class WantedTerm(validate.Regexp):
@@ -45,6 +45,11 @@ def search_text() -> fields.String:
     )
 
 
+def hit_text(description: str, example: str) -> fields.String:
+    """A field every hit has (no length rule: a hit is read, never written)."""
+    return fields.String(required=True, metadata={"description": description, "example": example})
+
+
 @cache
 def search_hit_schema(types: tuple[str, ...]) -> type[Schema]:
     """One hit: what it is, where it lives, and why it matched."""
@@ -54,36 +59,20 @@ def search_hit_schema(types: tuple[str, ...]) -> type[Schema]:
             validate=validate.OneOf(types),
             metadata={"description": "The kind of item: its collection's singular.", "example": "clause"},
         ),
-        "id": fields.String(
-            required=True,
-            metadata={
-                "description": "The item's id in its collection.",
-                "example": "us-russia-security-treaty-article-4",
-            },
+        "id": hit_text("The item's id in its collection.", "us-russia-security-treaty-article-4"),
+        "url": hit_text(
+            "The item's address, like the service's other links: under PUBLIC_BASE_URL when it is set, else a path.",
+            "/v1/clauses/us-russia-security-treaty-article-4",
         ),
-        "url": fields.String(
-            required=True,
-            metadata={
-                "description": "The item's address, like the service's other links: under PUBLIC_BASE_URL when it is "
-                "set, else a path.",
-                "example": "/v1/clauses/us-russia-security-treaty-article-4",
-            },
+        "title": hit_text(
+            "The item's name or title; a clause's label with its proposal's short title.",
+            "Article 4, US-Russia security treaty (draft)",
         ),
-        "title": fields.String(
-            required=True,
-            metadata={
-                "description": "The item's name or title; a clause's label with its proposal's short title.",
-                "example": "Article 4, US-Russia security treaty (draft)",
-            },
-        ),
-        "snippet": fields.String(
-            required=True,
-            metadata={
-                "description": "The best matching passages as HTML: the stored text with `&`, `<`, `>`, `\"` and `'` "
-                "escaped as character references, and each match between `<mark>` and `</mark>`, the only tags in it. "
-                "An item found by its topics or a synonym it does not show starts at its opening words.",
-                "example": "Article 4 … Binds the United States to stop NATO from <mark>expanding</mark> further east",
-            },
+        "snippet": hit_text(
+            "The best matching passages as HTML: the stored text with `&`, `<`, `>`, `\"` and `'` escaped as character "
+            "references, and each match between `<mark>` and `</mark>`, the only tags in it. An item found by its "
+            "topics or a synonym it does not show starts at its opening words.",
+            "Article 4 … Binds the United States to stop NATO from <mark>expanding</mark> further east",
         ),
         "rank": fields.Float(
             required=True,
@@ -133,16 +122,12 @@ def search_query_schema(types: tuple[str, ...]) -> type[Schema]:
     """`q`, `type`, paging and `format=`."""
     declared = {
         "q": search_text(),
-        "types": TypeList(
-            fields.String(validate=validate.OneOf(types)),
-            data_key="type",
-            validate=validate.Length(min=1, max=len(types)),
-            metadata={
-                "description": "Only hits of these types, comma-separated (or the parameter repeated). One of: "
-                + ", ".join(types)
-                + ".",
-                "example": ["clause", "statement"],
-            },
+        "types": choices_param(
+            types,
+            "type",
+            "Only hits of these types, comma-separated (or the parameter repeated).",
+            ["clause", "statement"],
+            kind=TypeList,
         ),
         "representation": format_param(),
     }

@@ -173,3 +173,15 @@ def assert_problem(response, status: int) -> dict:
     assert body["status"] == status
     assert body["type"] == "about:blank"
     return body
+
+
+def keyset_pages(conn: psycopg.Connection, sql: str, params: dict, limit: int, keys: int) -> list[list[tuple]]:
+    """Every page of a named list query, following its keyset (`after_1` … `after_<keys>`, the row's
+    values after its document) as read_list does."""
+    found, params = [], dict(params, limit=limit + 1)
+    while True:
+        rows = conn.execute(sql, params).fetchall()
+        found.append(rows[:limit])
+        if len(rows) <= limit:
+            return found
+        params = dict(params, **{f"after_{n}": rows[limit - 1][n] for n in range(1, keys + 1)})

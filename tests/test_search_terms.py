@@ -10,6 +10,7 @@ from api.store.dataset import seed
 from api.store.migrate import migrate
 from api.store.sql import q
 from tests.conftest import SEARCH_DEFAULTS, save_clause
+from tests.support import keyset_pages
 
 EXPECTED_TERMS = """
 SELECT lexeme_query(u.lexeme), -ts_rank(c.search, lexeme_query(u.lexeme)), c.id
@@ -26,14 +27,7 @@ def full_scan(sql: str) -> str:
 
 
 def pages(conn: psycopg.Connection, sql: str, word: str, limit: int) -> list[list[tuple]]:
-    """Every page of a search, following the keyset as read_list does."""
-    found, params = [], dict(SEARCH_DEFAULTS, q=word, limit=limit + 1)
-    while True:
-        rows = conn.execute(sql, params).fetchall()
-        found.append(rows[:limit])
-        if len(rows) <= limit:
-            return found
-        params = dict(params, after_1=rows[limit - 1][1], after_2=rows[limit - 1][2])
+    return keyset_pages(conn, sql, dict(SEARCH_DEFAULTS, q=word), limit, keys=2)
 
 
 def test_every_word_pages_alike_from_the_index_and_by_ranking_every_match(db):

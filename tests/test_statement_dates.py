@@ -176,6 +176,11 @@ def patch(client, writer, statement_id: str, etag: str, body: dict):
     )
 
 
+def deleted(client, writer: dict, statement_id: str, etag: str) -> bool:
+    """Deletes a statement a test made (so the shared lists stay as seeded); True when it is gone."""
+    return client.delete(f"/v1/statements/{statement_id}", headers=writer | {"If-Match": etag}).status_code == 204
+
+
 def dates_of(item: dict) -> tuple:
     return tuple(item[k] for k in ("said_on", "said_when", "said_earliest", "said_latest"))
 
@@ -191,12 +196,7 @@ def test_create_with_an_interval_then_narrow_it_to_a_day(client, writer):
     widened = patch(client, writer, record["id"], narrowed.headers["ETag"], {"said_when": "2022-01"})
     assert widened.status_code == 200
     assert dates_of(widened.get_json()) == (None, "2022-01", "2022-01-01", "2022-01-31")
-    assert (
-        client.delete(
-            f"/v1/statements/{record['id']}", headers=writer | {"If-Match": widened.headers["ETag"]}
-        ).status_code
-        == 204
-    )
+    assert deleted(client, writer, record["id"], widened.headers["ETag"])
 
 
 def test_a_client_of_before_said_when_still_writes_said_on(client, writer):
@@ -211,12 +211,7 @@ def test_a_client_of_before_said_when_still_writes_said_on(client, writer):
     cleared = patch(client, writer, record["id"], moved.headers["ETag"], {"said_on": None})
     assert cleared.status_code == 200
     assert dates_of(cleared.get_json()) == (None, None, None, None)
-    assert (
-        client.delete(
-            f"/v1/statements/{record['id']}", headers=writer | {"If-Match": cleared.headers["ETag"]}
-        ).status_code
-        == 204
-    )
+    assert deleted(client, writer, record["id"], cleared.headers["ETag"])
 
 
 def test_open_ends_pass_every_filter_on_their_open_side(client, writer):
@@ -230,12 +225,7 @@ def test_open_ends_pass_every_filter_on_their_open_side(client, writer):
     assert record["id"] not in listed("since=2021-12-21")
     first = client.get("/v1/statements?sort=said_when&limit=1").get_json()["items"][0]
     assert first["id"] == record["id"]  # an open start sorts before every bounded one
-    assert (
-        client.delete(
-            f"/v1/statements/{record['id']}", headers=writer | {"If-Match": created.headers["ETag"]}
-        ).status_code
-        == 204
-    )
+    assert deleted(client, writer, record["id"], created.headers["ETag"])
 
 
 @pytest.mark.parametrize(
@@ -316,7 +306,9 @@ def test_migration_0015_dates_every_stored_representation_in_place(empty_databas
             "WHERE collection = 'statements' ORDER BY item_id, revision"
         ).fetchall()
         assert [row[:4] for row in after] == [row[:4] for row in before]  # the same history
-        for old, new in zip(before, after, strict=True):  # each snapshot: the same record, with the dates beside said_on
+        for old, new in zip(
+            before, after, strict=True
+        ):  # each snapshot: the same record, with the dates beside said_on
             old_doc, new_doc = json.loads(old[4]), json.loads(new[4])
             assert {k: v for k, v in new_doc.items() if k not in added} == old_doc
             assert dates_of(new_doc) == (old_doc["said_on"],) * 4

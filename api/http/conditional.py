@@ -13,7 +13,8 @@ from flask import Response
 REVISION_NUMBER = re.compile(r"[0-9]{1,9}")  # fits Postgres integer
 
 
-REPRESENTATION = "2"  # bump when the JSON shape changes, so old ETags stop matching (2: person ids, response lists, EDTF dates)
+# Bump when the JSON shape changes, so old ETags stop matching (2: person ids, response lists, EDTF dates).
+REPRESENTATION = "2"
 
 
 CACHE_CONTROL = "public, no-cache"  # always revalidate; the ETag makes that cheap
