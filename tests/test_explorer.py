@@ -32,11 +32,31 @@ def test_a_proposal_shows_each_clause_with_our_summary_beside_the_quoted_words(c
 
 def test_the_timeline_orders_talks_and_statements_by_date(client):
     html = client.get("/explore/timeline").get_data(as_text=True)
-    dates = re.findall(r"<tr class=\"(?:talk|statement)\">\s*<td>([^<]+)</td>", html)
+    dates = re.findall(r"<tr class=\"(?:talk|statement)\" id=\"[^\"]+\">\s*<td>([^<]+)</td>", html)
     dated = [date for date in dates if date != "undated"]
     assert dated == sorted(dated) and len(dates) > 10
     assert "Geneva, US mission" in html and "Sergey Lavrov" in html
     assert dates[len(dated) :] == ["undated"] * (len(dates) - len(dated))  # undated statements come last
+
+
+def test_talks_statements_proposals_and_answers_link_to_one_another(client):
+    """Every talk links the proposals on its table, every statement the proposals and talks it is about; a
+    proposal page links back to them, to the documents that answer it, and each to the timeline's row."""
+    timeline = client.get("/explore/timeline").get_data(as_text=True)
+    for talk in client.get("/v1/talks?limit=100").get_json()["items"]:
+        row = timeline.split(f'id="talk-{talk["id"]}"')[1].split("</tr>")[0]
+        assert all(f'href="/explore/proposals/{p}"' in row for p in talk["proposal_ids"]), talk["id"]
+    for statement in client.get("/v1/statements?limit=100").get_json()["items"]:
+        row = timeline.split(f'id="statement-{statement["id"]}"')[1].split("</tr>")[0]
+        assert all(f'href="/explore/proposals/{p}"' in row for p in statement["proposal_ids"]), statement["id"]
+        assert all(f'href="#talk-{t}"' in row for t in statement["talk_ids"]), statement["id"]
+    page = client.get(f"/explore/proposals/{TREATY}").get_data(as_text=True)
+    on_the_table = client.get(f"/v1/talks?proposal={TREATY}&limit=100").get_json()["items"]
+    about = client.get(f"/v1/statements?proposal={TREATY}&limit=100").get_json()["items"]
+    assert on_the_table and about
+    assert all(f'href="/explore/timeline#talk-{t["id"]}"' in page for t in on_the_table)
+    assert all(f'href="/explore/timeline#statement-{s["id"]}"' in page for s in about)
+    assert 'href="/explore/proposals/us-written-response-2022-01-26"' in page  # the document that answers it
 
 
 def test_history_compares_two_revisions_field_by_field(client):

@@ -28,6 +28,15 @@ def party_names() -> dict[str, str]:
     return dict(connection().execute(q("explorer_party_names")).fetchall())
 
 
+def proposal_titles() -> dict[str, str]:
+    """Short titles by proposal id, for the links from talks and statements to the proposals."""
+    return dict(connection().execute(q("explorer_proposal_titles")).fetchall())
+
+
+def docs(query: str, item_id: str) -> list[dict]:
+    return [row[0] for row in connection().execute(q(query), {"id": item_id})]
+
+
 @explorer.get("/")
 def index() -> str:
     """The drafts, so a reader can pick one."""
@@ -47,7 +56,14 @@ def proposal(proposal_id: str) -> str:
         cited |= set(clause["source_ids"]) | {excerpt["source_id"] for excerpt in clause["excerpts"]}
     sources = [r[0] for r in connection().execute(q("explorer_sources"), {"ids": sorted(cited)})]
     return render_template(
-        "explorer/proposal.html", proposal=item, sources=sources, parties=party_names(), linked=linked_clauses(item)
+        "explorer/proposal.html",
+        proposal=item,
+        sources=sources,
+        parties=party_names(),
+        linked=linked_clauses(item),
+        talks=docs("explorer_proposal_talks", proposal_id),
+        statements=docs("explorer_proposal_statements", proposal_id),
+        answers=docs("explorer_proposal_answers", proposal_id),
     )
 
 
@@ -68,7 +84,7 @@ def linked_clauses(item: dict) -> dict[str, dict]:
 def timeline() -> str:
     """Talks and statements in one list by date: what happened around the drafts, in order."""
     events = connection().execute(q("explorer_timeline")).fetchall()
-    return render_template("explorer/timeline.html", events=events, parties=party_names())
+    return render_template("explorer/timeline.html", events=events, parties=party_names(), proposals=proposal_titles())
 
 
 @explorer.get("/people")
@@ -85,8 +101,7 @@ def person(person_id: str) -> str:
     if row is None:
         abort(404)
     item = row[0]
-    said = [r[0] for r in connection().execute(q("explorer_person_statements"), {"id": person_id})]
-    talks = [r[0] for r in connection().execute(q("explorer_person_talks"), {"id": person_id})]
+    said, talks = docs("explorer_person_statements", person_id), docs("explorer_person_talks", person_id)
     cited = set(item["source_ids"]).union(*(role["source_ids"] for role in item["roles"]))
     sources = [r[0] for r in connection().execute(q("explorer_sources"), {"ids": sorted(cited)})]
     return render_template(

@@ -10,7 +10,7 @@ token again (`require_scope`, answered from the request's verdict), so a route w
 the guard still refuses. The row lock taken before the comparison makes concurrent writers
 on one revision queue up: exactly one of them wins.
 
-Longer than most modules (about 330 lines) because the three writes share every step above,
+Longer than most modules (about 340 lines) because the three writes share every step above,
 and idempotent replay with it; split, each part would import most of the others.
 """
 

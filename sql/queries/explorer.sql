@@ -52,3 +52,28 @@ SELECT doc FROM people WHERE deleted_at IS NULL ORDER BY name, id
 SELECT c.id, c.proposal_id, p.doc->>'short_title', c.label, c.summary
   FROM clauses c JOIN proposals p ON p.id = c.proposal_id
  WHERE c.id = ANY (%(ids)s) AND c.deleted_at IS NULL
+
+-- name: explorer_proposal_titles
+-- Short titles by proposal id: the pages link proposals by the names people use.
+SELECT id, doc->>'short_title' FROM proposals WHERE deleted_at IS NULL
+
+-- name: explorer_proposal_talks
+-- The talks where a proposal was on the table, by date.
+SELECT t.doc FROM talks t
+ WHERE t.deleted_at IS NULL
+   AND EXISTS (SELECT 1 FROM talk_proposals x WHERE x.talk_id = t.id AND x.proposal_id = %(id)s)
+ ORDER BY t.starts_on, t.id
+
+-- name: explorer_proposal_statements
+-- What officials said about a proposal, by date.
+SELECT s.doc FROM statements s
+ WHERE s.deleted_at IS NULL
+   AND EXISTS (SELECT 1 FROM statement_proposals x WHERE x.statement_id = s.id AND x.proposal_id = %(id)s)
+ ORDER BY s.said_order, s.id
+
+-- name: explorer_proposal_answers
+-- The documents written in response to a proposal (its written responses, a reply to them).
+SELECT p.doc FROM proposals p
+ WHERE p.deleted_at IS NULL
+   AND EXISTS (SELECT 1 FROM proposal_responses x WHERE x.proposal_id = p.id AND x.responds_to_id = %(id)s)
+ ORDER BY p.id
