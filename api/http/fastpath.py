@@ -38,7 +38,7 @@ from api.http.headers import REQUEST_ID, oversized_fields
 from api.http.replies import Reply, after_fields, reply_fields
 from api.resources.paging import public_url
 from api.resources.reads import ListQuery, is_id, read_item, read_list
-from api.resources.search import SEARCH
+from api.resources.search import SEARCH, search_site
 from api.store.db import give_back, lend
 
 ACCEPTED = frozenset({"*/*", "application/json"})  # Accept values that select JSON for every route here
@@ -161,7 +161,7 @@ class FastReads:
                 conn,
                 extensions,
                 spec,  # type: ignore[arg-type]
-                dict(filters, site=public_url(public_base_url, script_root, "/v1/")) if route.site else filters,
+                dict(filters, site=search_site(public_base_url, script_root)) if route.site else filters,
                 limit=limit,
                 cursor=given.get("cursor"),
                 if_none_match=if_none_match,

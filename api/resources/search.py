@@ -10,7 +10,7 @@ from __future__ import annotations
 from flask import current_app, request
 from flask.views import MethodView
 
-from api.collections import SEARCH_TYPES
+from api.collections import COLLECTIONS, SEARCH_TYPES
 from api.http.blueprint import ApiBlueprint
 from api.resources.paging import public_url
 from api.resources.reads import ListQuery, list_response
@@ -20,21 +20,26 @@ blp = ApiBlueprint(
     "search",
     __name__,
     url_prefix="/v1/search",
-    description="One search across proposals, clauses, talks, statements, sources and parties.",
+    description="One search across " + ", ".join(c.name for c in COLLECTIONS.values() if c.searchable) + ".",
 )
 SEARCH = ListQuery("search", 3, query="search_all", version_query="search_version")
 SearchQuerySchema = search_query_schema(SEARCH_TYPES)
 SearchPageSchema = search_page_schema(SEARCH_TYPES)
 
 
+def search_site(public_base_url: str | None, script_root: str) -> str:
+    """What each hit's `url` starts with, as the service writes its links (api/resources/paging.py);
+    the fast path passes the same."""
+    return public_url(public_base_url, script_root, "/v1/")
+
+
 def search_filters(q: str, types: list[str] | None, script_root: str) -> dict:
-    """The query's parameters besides paging: the text, the types (NULL for all), and what each hit's
-    `url` starts with (`site`, as the service writes its links: api/resources/paging.py)."""
+    """The query's parameters besides paging: the text, the types (NULL for all), and `site`."""
     settings = current_app.config["SETTINGS"]
     return {
         "q": q,
         "types": sorted(set(types)) if types else None,
-        "site": public_url(settings.public_base_url, script_root, "/v1/"),
+        "site": search_site(settings.public_base_url, script_root),
     }
 
 
