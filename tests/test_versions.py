@@ -225,6 +225,25 @@ def test_a_listener_that_never_hears_its_ping_leaves_the_map_bypassed(workers, o
     assert versions.get(KEY) is None
 
 
+@pytest.mark.skipif(
+    os.environ.get("PREPARED_STATEMENTS") != "off",
+    reason="only through pgbouncer in transaction mode (the suite's run with PREPARED_STATEMENTS=off)",
+)
+def test_behind_a_transaction_pooler_the_cache_stays_bypassed(workers):
+    """LISTEN runs on whatever server session pgbouncer lends for that one statement: the ping never
+    reaches the listener, which tries again and again, and the map answers nothing."""
+    first, _ = workers
+    versions = first.extensions["versions"]
+    listener = versions.listener
+    pings: list[str] = []
+    ping = listener.ping
+    listener.ping = lambda payload: pings.append(payload) or ping(payload)
+    until(lambda: len(pings) >= 2, "a second attempt after the first proof failed")
+    assert listener.proofs == 0 and not versions.proven
+    first.test_client().get(PATH)
+    assert versions.get(KEY) is None
+
+
 # The trigger, on a database of its own (its revisions are not the seeded ones).
 
 

@@ -38,7 +38,7 @@ import threading
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
-from time import monotonic
+from time import monotonic, sleep
 
 import psycopg
 
@@ -168,6 +168,7 @@ class Listener:
         self.thread.start()
 
     def run(self) -> None:
+        failing = False
         while not self.is_closed():
             try:
                 with psycopg.connect(
@@ -180,13 +181,16 @@ class Listener:
                     self.listen(conn)
             except Exception as error:  # any failure: bypass, then connect again
                 if not self.is_closed():
-                    log.info("version cache bypassed: %s", error)
+                    # Said once a streak: behind pgbouncer every attempt fails alike, every 2 s.
+                    level = logging.INFO if self.versions.proven or not failing else logging.DEBUG
+                    log.log(level, "version cache bypassed: %s", error)
+                failing = not self.versions.proven
             finally:
                 self.versions.bypass()
                 self.backend_pid = None
             deadline = monotonic() + RETRY_AFTER
             while monotonic() < deadline and not self.is_closed():
-                threading.Event().wait(0.1)
+                sleep(0.1)
 
     def listen(self, conn: psycopg.Connection) -> None:
         """Listens, empties the map, proves, then applies notices until something fails. LISTEN
