@@ -217,7 +217,9 @@ def test_a_listener_that_never_hears_its_ping_leaves_the_map_bypassed(workers, o
     versions = Versions(10)
     pool = first.extensions["db_pool"]
     pings: list[str] = []
-    listener = versions_module.Listener(versions, own_database_url, Settings(), pings.append, lambda: pool.closed)
+    listener = versions_module.Listener(
+        versions, own_database_url, Settings(), lambda payload: pings.append(payload) or True, lambda: pool.closed
+    )
     listener.start()
     until(lambda: len(pings) >= 2, "a second attempt after the first proof failed")
     assert not versions.proven and listener.proofs == 0

@@ -41,6 +41,7 @@ from collections.abc import Callable, Iterable, Mapping
 from time import monotonic, sleep
 
 import psycopg
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from api.config import Settings
 
@@ -51,6 +52,7 @@ PROOF_WAIT = 1.0  # how long a ping may take to come back
 HEARTBEAT = 5.0  # how often the listener proves itself again
 RETRY_AFTER = 1.0  # how long the listener waits after a failure before connecting again
 POLL = 0.5  # the listener's longest wait on its socket, so it notices a closed pool
+PING_WAIT = 0.1  # the longest a ping waits for a pooled connection
 
 log = logging.getLogger("proposals_api")
 Key = tuple[str, str]
@@ -152,7 +154,7 @@ class Listener:
         versions: Versions,
         database_url: str,
         settings: Settings,
-        ping: Callable[[str], None],
+        ping: Callable[[str], bool],
         is_closed: Callable[[], bool],
     ) -> None:
         self.versions = versions
@@ -209,9 +211,14 @@ class Listener:
             self.prove(conn)
 
     def prove(self, conn: psycopg.Connection) -> None:
-        """Sends a ping through the pool and waits for it: the map answers only once it arrived."""
+        """Sends a ping through the pool and waits for it: the map answers only once it arrived.
+        A heartbeat that finds no pooled connection free is skipped: a pool that is busy, not
+        failing (a database that stops answering fails the requests' waits, and then this)."""
         token = uuid.uuid4().hex
-        self.ping(f"{PING}{token}")
+        if not self.ping(f"{PING}{token}"):
+            if self.versions.proven:
+                return
+            raise TimeoutError("no pooled connection free for the ping")
         if not self.receive(conn, PROOF_WAIT, token):
             raise TimeoutError(f"no notice within {PROOF_WAIT} s of a ping")
         self.proofs += 1
@@ -238,25 +245,28 @@ class Listener:
 
 def start(extensions: Mapping[str, object], settings: Settings) -> Versions | None:
     """The worker's map and its listener, unless VERSION_CACHE is off or there is no database."""
-    pool = extensions.get("db_pool")
+    pool: ConnectionPool | None = extensions.get("db_pool")  # type: ignore[assignment]
     if not settings.version_cache or pool is None:
         return None
-    from api.store.db import give_back, lend  # db imports nothing from here; kept local all the same
 
-    def ping(payload: str) -> None:
-        pool_, conn = lend(extensions, anonymous_read=False)
+    def ping(payload: str) -> bool:
+        """NOTIFY through a pooled connection, as a write's notice goes; False when none was free
+        within PING_WAIT while the database is not known to be away (a busy pool: requests first)."""
+        try:
+            conn = pool.getconn(PING_WAIT)
+        except PoolTimeout:
+            if pool.reachability.failing:  # type: ignore[attr-defined]
+                raise
+            return False
         try:
             conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, payload))
         finally:
-            give_back(pool_, conn)
+            pool.putconn(conn)
+        return True
 
     versions = Versions(settings.version_cache_size)
     versions.listener = Listener(  # type: ignore[attr-defined]
-        versions,
-        settings.require_database_url(),
-        settings,
-        ping,
-        lambda: pool.closed,  # type: ignore[attr-defined]
+        versions, settings.require_database_url(), settings, ping, lambda: pool.closed
     )
     versions.listener.start()  # type: ignore[attr-defined]
     return versions
