@@ -4,13 +4,14 @@ GET of an unchanged item is answered 304 without a database round trip (bench/RE
 
 What is kept: (collection, item id) → the item's current revision, negative once it is deleted;
 versions only, at most VERSION_CACHE_SIZE entries, the least recently used going first. The key
-space is open: another fact that only moves forward (a feed's newest seq, say) can live under a
-key of its own.
+space is open: another fact that only moves forward can live under a key of its own, such as a
+changes feed's newest seq under ("changes", ""), which the trigger would send as one more line
+(the `max(seq)` of the rows inserted) and `Versions.learn`/`apply` already keep moving forward.
 
-How it stays fresh: a trigger on `revisions` (sql/functions/versions.sql) sends, when a statement
-commits, the (collection, id, revision, deleted) of every row it inserted on the channel CHANNEL,
-batched in payloads under 8,000 bytes, or a single `*` when the statement inserted more than a
-few thousand rows or removed any (a bulk import, a reset): `*` empties the map. A `Listener`
+How it stays fresh: a trigger on `revisions` (sql/functions/versions.sql) sends, for each
+statement, once its transaction commits, the (collection, id, revision, deleted) of every row it inserted on the channel CHANNEL,
+batched in payloads under 8,000 bytes, or a single `*` when the statement inserted more than
+2,000 rows or removed any (a bulk import, a reset): `*` empties the map. A `Listener`
 thread per worker holds a connection of its own (not from the pool: LISTEN is session state),
 and applies what arrives. The worker's own writes are applied at once, on commit
 (api/resources/writes.py), so a client that writes then reads through one worker never sees its
