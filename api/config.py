@@ -73,6 +73,8 @@ class Settings:
     replica_max_lag_bytes: int = 16 * 1024 * 1024
     prepared_statements: bool = True
     fast_path: bool = True
+    version_cache: bool = True
+    version_cache_size: int = 50_000
     cache_shared_max_age: int = 0
     rate_limit_window: int = 60
     rate_limit_writes: int = 600
@@ -91,6 +93,8 @@ class Settings:
             raise ValueError("DEFAULT_PAGE_SIZE must be at least 1 and at most MAX_PAGE_SIZE")
         if self.web_threads < 1 or self.web_io_threads < 0:
             raise ValueError("WEB_THREADS must be at least 1 and WEB_IO_THREADS at least 0")
+        if self.version_cache_size < 1:
+            raise ValueError("VERSION_CACHE_SIZE must be at least 1 (items)")
         if self.idempotency_ttl < 1:
             raise ValueError("IDEMPOTENCY_TTL must be at least 1 (seconds)")
         if min(self.database_read_deadline, self.database_write_deadline) <= 0:

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import re
 import sys
+import time
 
 import jsonschema
 import orjson
@@ -112,6 +114,38 @@ def test_the_fast_path_answers_byte_for_byte_as_flask(app, path, headers):
     layer = fast_layer(app)
     assert served_by_fast_path(app, path, headers)
     assert call(layer, path, headers) == call(layer.inner, path, headers)
+
+
+@pytest.mark.skipif(
+    os.environ.get("PREPARED_STATEMENTS") == "off",
+    reason="PREPARED_STATEMENTS=off, the run through pgbouncer in transaction mode: the version cache is never "
+    "proven there (LISTEN does not reach its session), so no 304 comes from memory; the test above covers the rest",
+)
+@pytest.mark.parametrize(
+    ("path", "if_none_match"),
+    [(f"/v1/proposals/{TREATY}", "{}"), (f"/v1/talks/{TALK}", 'W/"1.1", W/{}'), ("/v1/parties/nato", "*")],
+)
+def test_a_304_from_the_version_cache_is_byte_for_byte_the_databases(app, monkeypatch, path, if_none_match):
+    """The version cache (api/store/versions.py) answers without the database, with the same fields
+    in the same order as the fast path's database read and as Flask."""
+    layer, versions = fast_layer(app), app.extensions["versions"]
+    ends = time.monotonic() + 5
+    while not versions.proven:  # the listener proves itself within a second of the app's start
+        assert time.monotonic() < ends, "the version cache was never proven"
+        time.sleep(0.01)
+    # A read from the database teaches the cache the item's version.
+    etag = dict(call(layer, path)[1])["ETag"]
+    headers = {"If-None-Match": if_none_match.replace("{}", etag)}
+    proven = versions.proven
+    versions.proven = False  # bypassed: the database answers, as with VERSION_CACHE=off
+    try:
+        from_database = call(layer, path, headers)
+    finally:
+        versions.proven = proven
+    monkeypatch.setattr(fastpath, "lend", lambda *args, **kwargs: pytest.fail("asked the database"))
+    from_memory = call(layer, path, headers)
+    assert from_memory[0] == "304 NOT MODIFIED"
+    assert from_memory == from_database == call(layer.inner, path, headers)
 
 
 @pytest.mark.parametrize("first_page", ["/v1/talks?limit=2", "/v1/clauses?q=security&limit=2"])

@@ -33,6 +33,7 @@ from api.collections import COLLECTIONS
 from api.config import Settings
 from api.http import ratelimit
 from api.http.caching import REVALIDATE, effective_policy, shared_policy
+from api.http.conditional import etag_matches, make_etag
 from api.http.exchange import Exchange
 from api.http.headers import REQUEST_ID, oversized_fields
 from api.http.replies import Reply, after_fields, reply_fields
@@ -40,6 +41,7 @@ from api.resources.paging import public_url
 from api.resources.reads import ListQuery, is_id, read_item, read_list
 from api.resources.search import SEARCH, search_site
 from api.store.db import give_back, lend
+from api.store.versions import Key, Versions
 
 ACCEPTED = frozenset({"*/*", "application/json"})  # Accept values that select JSON for every route here
 ITEMS = {collection.name: collection.singular for collection in COLLECTIONS.values()}
@@ -109,6 +111,7 @@ class FastReads:
         path = environ.get("PATH_INFO", "")
         query = environ.get("QUERY_STRING", "")
         route = LISTS.get(path)
+        key = None
         if route is not None:
             read = self._list_reader(route, query)
             rule = route.rule
@@ -119,13 +122,14 @@ class FastReads:
             collection, item_id = match.groups()
             singular = ITEMS[collection]
             rule = f"/v1/{collection}/<{singular}_id>"
+            key = (collection, item_id)
 
             def read(conn: psycopg.Connection, if_none_match: str | None, environ: dict) -> Reply:
                 return read_item(conn, collection, singular, item_id, if_none_match)
 
         if read is None:
             return self.inner(environ, start_response)
-        return self._answer(environ, start_response, rule, read)
+        return self._answer(environ, start_response, rule, read, key)
 
     def _list_reader(self, route: ListRoute, query: str) -> Callable | None:
         """The page read for a query string of `limit`, `cursor` (and `q`) only, else None."""
@@ -171,9 +175,11 @@ class FastReads:
 
         return read
 
-    def _answer(self, environ: dict, start_response: Callable, rule: str, read: Callable) -> Iterable[bytes]:
+    def _answer(
+        self, environ: dict, start_response: Callable, rule: str, read: Callable, key: Key | None
+    ) -> Iterable[bytes]:
         try:
-            answer = self._reply(environ, rule, read)
+            answer = self._reply(environ, rule, read, key)
         except Exception:  # a fault of this layer's own: Flask answers, and meets it too if it is not ours
             log.warning("fast path failed; answered by the app", exc_info=True)
             answer = None
@@ -184,8 +190,10 @@ class FastReads:
         start_response(status, headers)
         return body
 
-    def _reply(self, environ: dict, rule: str, read: Callable) -> tuple[str, list, list[bytes]] | None:
-        """Status, headers and body of a 200 or 304, or None to leave the request to Flask."""
+    def _reply(self, environ: dict, rule: str, read: Callable, key: Key | None) -> tuple[str, list, list[bytes]] | None:
+        """Status, headers and body of a 200 or 304, or None to leave the request to Flask. An
+        item's (`key`) 304 comes from the version cache when it knows the item (api/store/versions.py),
+        and a read from the database teaches the cache the item's version."""
         limiter: ratelimit.Limiter = self.app.extensions["rate_limiter"]
         exchange = Exchange.of(environ)
         if exchange.read_count is None:
@@ -195,6 +203,15 @@ class FastReads:
         counts = exchange.read_count
         if any(count.exceeded for count in counts):
             return None
+        versions: Versions | None = self.app.extensions.get("versions")  # type: ignore[assignment]
+        if key is not None and versions is not None:
+            if_none_match = environ.get("HTTP_IF_NONE_MATCH")
+            version = versions.get(key) if if_none_match else None
+            if version is not None:
+                etag = make_etag(version)
+                if etag_matches(if_none_match, etag):  # type: ignore[arg-type]
+                    return STATUS_LINES[304], self._headers(environ, Reply(304, etag), counts), []
+            since = versions.epoch  # before the read's snapshot: see Versions.learn
         try:
             pool, conn = lend(self.app.extensions, anonymous_read=True)
         except (PoolTimeout, psycopg.Error) as error:
@@ -209,6 +226,8 @@ class FastReads:
             return None
         finally:
             give_back(pool, conn)
+        if key is not None and versions is not None and reply.version is not None:
+            versions.learn(key, reply.version, since, primary=pool is self.app.extensions["db_pool"])
         body = [reply.body] if reply.status == 200 else []
         return STATUS_LINES[reply.status], self._headers(environ, reply, counts), body
 

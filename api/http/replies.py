@@ -38,6 +38,7 @@ class Reply:
     last_modified: datetime | None = None  # informational: when this state became true
     link: str | None = None
     last_modified_http: str | None = None  # the same as an HTTP date already (from the database)
+    version: int | None = None  # an item's revision, for the version cache (api/store/versions.py)
 
     def response(self) -> Response:
         """As a Flask response, for the views; the after-view hook adds `after_fields`."""

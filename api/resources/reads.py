@@ -71,9 +71,10 @@ def read_item(
         revision, deleted, last_modified, doc = row
         if deleted == b"t":
             raise gone(singular, item_id)
-        etag = make_etag(revision.decode(), tag)  # type: ignore[union-attr]
+        version = int(revision)  # type: ignore[arg-type]
+        etag = make_etag(version, tag)
         if if_none_match and etag_matches(if_none_match, etag):
-            return Reply(304, etag)
+            return Reply(304, etag, version=version)
         if doc is not None:
             break
         held_any, held = False, []  # a tag named this revision in a spelling that does not match
@@ -84,6 +85,7 @@ def read_item(
         body if isinstance(body, bytes) else orjson.dumps(body),
         SPARSE_JSON if only else "application/json",  # a sparse answer has a schema of its own
         last_modified_http=last_modified.decode() if last_modified else None,
+        version=version,
     )
 
 

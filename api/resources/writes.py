@@ -25,7 +25,7 @@ from typing import TypeVar
 
 import orjson
 import psycopg
-from flask import Response, current_app, request
+from flask import Response, current_app, g, request
 from marshmallow import Schema, ValidationError
 from psycopg import sql
 from psycopg.types.json import Jsonb
@@ -156,8 +156,15 @@ def _database_conflict(error: psycopg.errors.IntegrityError) -> ApiError:
     return ApiError(409, f"The change conflicts with stored data: {detail}")
 
 
-def _save(conn: psycopg.Connection, collection: str, record: dict, actor: str, note: str | None) -> None:
+def _new_changeset(conn: psycopg.Connection, actor: str) -> tuple[int, object]:
+    """A changeset for this write, and its time; `in_transaction` tells the version cache what it wrote."""
     changeset, now = conn.execute(q("new_changeset_now"), {"actor": actor}).fetchone()
+    g.changesets.append(changeset)
+    return changeset, now
+
+
+def _save(conn: psycopg.Connection, collection: str, record: dict, actor: str, note: str | None) -> None:
+    changeset, now = _new_changeset(conn, actor)
     conn.execute(
         _query("save_record", collection),
         {"record": Jsonb(record), "changeset": changeset, "valid_from": now, "note": note},
@@ -183,11 +190,23 @@ def _locked_item(conn: psycopg.Connection, collection: str, singular: str, item_
 
 def in_transaction(conn: psycopg.Connection, work: Callable[[], T]) -> T:
     """Runs `work` in one transaction; again, up to three times, if Postgres rolls it back for a
-    conflict with a concurrent one (deadlock, serialization failure). Integrity errors become 409/422."""
+    conflict with a concurrent one (deadlock, serialization failure). Integrity errors become 409/422.
+    Once it committed, this worker's version cache learns the versions it wrote (api/store/versions.py)."""
+    versions = current_app.extensions.get("versions")
     for attempt in range(1, ATTEMPTS + 1):
         try:
             with conn.transaction():
-                return work()
+                g.changesets = []
+                result = work()
+                written, since = [], 0
+                if versions is not None and g.changesets:
+                    written = conn.execute(q("changeset_versions"), {"changesets": g.changesets}).fetchall()
+                    since = versions.epoch
+            if written:
+                versions.remember(
+                    [((coll, item), revision, deleted) for coll, item, revision, deleted in written], since
+                )
+            return result
         except psycopg.errors.TransactionRollback:
             if attempt == ATTEMPTS:
                 raise
@@ -334,7 +353,7 @@ def delete(declared: Collection, item_id: str) -> Response:
 
     def work() -> Response:
         _locked_item(conn, collection, singular, item_id, if_match)
-        changeset, now = conn.execute(q("new_changeset_now"), {"actor": actor}).fetchone()
+        changeset, now = _new_changeset(conn, actor)
         conn.execute(
             q("delete_item"),
             {"collection": collection, "id": item_id, "changeset": changeset, "valid_from": now, "note": note},

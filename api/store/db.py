@@ -142,6 +142,7 @@ def open_pool(settings: Settings, url: str | None = None, name: str = "proposals
         max_lifetime=15 * 60,
         reconnect_timeout=RECONNECT_TIMEOUT,
         check=_usable,
+        configure=_ignore_notices,
         open=False,
         name=name,
     )
@@ -149,6 +150,17 @@ def open_pool(settings: Settings, url: str | None = None, name: str = "proposals
     reachability.pool = pool
     pool.open(wait=False)
     return pool
+
+
+def _ignore_notices(conn: psycopg.Connection) -> None:
+    """Drops NOTIFY messages a pooled connection receives: psycopg would keep them in a queue with
+    no bound. None should arrive, but behind pgbouncer in transaction mode the server session that
+    ran the version cache's LISTEN (api/store/versions.py) can be lent to any client."""
+    conn.add_notify_handler(_drop)
+
+
+def _drop(notice: psycopg.Notify) -> None:
+    pass
 
 
 def _usable(conn: psycopg.Connection) -> None:

@@ -64,3 +64,8 @@ SET CONSTRAINTS ALL DEFERRED
 
 -- name: check_person_references
 SET CONSTRAINTS ALL IMMEDIATE
+
+-- name: changeset_versions
+-- The versions a write left (api/resources/writes.py), for the writing worker's version cache,
+-- which learns them at once on commit instead of waiting for the notice (api/store/versions.py).
+SELECT collection, item_id, revision, deleted FROM revisions WHERE changeset_id = ANY (%(changesets)s)
