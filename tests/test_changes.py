@@ -301,3 +301,65 @@ def test_a_writer_holds_the_feed_lock_until_it_commits(own_database_url):
         first.rollback()
         assert second.execute("SELECT pg_try_advisory_xact_lock(7302159002)").fetchone()[0] is True
         second.rollback()
+
+
+def atom(response, location: str = "http://localhost/v1/changes.atom"):
+    """The feed as a feed reader sees it: feedparser, told the response's type and the feed's URL."""
+    import feedparser
+
+    headers = {"content-type": response.headers["Content-Type"], "content-location": location}
+    return feedparser.parse(response.data, response_headers=headers)
+
+
+def test_the_atom_feed_parses_newest_first_with_links_and_escaped_text(feed, feed_app, own_database_url):
+    note = 'Checked <b>again</b> & "quoted" — ü'
+    with psycopg.connect(own_database_url) as conn:
+        changeset = conn.execute("SELECT id FROM new_changeset('atom <test> & co')").fetchone()[0]
+        record = conn.execute("SELECT doc::jsonb - 'revision' - 'updated_at' FROM parties WHERE id = 'nato'").fetchone()
+        conn.execute(
+            "SELECT save_parties(%s, %s, now(), %s)",
+            (Jsonb(record[0] | {"name": f"NATO <{uuid.uuid4().hex[:6]}>"}), changeset, note),
+        )
+    response = feed.get("/v1/changes.atom", query_string={"limit": 5})
+    assert response.status_code == 200 and response.mimetype == "application/atom+xml"
+    parsed = atom(response, "https://reader.example/v1/changes.atom?limit=5")
+    assert parsed.bozo == 0, parsed.get("bozo_exception")
+    assert parsed.version == "atom10"
+    assert len(parsed.entries) == 5
+    newest = parsed.entries[0]
+    revision = feed.get("/v1/parties/nato").get_json()["revision"]
+    assert newest.title == f"Party “{feed.get('/v1/parties/nato').get_json()['name']}” revised (revision {revision})"
+    assert note in newest.summary and "atom <test> & co" in newest.summary
+    assert newest.author == "atom <test> & co"
+    assert newest.id.startswith("urn:uuid:")
+    links = {(link.rel, link.type): link.href for link in newest.links}
+    assert links[("alternate", "application/json")] == f"https://reader.example/v1/parties/nato/revisions/{revision}"
+    assert newest.link == links[("alternate", "text/html")]  # what a feed reader opens
+    assert links[("alternate", "text/html")] == f"https://reader.example/explore/parties/nato/history?to={revision}"
+    assert links[("related", "application/json-patch+json")].endswith(f"/v1/parties/nato/revisions/{revision}/diff")
+    assert links[("related", "application/json")] == "https://reader.example/v1/parties/nato"
+    updated = [entry.updated_parsed for entry in parsed.entries]
+    assert updated == sorted(updated, reverse=True)  # newest first
+    # The entry ids name revisions, not positions: the same revision keeps its id when the feed moves on.
+    older = atom(feed.get("/v1/changes.atom", query_string={"limit": 10}))
+    assert [entry.id for entry in older.entries[:5]] == [entry.id for entry in parsed.entries]
+    assert len({entry.id for entry in older.entries}) == 10
+    # Polling: 304 until something is committed.
+    again = feed.get("/v1/changes.atom", query_string={"limit": 5}, headers={"If-None-Match": response.headers["ETag"]})
+    assert again.status_code == 304
+    only = atom(feed.get("/v1/changes.atom", query_string={"collection": "talks"}))
+    assert only.entries and all("/explore/talks/" in entry.link for entry in only.entries)
+
+
+def test_the_atom_feed_links_under_public_base_url(own_database_url):
+    app = create_app(Settings(database_url=own_database_url, public_base_url="https://api.example.org/base"))
+    try:
+        parsed = atom(app.test_client().get("/v1/changes.atom", headers={"Host": "forged.example"}))
+        assert parsed.bozo == 0
+        hrefs = [link.href for entry in parsed.entries for link in entry.links] + [
+            link.href for link in parsed.feed.links
+        ]
+        assert hrefs and all(href.startswith("https://api.example.org/base/") for href in hrefs)
+        assert "forged" not in str(parsed)
+    finally:
+        app.extensions["db_pool"].close()

@@ -282,13 +282,13 @@ def atom_entry(row: Sequence, base: str) -> str:
     collection, item_id, revision, valid_from, recorded_at, actor, note, deleted, _, name = row
     singular = COLLECTIONS[collection].singular
     verb = "deleted" if deleted else "created" if revision == 1 else "revised"
-    title = f"{singular.capitalize()} {name} {verb} (revision {revision})"
+    title = f"{singular.capitalize()} “{name}” {verb} (revision {revision})"
     summary = f"{title} by {actor}" + (f": {note}" if note else ".") + f" Valid from {_atom_time(valid_from)}."
     item = f"{base}/v1/{collection}/{item_id}"
     links = [
+        ("alternate", "text/html", f"{base}/explore/{collection}/{item_id}/history?to={revision}"),
         ("alternate", "application/json", f"{item}/revisions/{revision}"),
         ("related", "application/json", item),
-        ("related", "text/html", f"{base}/explore/{collection}/{item_id}/history?to={revision}"),
         ("related", "application/json-patch+json", f"{item}/revisions/{revision}/diff"),
     ]
     link_lines = "".join(
@@ -340,8 +340,9 @@ def atom_response(args: Mapping[str, object]) -> Response:
 ATOM_SCHEMA = {
     "type": "string",
     "description": "An Atom feed (RFC 4287), newest change first: one entry per revision, its `id` a `urn:uuid:` "
-    "named by the revision (collection, item id, number), with a summary in words and links to the revision "
-    "(alternate), the item, its history page in the explorer and the JSON diff. Links are paths "
+    "named by the revision (collection, item id, number), with a summary in words and links to its history page in "
+    "the explorer and the revision as JSON (alternate, text/html and application/json), the item (related) and the "
+    "JSON diff (related, application/json-patch+json). Links are paths "
     "(relative references, resolved against the feed's own URL) or absolute under PUBLIC_BASE_URL.",
     "example": '<?xml version="1.0" encoding="utf-8"?>\n<feed xmlns="http://www.w3.org/2005/Atom">…</feed>',
 }
