@@ -8,6 +8,7 @@ import threading
 import uuid
 from pathlib import Path
 
+import orjson
 import psycopg
 import pytest
 from psycopg.types.json import Jsonb
@@ -363,3 +364,30 @@ def test_the_atom_feed_links_under_public_base_url(own_database_url):
         assert "forged" not in str(parsed)
     finally:
         app.extensions["db_pool"].close()
+
+
+def test_the_fast_path_serves_the_feed_and_its_polls_byte_for_byte_as_flask(app):
+    from tests.test_fastpath import call, fast_layer, served_by_fast_path
+
+    layer = fast_layer(app)
+    first = call(layer, "/v1/changes?limit=3")
+    cursor = orjson.loads(first[2])["next_cursor"]
+    while True:  # to the head
+        page = orjson.loads(call(layer, f"/v1/changes?cursor={cursor}&limit=200")[2])
+        if len(page["items"]) < 200:
+            break
+        cursor = page["next_cursor"]
+    head = page["next_cursor"]
+    etag = dict(call(layer, f"/v1/changes?cursor={head}")[1])["ETag"]
+    for path, headers in [
+        ("/v1/changes?limit=3", {}),
+        (f"/v1/changes?cursor={cursor}&limit=2", {}),
+        (f"/v1/changes?cursor={head}", {}),
+        (f"/v1/changes?cursor={head}", {"If-None-Match": etag}),
+        ("/v1/changes", {"If-None-Match": etag}),
+    ]:
+        assert served_by_fast_path(app, path, headers), path
+        assert call(layer, path, headers) == call(layer.inner, path, headers)
+    assert call(layer, f"/v1/changes?cursor={head}", {"If-None-Match": etag})[0].startswith("304")
+    assert not served_by_fast_path(app, "/v1/changes?collection=talks")
+    assert not served_by_fast_path(app, "/v1/changes?cursor=garbage!")

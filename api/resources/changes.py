@@ -26,7 +26,7 @@ import base64
 import binascii
 import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -39,11 +39,13 @@ from flask.views import MethodView
 from psycopg import sql
 
 from api.collections import COLLECTIONS
+from api.config import Settings
 from api.http.blueprint import ApiBlueprint
 from api.http.conditional import etag_matches, make_etag
 from api.http.connection import connection
 from api.http.errors import ApiError
 from api.http.openapi import ETAG_HEADER, IF_NONE_MATCH, LINK_HEADER, RETRY_AFTER_HEADER
+from api.http.replies import Reply
 from api.resources.paging import public_url
 from api.resources.reads import is_id
 from api.store.sql import q
@@ -132,9 +134,8 @@ def parse_instant(value: str) -> datetime:
     return instant
 
 
-def instance_id(conn: psycopg.Connection) -> str:
+def instance_id(conn: psycopg.Connection, extensions: MutableMapping[str, object]) -> str:
     """This database's history's name (migration 0017); read once per app, like the cursor secret."""
-    extensions = current_app.extensions
     if "instance_id" not in extensions:
         extensions["instance_id"] = conn.execute(q("instance_id")).fetchone()[0]
     return extensions["instance_id"]  # type: ignore[return-value]
@@ -160,7 +161,7 @@ def position_params(args: Mapping[str, object], instance: str) -> dict:
     if isinstance(since, str) and INSTANT.match(since):
         return params | {"mode": "instant", "instant": parse_instant(since)}
     token = cursor if cursor is not None else since
-    position = decode_cursor(token, "cursor" if cursor is not None else "since") if token else None
+    position = decode_cursor(token, "cursor" if cursor is not None else "since") if token else None  # type: ignore[arg-type]
     if position is None:
         return params
     return params | {
@@ -172,55 +173,81 @@ def position_params(args: Mapping[str, object], instance: str) -> dict:
     }
 
 
-def poll_interval() -> int:
-    return current_app.config["SETTINGS"].changes_poll_interval
-
-
-def _next_link(args: Sequence[tuple[str, str]], cursor: str) -> str:
+def next_link(base_url: str, args: Iterable[tuple[str, str]], cursor: str) -> str:
     """The next page's URL: the request's own parameters with `cursor` for `cursor` and `since`."""
-    settings = current_app.config["SETTINGS"]
-    base = public_url(settings.public_base_url, request.script_root, request.path)
     query = [(k, v) for k, v in args if k not in ("cursor", "since")] + [("cursor", cursor)]
-    return f'<{base}?{urlencode(query)}>; rel="next"'
+    return f'<{base_url}?{urlencode(query)}>; rel="next"'
 
 
-def changes_response(args: Mapping[str, object]) -> Response:
-    """A page of the feed, or 304 when the client holds it: one query either way."""
-    settings = current_app.config["SETTINGS"]
-    conn = connection()
-    instance = instance_id(conn)
+def _unknown_here(args: Mapping[str, object], poll_interval: int) -> ApiError:
+    return ApiError(
+        409,
+        "This server does not hold the change the cursor names: it may not have caught up yet (try again "
+        "shortly), or the cursor comes from a dataset with another history.",
+        errors=[{"parameter": "cursor" if args.get("cursor") else "since", "detail": "Unknown here."}],
+        headers={"Retry-After": str(poll_interval)},
+    )
+
+
+def read_changes(
+    conn: psycopg.Connection,
+    extensions: MutableMapping[str, object],
+    settings: Settings,
+    args: Mapping[str, object],
+    *,
+    if_none_match: str | None,
+    script_root: str,
+    query: Iterable[tuple[str, str]],
+) -> Reply:
+    """A page of the feed, or 304: the view and api/http/fastpath.py both call it (no Flask here).
+
+    A poll from a cursor made here, with an If-None-Match, first reads only what the ETag names
+    (`changes_poll`: two index lookups); the page itself is one query (`changes_page`)."""
+    instance = instance_id(conn, extensions)
     limit = args.get("limit") or settings.default_page_size
-    params = position_params(args, instance) | {
+    position = position_params(args, instance)
+    head_policy = f"public, max-age={settings.changes_poll_interval}"
+    if if_none_match and (position["mode"] == "start" or position["same"]):
+        after, head = conn.execute(q("changes_poll"), position, prepare=True).fetchone()
+        etag = make_etag(f"c{instance}.{head}")
+        if after is not None and etag_matches(if_none_match, etag):
+            return Reply(304, etag, cache_control=head_policy)
+    params = position | {
         "instance": instance,
-        "site": public_url(settings.public_base_url, request.script_root, "/v1/"),
+        "site": public_url(settings.public_base_url, script_root, "/v1/"),
         "limit": limit,
     }
-    query = _query("changes_page", args.get("collection"), args.get("include") == "snapshot")
-    rows = conn.cursor().execute(query, params, prepare=True).fetchall()
+    page = _query("changes_page", args.get("collection"), args.get("include") == "snapshot")  # type: ignore[arg-type]
+    rows = conn.execute(page, params, prepare=True).fetchall()
     after, head, head_cursor = rows[0][0], rows[0][1], rows[0][2]
     if after is None:
-        wait = str(poll_interval())
-        raise ApiError(
-            409,
-            "This server does not hold the change the cursor names: it may not have caught up yet (try again "
-            "shortly), or the cursor comes from a dataset with another history.",
-            errors=[{"parameter": "cursor" if args.get("cursor") else "since", "detail": "Unknown here."}],
-            headers={"Retry-After": wait},
-        )
+        raise _unknown_here(args, settings.changes_poll_interval)
     docs = [row[3] for row in rows if row[3] is not None]
     full = len(docs) == limit
     next_cursor = rows[-1][4] if full else (head_cursor or START)
-    cache_control = FULL_PAGE_CACHE if full else f"public, max-age={poll_interval()}"
+    policy = FULL_PAGE_CACHE if full else head_policy
     etag = make_etag(f"c{instance}.{head}")
-    if_none_match = request.headers.get("If-None-Match")
     if if_none_match and etag_matches(if_none_match, etag):
-        return Response(status=304, headers={"ETag": etag, "Cache-Control": cache_control})
+        return Reply(304, etag, cache_control=policy)
     body = '{"items":[' + ",".join(docs) + '],"next_cursor":"' + next_cursor + '"}'
-    response = Response(body, mimetype="application/json")
-    response.headers["ETag"] = etag
-    response.headers["Cache-Control"] = cache_control
-    response.headers["Link"] = _next_link(list(request.args.items(multi=True)), next_cursor)
-    return response
+    base_url = public_url(settings.public_base_url, script_root, "/v1/changes")
+    return Reply(200, etag, body.encode(), link=next_link(base_url, query, next_cursor), cache_control=policy)
+
+
+def changes_response(args: Mapping[str, object]) -> Response:
+    return read_changes(
+        connection(),
+        current_app.extensions,
+        current_app.config["SETTINGS"],
+        args,
+        if_none_match=request.headers.get("If-None-Match"),
+        script_root=request.script_root,
+        query=request.args.items(multi=True),
+    ).response()
+
+
+def poll_interval() -> int:
+    return current_app.config["SETTINGS"].changes_poll_interval
 
 
 CACHE_CONTROL_HEADER = {
@@ -305,7 +332,7 @@ def atom_entry(row: Sequence, base: str) -> str:
 def atom_response(args: Mapping[str, object]) -> Response:
     settings = current_app.config["SETTINGS"]
     conn = connection()
-    instance = instance_id(conn)
+    instance = instance_id(conn, current_app.extensions)
     limit = args.get("limit") or settings.default_page_size
     rows = conn.cursor().execute(_query("changes_recent", args.get("collection")), {"limit": limit}, prepare=True)
     rows = rows.fetchall()

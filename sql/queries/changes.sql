@@ -50,7 +50,7 @@ SELECT here.after, (SELECT seq FROM head) AS head, (SELECT cursor FROM top) AS h
                            {snapshot}) d
      WHERE r.seq > here.after AND {only}
      ORDER BY r.seq
-     LIMIT %(limit)s) e ON true
+     LIMIT (SELECT %(limit)s::int)) e ON true  -- a parameter Postgres does not plan for: one generic plan
  ORDER BY e.seq
 
 -- name: changes_recent
@@ -63,6 +63,16 @@ SELECT r.collection, r.item_id, r.revision, r.valid_from, c.recorded_at, c.actor
  WHERE {only}
  ORDER BY r.seq DESC
  LIMIT %(limit)s
+
+-- name: changes_poll
+-- What a poll's ETag needs and no more: where a cursor made here points (NULL: not here; 0 for the
+-- beginning, `item` NULL) and the head. Two index lookups, so a poll that gets 304 costs about what
+-- a conditional GET of one item does.
+SELECT CASE WHEN %(item)s::text IS NULL THEN 0::bigint
+            ELSE (SELECT seq FROM revisions
+                   WHERE collection = %(collection)s::text AND item_id = %(item)s::text
+                     AND revision = %(revision)s::int) END,
+       (SELECT coalesce(max(seq), 0) FROM revisions)
 
 -- name: changes_head
 SELECT coalesce(max(seq), 0) FROM revisions
