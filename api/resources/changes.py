@@ -310,7 +310,7 @@ def atom_entry(row: Sequence, base: str) -> str:
     singular = COLLECTIONS[collection].singular
     verb = "deleted" if deleted else "created" if revision == 1 else "revised"
     title = f"{singular.capitalize()} “{name}” {verb} (revision {revision})"
-    summary = f"{title} by {actor}" + (f": {note}" if note else ".") + f" Valid from {_atom_time(valid_from)}."
+    summary = f"{title} by {actor}, valid from {_atom_time(valid_from)}" + (f": {note}" if note else ".")
     item = f"{base}/v1/{collection}/{item_id}"
     links = [
         ("alternate", "text/html", f"{base}/explore/{collection}/{item_id}/history?to={revision}"),
