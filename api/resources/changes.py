@@ -48,6 +48,7 @@ from api.http.openapi import ETAG_HEADER, IF_NONE_MATCH, LINK_HEADER, RETRY_AFTE
 from api.http.replies import Reply
 from api.resources.paging import public_url
 from api.resources.reads import is_id
+from api.store.executor import read_row
 from api.store.sql import q
 from schemas.changes import atom_query_schema, change_page_schema, changes_query_schema
 
@@ -208,8 +209,8 @@ def read_changes(
     position = position_params(args, instance)
     head_policy = f"public, max-age={settings.changes_poll_interval}"
     if if_none_match and (position["mode"] == "start" or position["same"]):
-        after, head = conn.execute(q("changes_poll"), position, prepare=True).fetchone()
-        etag = make_etag(f"c{instance}.{head}")
+        after, head = read_row(conn, q("changes_poll"), position)  # type: ignore[misc]
+        etag = make_etag(f"c{instance}.{head.decode()}")  # type: ignore[union-attr]
         if after is not None and etag_matches(if_none_match, etag):
             return Reply(304, etag, cache_control=head_policy)
     params = position | {
