@@ -44,7 +44,7 @@ from api.http.blueprint import ApiBlueprint
 from api.http.conditional import etag_matches, make_etag
 from api.http.connection import connection
 from api.http.errors import ApiError
-from api.http.openapi import ETAG_HEADER, IF_NONE_MATCH, LINK_HEADER, RETRY_AFTER_HEADER
+from api.http.openapi import ETAG_HEADER, IF_NONE_MATCH, RETRY_AFTER_HEADER
 from api.http.replies import Reply
 from api.resources.paging import public_url
 from api.resources.reads import is_id
@@ -257,6 +257,12 @@ CACHE_CONTROL_HEADER = {
     "changes and says a day.",
     "schema": {"type": "string", "example": "public, max-age=5"},
 }
+FEED_LINK_HEADER = {
+    "description": 'Where to go on from, as `<url>; rel="next"`: the same parameters with `cursor` set to '
+    "`next_cursor`. On every page, the head's too, since the feed has no last page. Path-absolute, or "
+    "absolute under `PUBLIC_BASE_URL`; never from the request's `Host`.",
+    "schema": {"type": "string"},
+}
 CONFLICT_RESPONSE = {
     "description": "The cursor is well-formed but names a change this server does not hold: a replica that has "
     "not replayed it yet (retry after `Retry-After` seconds, or on another server), or a cursor from a dataset "
@@ -273,7 +279,7 @@ class Changes(MethodView):
     @blp.response(
         200,
         change_page_schema(NAMES),
-        headers={"ETag": ETAG_HEADER, "Link": LINK_HEADER, "Cache-Control": CACHE_CONTROL_HEADER},
+        headers={"ETag": ETAG_HEADER, "Link": FEED_LINK_HEADER, "Cache-Control": CACHE_CONTROL_HEADER},
     )
     @blp.alt_response(
         304, response="NOT_MODIFIED", headers={"ETag": ETAG_HEADER, "Cache-Control": CACHE_CONTROL_HEADER}
