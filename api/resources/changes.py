@@ -117,7 +117,14 @@ def decode_cursor(token: str, parameter: str) -> Position | None:
         400,
         f"`{parameter}` is not a cursor of this feed"
         + (" or an RFC 3339 instant." if parameter == "since" else "; start again without it."),
-        errors=[{"parameter": parameter, "detail": "Not a cursor of /v1/changes."}],
+        errors=[
+            {
+                "parameter": parameter,
+                "detail": "Neither a cursor of /v1/changes nor an RFC 3339 instant."
+                if parameter == "since"
+                else "Not a cursor of /v1/changes.",
+            }
+        ],
     )
 
 
