@@ -318,6 +318,15 @@ def _atom_time(value: datetime) -> str:
     return value.isoformat().replace("+00:00", "Z")
 
 
+NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def text(value: str) -> str:
+    """Character data for XML 1.0: escaped, and the control characters it cannot carry at all (an
+    imported note may hold one) shown as U+FFFD, so the feed stays well-formed."""
+    return escape(NOT_XML.sub("\ufffd", value))
+
+
 def atom_entry(row: Sequence, base: str) -> str:
     """One revision as an Atom entry: its summary in words, and links to the item, its history and its diff."""
     collection, item_id, revision, valid_from, recorded_at, actor, note, deleted, _, name = row
@@ -336,10 +345,10 @@ def atom_entry(row: Sequence, base: str) -> str:
         f"<link rel={quoteattr(rel)} type={quoteattr(kind)} href={quoteattr(href)}/>" for rel, kind, href in links
     )
     return (
-        f"<entry><id>{entry_id(collection, item_id, revision)}</id><title>{escape(title)}</title>"
-        f"<updated>{_atom_time(recorded_at)}</updated><author><name>{escape(actor)}</name></author>"
+        f"<entry><id>{entry_id(collection, item_id, revision)}</id><title>{text(title)}</title>"
+        f"<updated>{_atom_time(recorded_at)}</updated><author><name>{text(actor)}</name></author>"
         f"{link_lines}<category term={quoteattr(collection)}/>"
-        f'<summary type="text">{escape(summary)}</summary></entry>'
+        f'<summary type="text">{text(summary)}</summary></entry>'
     )
 
 
