@@ -37,7 +37,7 @@ from tests.conftest import ROOT, start_server, stop_server
 from tests.support import create_seeded_database, drop_database
 
 # The documents whose console examples are checked, each on a server and database of its own.
-DOCUMENTS = ("README.md", "docs/researchers.md", "docs/dataset.md", "docs/editors.md", "docs/http.md", "docs/deploy.md")
+DOCUMENTS = ("README.md", "docs/researchers.md", "docs/changes.md", "docs/dataset.md", "docs/editors.md", "docs/http.md", "docs/deploy.md")
 MAX_NOT_TESTED = 3
 TOOLS = ("bash", "curl", "jq")  # what the examples call besides the project's own command
 SESSION_TIMEOUT = 120  # seconds for one document's whole session
@@ -59,6 +59,10 @@ NORMALISATIONS: tuple[tuple[str, re.Pattern[str], str], ...] = (
         re.compile(r'((?:"next_cursor": ?"|[?&]cursor=)\.?[A-Za-z0-9_-]+\.)[A-Za-z0-9_-]+'),
         r"\1<signature>",
     ),
+    # A change-feed cursor (`c1:<instance>:…` in base64url) and ETag name the database's instance id,
+    # which each database draws for itself (migration 0017).
+    ("feed cursor", re.compile(r"\bYzE6[A-Za-z0-9_-]+"), "<feed-cursor>"),
+    ("feed etag", re.compile(r'"2\.([ac])[0-9a-f]{16}\.'), r'"2.\1<instance>.'),
     # `proposals-api tokens create` makes a new random secret every time.
     ("token", re.compile(r"\bpat_[0-9]+_[A-Za-z0-9_-]+"), "pat_<token>"),
     # A request without X-Request-ID gets a new random one.
