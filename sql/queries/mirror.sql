@@ -1,0 +1,32 @@
+-- name: instance_id
+SELECT value FROM app_settings WHERE name = 'instance_id'
+
+-- name: mirror_lock
+-- One mirror at a time per database (a session lock: the mirror runs on a direct connection).
+SELECT pg_try_advisory_lock(hashtextextended('proposals-api mirror', 0))
+
+-- name: mirror_state
+SELECT origin_url, origin_id, phase, feed_cursor, origin_changeset, local_changeset FROM mirror_state
+
+-- name: holds_data
+SELECT EXISTS (SELECT 1 FROM revisions)
+
+-- name: mirror_begin
+INSERT INTO mirror_state (origin_url, origin_id, phase) VALUES (%(url)s, %(origin_id)s, 'copying')
+ON CONFLICT (only_row) DO UPDATE SET origin_url = EXCLUDED.origin_url, phase = 'copying', updated_at = now()
+
+-- name: mirror_follow_from
+-- After the copy: the feed is read from the position right after the newest revision the export
+-- carried (clause revisions never travel on their own: their proposal's revision carries them).
+UPDATE mirror_state SET phase = 'following', feed_cursor = %(cursor)s, origin_changeset = NULL,
+       local_changeset = NULL, updated_at = now()
+
+-- name: mirror_newest_revision
+SELECT collection, item_id, revision FROM revisions WHERE collection <> 'clauses' ORDER BY seq DESC LIMIT 1
+
+-- name: mirror_advance
+UPDATE mirror_state SET feed_cursor = %(cursor)s, origin_changeset = %(origin_changeset)s,
+       local_changeset = %(local_changeset)s, origin_url = %(url)s, updated_at = now()
+
+-- name: mirror_item_revision
+SELECT revision FROM {table} WHERE id = %(id)s
