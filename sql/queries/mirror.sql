@@ -30,3 +30,6 @@ UPDATE mirror_state SET feed_cursor = %(cursor)s, origin_changeset = %(origin_ch
 
 -- name: mirror_item_revision
 SELECT revision FROM {table} WHERE id = %(id)s
+
+-- name: is_mirror
+SELECT EXISTS (SELECT 1 FROM mirror_state)

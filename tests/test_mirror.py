@@ -1,0 +1,305 @@
+"""`proposals-api mirror URL`: a copy of a running instance through its public API, kept in sync.
+
+The focused tests drive the mirror against an origin app through Flask's test client; the `slow`
+ones run the real command against a real server, kill it, rerun it, follow it while writers work.
+Every comparison is the one the issue asks for: `export` on the mirror and on the origin, byte
+for byte.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from api.command import mirror as command
+from api.http.auth import create_token
+from api.resources.export import export_lines
+from api.store import mirror as store
+from api.store.migrate import migrate
+from tests.conftest import ROOT, start_server, stop_server
+from tests.support import call, create_seeded_database, drop_database, new_talk
+
+Send = Callable[[str, str, dict | None, dict | None], tuple[int, dict, dict | None]]
+CLAUSE = "/v1/clauses/russia-nato-security-agreement-article-3"
+
+
+def exported(url: str) -> bytes:
+    with psycopg.connect(url, autocommit=True) as conn:
+        return b"".join(export_lines(conn))
+
+
+def make_changes(send: Send, tag: str, round_number: int = 0) -> None:
+    """One round of writes of every kind a mirror must carry: a party joining an alliance and leaving
+    it (the alliance gets revisions of its own), a talk created, edited and deleted, a clause edited
+    (a clause revision and its proposal's)."""
+    party = f"mirror-party-{tag}"
+    made = send(
+        "POST",
+        "/v1/parties",
+        {
+            "id": party,
+            "name": f"Party {tag}",
+            "short_name": tag[:10],
+            "kind": "state",
+            "member_of": ["nato"],
+            "source_ids": ["sputnik-lavrov-security-guarantees"],
+        },
+        None,
+    )
+    assert made[0] == 201, made
+    talk_id = f"mirror-talk-{tag}"
+    created = send("POST", "/v1/talks", new_talk(talk_id), None)
+    assert created[0] == 201, created
+    edited = send("PATCH", f"/v1/talks/{talk_id}", {"location": "Vienna"}, {"If-Match": created[1]["etag"]})
+    assert edited[0] == 200, edited
+    clause_etag = send("GET", CLAUSE, None, None)[1]["etag"]
+    topics = ["incident-prevention", "dialogue"] if round_number % 2 else ["dialogue"]
+    clause = send("PATCH", CLAUSE, {"topics": topics}, {"If-Match": clause_etag, "X-Change-Note": f"Round {tag}."})
+    assert clause[0] == 200, clause
+    gone = send("DELETE", f"/v1/talks/{talk_id}", None, {"If-Match": edited[1]["etag"]})
+    assert gone[0] == 204, gone
+    party_etag = send("GET", f"/v1/parties/{party}", None, None)[1]["etag"]
+    left = send("DELETE", f"/v1/parties/{party}", None, {"If-Match": party_etag})
+    assert left[0] == 204, left
+
+
+def client_sender(client, token: str) -> Send:
+    def send(method: str, path: str, body: dict | None, headers: dict | None) -> tuple[int, dict, dict | None]:
+        response = client.open(
+            path, method=method, json=body, headers={"Authorization": f"Bearer {token}"} | (headers or {})
+        )
+        return response.status_code, {k.lower(): v for k, v in response.headers.items()}, response.get_json(silent=True)
+
+    return send
+
+
+def http_sender(base: str, token: str) -> Send:
+    def send(method: str, path: str, body: dict | None, headers: dict | None) -> tuple[int, dict, dict | None]:
+        auth = {"Authorization": f"Bearer {token}"} | ({"Content-Type": "application/json"} if body else {})
+        status, got, text, _ = call(base + path, method, body, auth | (headers or {}))
+        return status, got, json.loads(text) if text.strip() else None
+
+    return send
+
+
+class ClientResponse:
+    """A test client's response as the mirror reads an HTTP one: headers, then the body piece by piece."""
+
+    def __init__(self, response) -> None:
+        self.headers, self.status = response.headers, response.status_code
+        self.body = io.BytesIO(response.get_data())
+
+    def read(self, size: int = -1) -> bytes:
+        return self.body.read(size)
+
+    def __enter__(self) -> ClientResponse:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.body.close()
+
+
+class ClientOrigin(command.Origin):
+    """The origin app behind Flask's test client, answering what the mirror asks over HTTP."""
+
+    def __init__(self, client, url: str = "http://origin.test") -> None:
+        super().__init__(url)
+        self.client = client
+        self.polls: list[int] = []
+
+    def _open(self, path: str, headers: dict[str, str] | None = None):
+        response = self.client.get(path, headers=self.headers | (headers or {}))
+        if path.startswith("/v1/changes"):
+            self.polls.append(response.status_code)
+        if response.status_code in (200, 304):
+            return ClientResponse(response)
+        raise command.OriginError(f"{path} answered {response.status_code}: {response.get_data(as_text=True)[:300]}")
+
+
+@pytest.fixture
+def origin(server_url: str) -> Iterator[str]:
+    url = create_seeded_database(server_url, "proposals_origin")
+    yield url
+    drop_database(server_url, url)
+
+
+@pytest.fixture
+def origin_app(origin: str):
+    from api import create_app
+    from api.config import Settings
+
+    app = create_app(Settings(database_url=origin, rate_limit_writes=1_000_000, rate_limit_reads=1_000_000))
+    app.config["TESTING"] = True
+    yield app
+    app.extensions["db_pool"].close()
+
+
+@pytest.fixture
+def token(origin: str) -> str:
+    with psycopg.connect(origin, autocommit=True) as conn:
+        return create_token(conn, f"mirror-writer-{uuid.uuid4().hex[:6]}", "write", None)
+
+
+@pytest.fixture
+def replica(empty_database_url: str) -> Iterator[psycopg.Connection]:
+    """The mirror's database: migrated, empty."""
+    with psycopg.connect(empty_database_url, autocommit=True) as conn:
+        migrate(conn)
+        yield conn
+
+
+def instance_of(url: str) -> str:
+    with psycopg.connect(url, autocommit=True) as conn:
+        return store.instance_id(conn)
+
+
+def test_export_names_the_instance_it_comes_from(origin_app, origin):
+    response = origin_app.test_client().get("/v1/export")
+    assert response.status_code == 200
+    assert response.headers["Instance-Id"] == instance_of(origin)
+    assert len(response.headers["Instance-Id"]) >= 32
+
+
+def test_each_database_has_its_own_instance_id(origin, replica):
+    assert store.instance_id(replica) != instance_of(origin)
+
+
+def test_a_database_with_data_of_its_own_is_refused(origin):
+    with psycopg.connect(origin, autocommit=True) as conn, pytest.raises(store.MirrorRefusedError) as refused:
+        store.claim(conn, "http://elsewhere.test", "another-instance")
+    assert "holds data that did not come from http://elsewhere.test" in str(refused.value)
+    with psycopg.connect(origin, autocommit=True) as conn:
+        assert store.read_state(conn) is None
+
+
+def test_a_mirror_of_one_origin_refuses_another(replica):
+    first = store.claim(replica, "http://one.test", "instance-one")
+    assert (first.origin_url, first.origin_id, first.phase) == ("http://one.test", "instance-one", "copying")
+    with pytest.raises(store.MirrorRefusedError) as refused:
+        store.claim(replica, "http://two.test", "instance-two")
+    assert "mirror of http://one.test (instance instance-one)" in str(refused.value)
+    # The same origin under another URL (it moved) is still the same origin.
+    assert store.claim(replica, "http://one-moved.test", "instance-one").origin_id == "instance-one"
+
+
+def test_a_database_cannot_mirror_itself(replica):
+    with pytest.raises(store.MirrorRefusedError, match="this very database"):
+        store.claim(replica, "http://self.test", store.instance_id(replica))
+
+
+def test_the_copy_is_all_or_nothing(origin_app, replica, tmp_path, monkeypatch):
+    """A copy that fails halfway (here: a line the importer refuses) leaves nothing of itself."""
+    good = origin_app.test_client().get("/v1/export").get_data().splitlines(keepends=True)
+    path = tmp_path / "export.ndjson"
+    path.write_bytes(b"".join(good[:50]) + b'{"collection": "talks"}\n')
+    store.claim(replica, "http://origin.test", "instance-one")
+    with pytest.raises(store.DatasetError, match="line 51"):
+        store.import_copy(replica, path, lambda position: "cursor")
+    assert replica.execute("SELECT count(*) FROM revisions").fetchone() == (0,)
+    assert store.read_state(replica).phase == "copying"
+
+
+def test_copy_starts_the_feed_after_the_newest_revision_it_holds(origin_app, origin, replica, tmp_path):
+    positions = []
+    path = tmp_path / "export.ndjson"
+    path.write_bytes(origin_app.test_client().get("/v1/export").get_data())
+    store.claim(replica, "http://origin.test", instance_of(origin))
+    count = store.import_copy(replica, path, lambda position: positions.append(position) or "the-cursor")
+    assert count == len(path.read_bytes().splitlines())
+    with psycopg.connect(origin, autocommit=True) as conn:
+        newest = conn.execute(
+            "SELECT collection, item_id, revision FROM revisions WHERE collection <> 'clauses' ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
+    assert positions == [tuple(newest)]
+    state = store.read_state(replica)
+    assert (state.phase, state.cursor) == ("following", "the-cursor")
+    assert exported(origin) == b"".join(export_lines(replica))
+
+
+def feed_entries(url: str, after_seq: int) -> list[dict]:
+    """The origin's revisions after `after_seq` as change-feed entries (with snapshots), read from
+    its database: what the feed sends, for testing how the mirror applies it."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT r.collection, r.item_id, r.revision, rfc3339(r.valid_from), rfc3339(c.recorded_at), c.actor, "
+            "r.note, r.deleted, r.changeset_id, r.snapshot FROM revisions r JOIN changesets c ON c.id = r.changeset_id "
+            "WHERE r.seq > %s ORDER BY r.seq",
+            (after_seq,),
+        ).fetchall()
+    keys = (
+        "collection",
+        "id",
+        "revision",
+        "valid_from",
+        "recorded_at",
+        "actor",
+        "note",
+        "deleted",
+        "changeset",
+        "snapshot",
+    )
+    return [dict(zip(keys, row, strict=True)) for row in rows]
+
+
+def last_seq(url: str) -> int:
+    with psycopg.connect(url, autocommit=True) as conn:
+        return conn.execute("SELECT max(seq) FROM revisions").fetchone()[0]
+
+
+def test_applying_the_feed_keeps_history_and_changesets(origin_app, origin, replica, token, tmp_path):
+    path = tmp_path / "export.ndjson"
+    path.write_bytes(origin_app.test_client().get("/v1/export").get_data())
+    store.claim(replica, "http://origin.test", instance_of(origin))
+    store.import_copy(replica, path, lambda position: "start")
+    start = last_seq(origin)
+    copied_up_to = replica.execute("SELECT max(id) FROM changesets").fetchone()[0]
+    make_changes(client_sender(origin_app.test_client(), token), "unit")
+    entries = feed_entries(origin, start)
+    assert {e["collection"] for e in entries} >= {"parties", "talks", "clauses", "proposals"}
+    # Two pages cut inside a changeset, and the second page sent twice (as after a lost answer).
+    state = store.read_state(replica)
+    state, applied, skipped = store.apply_page(replica, state, entries[:3], "c1", "http://origin.test")
+    # The new party, NATO (which lists it), a talk: saving the party gave NATO its revision here already.
+    assert [(e["collection"], e["id"]) for e in entries[:2]] == [("parties", "mirror-party-unit"), ("parties", "nato")]
+    assert (applied, skipped, state.cursor) == (2, 1, "c1")
+    state, applied, skipped = store.apply_page(replica, state, entries[3:], "c2", "http://origin.test")
+    again = store.apply_page(replica, state, entries[3:], "c2", "http://origin.test")
+    assert again[1] == 0 and again[2] > 0  # everything held already: nothing applied twice
+    assert exported(origin) == b"".join(export_lines(replica))
+    assert store.read_state(replica).cursor == "c2"
+    # One origin changeset is one changeset here.
+    with psycopg.connect(origin, autocommit=True) as conn:
+        groups = conn.execute(
+            "SELECT count(DISTINCT changeset_id) FROM revisions WHERE seq > %s AND collection <> 'clauses'", (start,)
+        ).fetchone()
+    local = replica.execute(
+        "SELECT count(DISTINCT changeset_id) FROM revisions WHERE changeset_id > %s AND collection <> 'clauses'",
+        (copied_up_to,),
+    ).fetchone()
+    assert local == groups
+
+
+def test_a_revision_that_does_not_follow_is_refused(origin_app, origin, replica, token, tmp_path):
+    path = tmp_path / "export.ndjson"
+    path.write_bytes(origin_app.test_client().get("/v1/export").get_data())
+    store.claim(replica, "http://origin.test", instance_of(origin))
+    store.import_copy(replica, path, lambda position: "start")
+    start = last_seq(origin)
+    make_changes(client_sender(origin_app.test_client(), token), "gap")
+    talk_entries = [e for e in feed_entries(origin, start) if e["collection"] == "talks"]
+    state = store.read_state(replica)
+    with pytest.raises(store.MirrorDivergedError, match="revision 2 arrived, but this copy has revision 0"):
+        store.apply_page(replica, state, talk_entries[1:], "c", "http://origin.test")
+    assert store.read_state(replica).cursor == "start"  # nothing of the page stays
