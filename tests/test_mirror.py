@@ -206,25 +206,28 @@ def test_the_copy_is_all_or_nothing(origin_app, replica, tmp_path, monkeypatch):
     path.write_bytes(b"".join(good[:50]) + b'{"collection": "talks"}\n')
     store.claim(replica, "http://origin.test", "instance-one")
     with pytest.raises(store.DatasetError, match="line 51"):
-        store.import_copy(replica, path, lambda position: "cursor")
+        store.import_copy(replica, path)
     assert replica.execute("SELECT count(*) FROM revisions").fetchone() == (0,)
     assert store.read_state(replica).phase == "copying"
 
 
-def test_copy_starts_the_feed_after_the_newest_revision_it_holds(origin_app, origin, replica, tmp_path):
-    positions = []
+def test_copy_starts_the_feed_at_the_newest_revision_it_holds(origin_app, origin, replica, tmp_path):
+    from api.resources.changes import decode_cursor
+
     path = tmp_path / "export.ndjson"
     path.write_bytes(origin_app.test_client().get("/v1/export").get_data())
     store.claim(replica, "http://origin.test", instance_of(origin))
-    count = store.import_copy(replica, path, lambda position: positions.append(position) or "the-cursor")
+    count = store.import_copy(replica, path)
     assert count == len(path.read_bytes().splitlines())
     with psycopg.connect(origin, autocommit=True) as conn:
         newest = conn.execute(
             "SELECT collection, item_id, revision FROM revisions WHERE collection <> 'clauses' ORDER BY seq DESC LIMIT 1"
         ).fetchone()
-    assert positions == [tuple(newest)]
     state = store.read_state(replica)
-    assert (state.phase, state.cursor) == ("following", "the-cursor")
+    assert state.phase == "following"
+    position = decode_cursor(state.cursor, "cursor")
+    assert (position.collection, position.item, position.revision) == newest
+    assert position.instance == store.instance_id(replica)  # made here: the origin resumes at that commit's start
     assert exported(origin) == b"".join(export_lines(replica))
 
 
@@ -262,7 +265,7 @@ def test_applying_the_feed_keeps_history_and_changesets(origin_app, origin, repl
     path = tmp_path / "export.ndjson"
     path.write_bytes(origin_app.test_client().get("/v1/export").get_data())
     store.claim(replica, "http://origin.test", instance_of(origin))
-    store.import_copy(replica, path, lambda position: "start")
+    store.import_copy(replica, path)
     start = last_seq(origin)
     copied_up_to = replica.execute("SELECT max(id) FROM changesets").fetchone()[0]
     make_changes(client_sender(origin_app.test_client(), token), "unit")
@@ -295,11 +298,262 @@ def test_a_revision_that_does_not_follow_is_refused(origin_app, origin, replica,
     path = tmp_path / "export.ndjson"
     path.write_bytes(origin_app.test_client().get("/v1/export").get_data())
     store.claim(replica, "http://origin.test", instance_of(origin))
-    store.import_copy(replica, path, lambda position: "start")
+    store.import_copy(replica, path)
+    start_cursor = store.read_state(replica).cursor
     start = last_seq(origin)
     make_changes(client_sender(origin_app.test_client(), token), "gap")
     talk_entries = [e for e in feed_entries(origin, start) if e["collection"] == "talks"]
     state = store.read_state(replica)
     with pytest.raises(store.MirrorDivergedError, match="revision 2 arrived, but this copy has revision 0"):
         store.apply_page(replica, state, talk_entries[1:], "c", "http://origin.test")
-    assert store.read_state(replica).cursor == "start"  # nothing of the page stays
+    assert store.read_state(replica).cursor == start_cursor  # nothing of the page stays
+
+
+def mirror_run(replica: psycopg.Connection, origin: ClientOrigin) -> tuple[command.Mirror, list[str]]:
+    said: list[str] = []
+    return command.Mirror(replica, origin, said.append), said
+
+
+def test_copy_then_feed_gives_the_origins_export(origin_app, origin, replica, token, monkeypatch):
+    monkeypatch.setattr(command, "PAGE", 7)  # several pages, cut inside changesets
+    client = origin_app.test_client()
+    source = ClientOrigin(client)
+    run, said = mirror_run(replica, source)
+    state = run.copy()
+    assert said[0] == f"copying http://origin.test/v1/export (instance {instance_of(origin)})"
+    # The origin takes writes between the export and the first call to its feed.
+    for number in range(3):
+        make_changes(client_sender(client, token), f"feed{number}", number)
+    run.follow(state, keep_following=False, interval=None)
+    assert exported(origin) == b"".join(export_lines(replica))
+    assert "skipped" in said[2]  # the commit the copy ended in comes again, and is held already
+    assert said[-1] == "up to date"
+    # Run again: nothing new, nothing applied; the stored cursor is the feed's head.
+    again, said_again = mirror_run(replica, source)
+    again.follow(again.copy(), keep_following=False, interval=None)
+    assert said_again == ["up to date"]
+    assert exported(origin) == b"".join(export_lines(replica))
+
+
+def test_following_polls_the_head_with_its_etag(origin_app, origin, replica, token):
+    client = origin_app.test_client()
+    source = ClientOrigin(client)
+    run, said = mirror_run(replica, source)
+    state = run.copy()
+    follower = threading.Thread(target=run.follow, args=(state, True, 0.05))
+    follower.start()
+    try:
+        deadline = time.monotonic() + 30
+        while source.polls.count(304) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert source.polls.count(304) >= 2  # at the head, a poll with no news is a 304
+        make_changes(client_sender(client, token), "poll")
+        want = exported(origin)
+        while exported(replica.info.dsn) != want and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert exported(replica.info.dsn) == want
+    finally:
+        run.stopping = True
+        follower.join(timeout=30)
+    assert not follower.is_alive()
+    assert said.count("up to date") >= 2  # caught up, then again after the writes
+
+
+def test_an_origin_with_another_identity_is_refused(origin_app, replica):
+    source = ClientOrigin(origin_app.test_client())
+    run, _ = mirror_run(replica, source)
+    state = run.copy()
+    replica.execute("UPDATE mirror_state SET origin_id = 'someone-else'")
+    with pytest.raises(store.MirrorRefusedError, match="not someone-else"):
+        run.follow(store.read_state(replica), keep_following=False, interval=None)
+    assert store.read_state(replica).cursor == state.cursor
+
+
+# The real command against a real server: killed, rerun, followed while writers work.
+
+
+def proposals_api() -> str:
+    return str(Path(sys.executable).with_name("proposals-api"))
+
+
+def start_mirror(base: str, database_url: str, *args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [proposals_api(), "mirror", base, *args],
+        env={**os.environ, "DATABASE_URL": database_url},
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def run_mirror(base: str, database_url: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [proposals_api(), "mirror", base, *args],
+        env={**os.environ, "DATABASE_URL": database_url},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def read_until(process: subprocess.Popen, start: str, seen: list[str]) -> str:
+    """The next line of the mirror's output that starts with `start` (the lines go to `seen`)."""
+    for line in process.stdout:
+        seen.append(line)
+        if line.startswith(start):
+            return line
+    raise AssertionError(f"the mirror ended without saying {start!r}: {''.join(seen)}")
+
+
+def mirror_backends(conn: psycopg.Connection, database_url: str) -> list[tuple[str | None]]:
+    """The mirror's sessions on its database: what each waits for."""
+    name = psycopg.conninfo.conninfo_to_dict(database_url)["dbname"]
+    return conn.execute(
+        "SELECT wait_event_type FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid() "
+        "AND backend_type = 'client backend'",
+        (name,),
+    ).fetchall()
+
+
+def wait_for(condition: Callable[[], bool], seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "gave up waiting"
+        time.sleep(0.05)
+
+
+@pytest.fixture(scope="module")
+def slow_origin(server_url: str) -> Iterator[tuple[str, str, str]]:
+    """An origin database, its production server and a write token: (database URL, base URL, token)."""
+    url = create_seeded_database(server_url, "proposals_origin")
+    with psycopg.connect(url, autocommit=True) as conn:
+        writer = create_token(conn, "mirror-test-writer", "write", None)
+    base, process = start_server(url)
+    try:
+        yield url, base, writer
+    finally:
+        stop_server(process)
+        drop_database(server_url, url)
+
+
+@pytest.mark.slow
+def test_killed_in_the_middle_of_the_copy_it_starts_it_again(slow_origin, empty_database_url):
+    origin_url, base, _ = slow_origin
+    with psycopg.connect(empty_database_url, autocommit=True) as conn:
+        migrate(conn)
+    seen: list[str] = []
+    with (
+        psycopg.connect(empty_database_url) as blocker,
+        psycopg.connect(empty_database_url, autocommit=True) as watcher,
+    ):
+        mirror = start_mirror(base, empty_database_url)
+        try:
+            read_until(mirror, "copying", seen)
+            # Statements come late in the export: the import stops at the first one, halfway.
+            blocker.execute("LOCK TABLE statements IN SHARE MODE")
+            wait_for(lambda: ("Lock",) in mirror_backends(watcher, empty_database_url))
+            assert watcher.execute("SELECT phase FROM mirror_state").fetchone() == ("copying",)
+            mirror.kill()
+            mirror.wait(timeout=30)
+        finally:
+            if mirror.poll() is None:
+                mirror.kill()
+            blocker.rollback()
+        wait_for(lambda: not mirror_backends(watcher, empty_database_url))
+        assert mirror.returncode == -signal.SIGKILL
+        assert seen[-1].startswith("downloaded")  # killed while importing
+        # Nothing half-imported: the copy and the state that says it is done commit together.
+        assert watcher.execute("SELECT count(*) FROM revisions").fetchone() == (0,)
+        assert watcher.execute("SELECT phase FROM mirror_state").fetchone() == ("copying",)
+    again = run_mirror(base, empty_database_url)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert again.stdout.startswith("copying ")
+    assert again.stdout.rstrip().endswith("up to date")
+    assert exported(empty_database_url) == exported(origin_url)
+
+
+@pytest.mark.slow
+def test_killed_while_following_it_resumes_from_its_cursor(slow_origin, empty_database_url, monkeypatch):
+    origin_url, base, writer = slow_origin
+    first = run_mirror(base, empty_database_url)
+    assert first.returncode == 0, first.stdout + first.stderr
+    send = http_sender(base, writer)
+    for number in range(30):  # more than one page of the feed
+        make_changes(send, f"resume{number}", number)
+    seen: list[str] = []
+    with (
+        psycopg.connect(empty_database_url) as blocker,
+        psycopg.connect(empty_database_url, autocommit=True) as watcher,
+    ):
+        mirror = start_mirror(base, empty_database_url)
+        try:
+            read_until(mirror, "applied", seen)
+            blocker.execute("LOCK TABLE talks IN SHARE MODE")  # the next page stops at its first talk
+            wait_for(lambda: ("Lock",) in mirror_backends(watcher, empty_database_url))
+            stored = watcher.execute("SELECT feed_cursor FROM mirror_state").fetchone()[0]
+            mirror.kill()
+            mirror.wait(timeout=30)
+        finally:
+            if mirror.poll() is None:
+                mirror.kill()
+            blocker.rollback()
+        wait_for(lambda: not mirror_backends(watcher, empty_database_url))
+        assert watcher.execute("SELECT feed_cursor FROM mirror_state").fetchone() == (stored,)
+    assert exported(empty_database_url) != exported(origin_url)
+    again = run_mirror(base, empty_database_url)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert not again.stdout.startswith("copying")
+    assert "skipped" not in again.stdout  # it went on exactly where the stored cursor said
+    assert exported(empty_database_url) == exported(origin_url)
+
+
+@pytest.mark.slow
+def test_following_while_the_origin_takes_writes_gives_the_same_export(slow_origin, empty_database_url):
+    origin_url, base, writer = slow_origin
+    send = http_sender(base, writer)
+    rounds, stop = [], threading.Event()
+
+    def write() -> None:
+        while not stop.is_set():
+            make_changes(send, f"busy{len(rounds)}-{uuid.uuid4().hex[:6]}", len(rounds))
+            rounds.append(1)
+
+    writers = threading.Thread(target=write)
+    writers.start()
+    seen: list[str] = []
+    mirror = start_mirror(base, empty_database_url, "--follow", "--interval", "0.2")
+    try:
+        try:
+            read_until(mirror, "copying", seen)  # the copy runs while the writers write
+            read_until(mirror, "applied", seen)
+            wait_for(lambda: len(rounds) >= 5)
+        finally:
+            stop.set()
+            writers.join(timeout=60)
+        want = exported(origin_url)
+        wait_for(lambda: exported(empty_database_url) == want, seconds=120)
+        mirror.send_signal(signal.SIGINT)
+        rest, _ = mirror.communicate(timeout=30)
+    finally:
+        if mirror.poll() is None:
+            mirror.kill()
+    assert mirror.returncode == 0, "".join(seen) + rest
+    assert rest.rstrip().endswith("stopped; run the same command again to go on from here")
+    assert exported(empty_database_url) == want
+
+
+@pytest.mark.slow
+def test_the_command_refuses_to_mix_origins(slow_origin, database_url, empty_database_url):
+    _, base, _ = slow_origin
+    own_data = run_mirror(base, database_url)  # the seeded test database: data of its own
+    assert own_data.returncode == 1
+    assert f"holds data that did not come from {base}" in own_data.stderr
+    copied = run_mirror(base, empty_database_url)
+    assert copied.returncode == 0, copied.stdout + copied.stderr
+    with psycopg.connect(empty_database_url, autocommit=True) as conn:
+        conn.execute("UPDATE mirror_state SET origin_id = 'another-origin'")  # as if it mirrored another
+    other = run_mirror(base, empty_database_url)
+    assert other.returncode == 1
+    assert "one database mirrors one origin" in other.stderr

@@ -122,13 +122,6 @@ def _origin_id(headers, url: str) -> str:
     return found
 
 
-def encode_position(position: store.Position) -> str:
-    """The change feed's cursor for the position right after a revision (collection, id, revision)."""
-    from api.resources.changes import position_cursor  # the feed's own encoding
-
-    return position_cursor(*position)
-
-
 class Mirror:
     """One run of the mirror: say what happens, on `echo`."""
 
@@ -149,9 +142,7 @@ class Mirror:
                 path = Path(folder) / "export.ndjson"
                 size = self._download(response, path)
                 self.echo(f"downloaded {size / 1e6:.1f} MB; importing it")
-                count = store.import_copy(
-                    self.conn, path, encode_position, lambda n: self.echo(f"  {n} change(s) imported")
-                )
+                count = store.import_copy(self.conn, path, lambda n: self.echo(f"  {n} change(s) imported"))
         self.echo(f"imported {count} change(s)")
         return store.read_state(self.conn)  # type: ignore[return-value]
 
@@ -188,7 +179,7 @@ class Mirror:
                 self._wait(page.poll_seconds or 1.0)
                 continue
             unknown = 0
-            if not page.instance_id:
+            if page.status == 200 and not page.instance_id:
                 raise OriginError(f"{self.origin.url} does not name itself (no Instance-Id header)")
             at_head = page.status == 304 or len(page.entries) < PAGE
             if page.status == 200:

@@ -28,9 +28,6 @@ from api.store.dataset import SCHEMAS, DatasetError, Importer, LineError
 from api.store.records import input_shape
 from api.store.sql import q
 
-# What a feed entry's position is made from; the feed turns it into its cursor (api/command/mirror.py).
-Position = tuple[str, str, int]
-
 
 class MirrorRefusedError(Exception):
     """This database cannot mirror that origin (another origin's mirror, or data of its own)."""
@@ -104,17 +101,14 @@ def export_changes(path: Path) -> Iterator[tuple[int, object]]:
                 raise LineError(index, None, None, f"not valid JSON: {error}") from error
 
 
-def import_copy(
-    conn: psycopg.Connection,
-    path: Path,
-    encode_position: Callable[[Position], str],
-    progress: Callable[[int], None] | None = None,
-) -> int:
+def import_copy(conn: psycopg.Connection, path: Path, progress: Callable[[int], None] | None = None) -> int:
     """Imports the origin's export and moves the mirror to `following`, all in one transaction.
 
-    The feed is then read from the position right after the newest revision the export carried
-    (clause revisions aside): positions name revisions by identity, and the copy has the same ones.
-    Returns the number of changes imported.
+    The feed is then read from the newest revision the export carried (clause revisions aside: the
+    export has none of its own). A feed cursor names a revision by identity, and the copy holds the
+    same revisions as the origin, so a cursor made here is one the origin reads: it resumes at the
+    start of the commit holding that revision there (api/resources/changes.py), and what comes
+    again is skipped as held already. Returns the number of changes imported.
     """
     count = 0
     with conn.transaction():
@@ -129,8 +123,7 @@ def import_copy(
             if progress and count % 1000 == 0:
                 progress(count)
         _check_people(conn)
-        newest = conn.execute(q("mirror_newest_revision")).fetchone()
-        conn.execute(q("mirror_follow_from"), {"cursor": encode_position(tuple(newest)) if newest else None})
+        conn.execute(q("mirror_follow_from"))
     return count
 
 
