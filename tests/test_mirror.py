@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -169,7 +170,7 @@ def test_export_names_the_instance_it_comes_from(origin_app, origin):
     response = origin_app.test_client().get("/v1/export")
     assert response.status_code == 200
     assert response.headers["Instance-Id"] == instance_of(origin)
-    assert len(response.headers["Instance-Id"]) >= 32
+    assert len(response.headers["Instance-Id"]) >= 16
 
 
 def test_each_database_has_its_own_instance_id(origin, replica):
@@ -199,36 +200,53 @@ def test_a_database_cannot_mirror_itself(replica):
         store.claim(replica, "http://self.test", store.instance_id(replica))
 
 
-def test_the_copy_is_all_or_nothing(origin_app, replica, tmp_path, monkeypatch):
+def test_the_copy_is_all_or_nothing(origin_app, origin, replica, tmp_path):
     """A copy that fails halfway (here: a line the importer refuses) leaves nothing of itself."""
     good = origin_app.test_client().get("/v1/export").get_data().splitlines(keepends=True)
     path = tmp_path / "export.ndjson"
-    path.write_bytes(b"".join(good[:50]) + b'{"collection": "talks"}\n')
+    broken = json.loads(good[50])
+    broken["record"] = {"id": broken["record"]["id"]}  # the right item, without its fields
+    path.write_bytes(b"".join(good[:50]) + json.dumps(broken).encode() + b"\n")
     store.claim(replica, "http://origin.test", "instance-one")
     with pytest.raises(store.DatasetError, match="line 51"):
-        store.import_copy(replica, path)
+        store.import_copy(replica, path, iter(copied_entries(origin)))
     assert replica.execute("SELECT count(*) FROM revisions").fetchone() == (0,)
     assert store.read_state(replica).phase == "copying"
 
 
-def test_copy_starts_the_feed_at_the_newest_revision_it_holds(origin_app, origin, replica, tmp_path):
-    from api.resources.changes import decode_cursor
+def test_the_copy_follows_the_feed_from_the_last_change_it_holds(origin_app, origin, replica, token, tmp_path):
+    client = origin_app.test_client()
+    for number in range(2):  # a party joins NATO and leaves, in commits of their own
+        make_changes(client_sender(client, token), f"before{number}", number)
+    path = tmp_path / "export.ndjson"
+    path.write_bytes(client.get("/v1/export").get_data())
+    make_changes(client_sender(client, token), "after")  # after the export: the feed lists it, the copy not
+    store.claim(replica, "http://origin.test", instance_of(origin))
+    entries = copied_entries(origin)
+    count = store.import_copy(replica, path, iter(entries))
+    assert count == len(path.read_bytes().splitlines())
+    assert store.read_state(replica).phase == "following"
+    assert store.read_state(replica).cursor == entries[count - 1]["cursor"]
+    # Each revision is the origin's: grouped as the origin's changesets were, NATO has as many.
+    nato = "SELECT revision FROM parties WHERE id = 'nato'"
+    with psycopg.connect(origin, autocommit=True) as conn:
+        at_export = conn.execute(
+            "SELECT max(revision) FROM revisions WHERE item_id = 'nato' AND seq <= "
+            "(SELECT seq FROM revisions WHERE 'seq' || seq = %s)",
+            (entries[count - 1]["cursor"],),
+        ).fetchone()
+    assert replica.execute(nato).fetchone() == at_export
 
+
+def test_a_copy_that_does_not_match_the_feed_is_refused(origin_app, origin, replica, tmp_path):
     path = tmp_path / "export.ndjson"
     path.write_bytes(origin_app.test_client().get("/v1/export").get_data())
     store.claim(replica, "http://origin.test", instance_of(origin))
-    count = store.import_copy(replica, path)
-    assert count == len(path.read_bytes().splitlines())
-    with psycopg.connect(origin, autocommit=True) as conn:
-        newest = conn.execute(
-            "SELECT collection, item_id, revision FROM revisions WHERE collection <> 'clauses' ORDER BY seq DESC LIMIT 1"
-        ).fetchone()
-    state = store.read_state(replica)
-    assert state.phase == "following"
-    position = decode_cursor(state.cursor, "cursor")
-    assert (position.collection, position.item, position.revision) == newest
-    assert position.instance == store.instance_id(replica)  # made here: the origin resumes at that commit's start
-    assert exported(origin) == b"".join(export_lines(replica))
+    entries = copied_entries(origin)
+    del entries[40]
+    with pytest.raises(store.MirrorDivergedError, match="line 41 of the export is not the change feed's next change"):
+        store.import_copy(replica, path, iter(entries))
+    assert replica.execute("SELECT count(*) FROM revisions").fetchone() == (0,)
 
 
 def feed_entries(url: str, after_seq: int) -> list[dict]:
@@ -237,7 +255,8 @@ def feed_entries(url: str, after_seq: int) -> list[dict]:
     with psycopg.connect(url, autocommit=True) as conn:
         rows = conn.execute(
             "SELECT r.collection, r.item_id, r.revision, rfc3339(r.valid_from), rfc3339(c.recorded_at), c.actor, "
-            "r.note, r.deleted, r.changeset_id, r.snapshot FROM revisions r JOIN changesets c ON c.id = r.changeset_id "
+            "r.note, r.deleted, r.changeset_id, r.snapshot, 'seq' || r.seq FROM revisions r "
+            "JOIN changesets c ON c.id = r.changeset_id "
             "WHERE r.seq > %s ORDER BY r.seq",
             (after_seq,),
         ).fetchall()
@@ -252,8 +271,14 @@ def feed_entries(url: str, after_seq: int) -> list[dict]:
         "deleted",
         "changeset",
         "snapshot",
+        "cursor",
     )
     return [dict(zip(keys, row, strict=True)) for row in rows]
+
+
+def copied_entries(url: str) -> list[dict]:
+    """What the mirror reads from the feed to pair with the export's lines: no clauses, no snapshots."""
+    return [e | {"snapshot": None} for e in feed_entries(url, 0) if e["collection"] != "clauses"]
 
 
 def last_seq(url: str) -> int:
@@ -265,7 +290,7 @@ def test_applying_the_feed_keeps_history_and_changesets(origin_app, origin, repl
     path = tmp_path / "export.ndjson"
     path.write_bytes(origin_app.test_client().get("/v1/export").get_data())
     store.claim(replica, "http://origin.test", instance_of(origin))
-    store.import_copy(replica, path)
+    store.import_copy(replica, path, iter(copied_entries(origin)))
     start = last_seq(origin)
     copied_up_to = replica.execute("SELECT max(id) FROM changesets").fetchone()[0]
     make_changes(client_sender(origin_app.test_client(), token), "unit")
@@ -298,7 +323,7 @@ def test_a_revision_that_does_not_follow_is_refused(origin_app, origin, replica,
     path = tmp_path / "export.ndjson"
     path.write_bytes(origin_app.test_client().get("/v1/export").get_data())
     store.claim(replica, "http://origin.test", instance_of(origin))
-    store.import_copy(replica, path)
+    store.import_copy(replica, path, iter(copied_entries(origin)))
     start_cursor = store.read_state(replica).cursor
     start = last_seq(origin)
     make_changes(client_sender(origin_app.test_client(), token), "gap")
@@ -318,6 +343,8 @@ def test_copy_then_feed_gives_the_origins_export(origin_app, origin, replica, to
     monkeypatch.setattr(command, "PAGE", 7)  # several pages, cut inside changesets
     client = origin_app.test_client()
     source = ClientOrigin(client)
+    for number in range(2):  # history the export carries: parties joining NATO and leaving it
+        make_changes(client_sender(client, token), f"old{number}", number)
     run, said = mirror_run(replica, source)
     state = run.copy()
     assert said[0] == f"copying http://origin.test/v1/export (instance {instance_of(origin)})"
@@ -326,7 +353,8 @@ def test_copy_then_feed_gives_the_origins_export(origin_app, origin, replica, to
         make_changes(client_sender(client, token), f"feed{number}", number)
     run.follow(state, keep_following=False, interval=None)
     assert exported(origin) == b"".join(export_lines(replica))
-    assert "skipped" in said[2]  # the commit the copy ended in comes again, and is held already
+    # NATO's revisions came with the parties' (applying a party's revision here makes them).
+    assert any(line.endswith(" held already") or " held already," in line for line in said)
     assert said[-1] == "up to date"
     # Run again: nothing new, nothing applied; the stored cursor is the feed's head.
     again, said_again = mirror_run(replica, source)
@@ -407,13 +435,15 @@ def read_until(process: subprocess.Popen, start: str, seen: list[str]) -> str:
     raise AssertionError(f"the mirror ended without saying {start!r}: {''.join(seen)}")
 
 
-def mirror_backends(conn: psycopg.Connection, database_url: str) -> list[tuple[str | None]]:
-    """The mirror's sessions on its database: what each waits for."""
+def mirror_backends(
+    conn: psycopg.Connection, database_url: str, blocker: psycopg.Connection
+) -> list[tuple[str | None]]:
+    """The mirror's sessions on its database (not the test's own two): what each waits for."""
     name = psycopg.conninfo.conninfo_to_dict(database_url)["dbname"]
     return conn.execute(
         "SELECT wait_event_type FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid() "
-        "AND backend_type = 'client backend'",
-        (name,),
+        "AND pid <> %s AND backend_type = 'client backend'",
+        (name, blocker.info.backend_pid),
     ).fetchall()
 
 
@@ -453,15 +483,16 @@ def test_killed_in_the_middle_of_the_copy_it_starts_it_again(slow_origin, empty_
             read_until(mirror, "copying", seen)
             # Statements come late in the export: the import stops at the first one, halfway.
             blocker.execute("LOCK TABLE statements IN SHARE MODE")
-            wait_for(lambda: ("Lock",) in mirror_backends(watcher, empty_database_url))
+            wait_for(lambda: ("Lock",) in mirror_backends(watcher, empty_database_url, blocker))
             assert watcher.execute("SELECT phase FROM mirror_state").fetchone() == ("copying",)
             mirror.kill()
             mirror.wait(timeout=30)
+            seen += mirror.stdout.readlines()
         finally:
             if mirror.poll() is None:
                 mirror.kill()
             blocker.rollback()
-        wait_for(lambda: not mirror_backends(watcher, empty_database_url))
+        wait_for(lambda: not mirror_backends(watcher, empty_database_url, blocker))
         assert mirror.returncode == -signal.SIGKILL
         assert seen[-1].startswith("downloaded")  # killed while importing
         # Nothing half-imported: the copy and the state that says it is done commit together.
@@ -491,21 +522,28 @@ def test_killed_while_following_it_resumes_from_its_cursor(slow_origin, empty_da
         try:
             read_until(mirror, "applied", seen)
             blocker.execute("LOCK TABLE talks IN SHARE MODE")  # the next page stops at its first talk
-            wait_for(lambda: ("Lock",) in mirror_backends(watcher, empty_database_url))
+            wait_for(lambda: ("Lock",) in mirror_backends(watcher, empty_database_url, blocker))
             stored = watcher.execute("SELECT feed_cursor FROM mirror_state").fetchone()[0]
             mirror.kill()
             mirror.wait(timeout=30)
+            seen += mirror.stdout.readlines()
         finally:
             if mirror.poll() is None:
                 mirror.kill()
             blocker.rollback()
-        wait_for(lambda: not mirror_backends(watcher, empty_database_url))
+        wait_for(lambda: not mirror_backends(watcher, empty_database_url, blocker))
         assert watcher.execute("SELECT feed_cursor FROM mirror_state").fetchone() == (stored,)
     assert exported(empty_database_url) != exported(origin_url)
     again = run_mirror(base, empty_database_url)
     assert again.returncode == 0, again.stdout + again.stderr
     assert not again.stdout.startswith("copying")
-    assert "skipped" not in again.stdout  # it went on exactly where the stored cursor said
+    # It went on exactly where the stored cursor said: every later change came once, none before it.
+    from api.resources.changes import decode_cursor
+
+    after = decode_cursor(stored, "cursor").seq
+    with psycopg.connect(origin_url, autocommit=True) as conn:
+        later = conn.execute("SELECT count(*) FROM revisions WHERE seq > %s AND collection <> 'clauses'", (after,))
+        assert sum(map(int, re.findall(r"(?:applied|skipped) (\d+)", again.stdout))) == later.fetchone()[0]
     assert exported(empty_database_url) == exported(origin_url)
 
 

@@ -1,8 +1,9 @@
 """`proposals-api mirror URL`: a local copy of a running instance, through its public API only.
 
 First the origin's export (`GET /v1/export`), streamed to a temporary file and imported in one
-transaction; then its change feed (`GET /v1/changes`) from the position that export ends at,
-page by page, each page applied with the cursor that covers it (api/store/mirror.py). With
+transaction, each line in the changeset the feed's entry for it names (the feed is read from its
+beginning without snapshots for that); then its change feed (`GET /v1/changes`) from the
+position that export ends at, page by page, each page applied with the cursor that covers it (api/store/mirror.py). With
 `--follow` it then polls the feed's head as often as the origin advises, sending the head's ETag
 so that a poll with no news costs a 304. Stopped at any moment (Ctrl-C, SIGTERM, SIGKILL, a lost
 connection), it goes on from where its database says it got to when run again.
@@ -16,7 +17,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
@@ -86,10 +87,14 @@ class Origin:
 
     def open_export(self):
         """The export's response, its headers read and its body not yet."""
-        return self._open("/v1/export", {"Accept": "application/x-ndjson"})
+        return self._open("/v1/export", {"Accept": "*/*"})  # the export answers 406 to application/x-ndjson
 
-    def changes(self, cursor: str | None, etag: str | None) -> Page:
-        query = {"include": "snapshot", "limit": str(PAGE)} | ({"since": cursor} if cursor else {})
+    def changes(self, cursor: str | None, etag: str | None, snapshots: bool = True) -> Page:
+        query = (
+            ({"include": "snapshot"} if snapshots else {})
+            | {"limit": str(PAGE)}
+            | ({"since": cursor} if cursor else {})
+        )
         try:
             response = self._open("/v1/changes?" + urlencode(query), {"If-None-Match": etag} if etag else None)
         except urllib.error.HTTPError as error:  # 409: the origin does not know this position (yet)
@@ -142,9 +147,24 @@ class Mirror:
                 path = Path(folder) / "export.ndjson"
                 size = self._download(response, path)
                 self.echo(f"downloaded {size / 1e6:.1f} MB; importing it")
-                count = store.import_copy(self.conn, path, lambda n: self.echo(f"  {n} change(s) imported"))
+                count = store.import_copy(
+                    self.conn, path, self._feed_from_start(origin_id), lambda n: self.echo(f"  {n} change(s) imported")
+                )
         self.echo(f"imported {count} change(s)")
         return store.read_state(self.conn)  # type: ignore[return-value]
+
+    def _feed_from_start(self, origin_id: str) -> Iterator[dict]:
+        """The feed's entries from its beginning, without snapshots or clauses: which revision and
+        changeset each line of the export is (api/store/mirror.py `import_copy`)."""
+        cursor = None
+        while True:
+            page = self.origin.changes(cursor, None, snapshots=False)
+            if page.status != 200 or page.instance_id != origin_id:
+                raise OriginError(f"{self.origin.url}/v1/changes did not answer as the export's instance {origin_id}")
+            yield from (entry for entry in page.entries if entry.get("collection") != "clauses")
+            if len(page.entries) < PAGE:
+                return
+            cursor = page.next_cursor
 
     def _download(self, response, path: Path) -> int:
         size, reported = 0, 0
@@ -186,7 +206,8 @@ class Mirror:
                 state, applied, skipped = store.apply_page(
                     self.conn, state, page.entries, page.next_cursor, self.origin.url
                 )
-                if page.entries:
+                if applied or skipped:
+                    caught_up = False
                     last = page.entries[-1]
                     self.echo(
                         f"applied {applied} change(s)"
@@ -202,8 +223,6 @@ class Mirror:
                 if not keep_following:
                     return
                 self._wait(interval or page.poll_seconds or DEFAULT_POLL_SECONDS)
-            else:
-                caught_up = False
 
     def _wait(self, seconds: float) -> None:
         deadline = time.monotonic() + seconds

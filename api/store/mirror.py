@@ -6,12 +6,13 @@ the state that says it is done, and each page of the change feed is applied in o
 together with the cursor that covers it: whenever the process stops, the database holds whole
 steps only, and the state says where to go on from.
 
-Changes arrive as the origin recorded them. Clause revisions never travel on their own (their
-proposal's revision carries the clauses, as in the export). An entry whose revision the item has
-reached already is skipped: the export may hold changes the feed lists again after the starting
-position (a change committed before a later one in the export's order), and a write here may have
-made a revision the origin makes too (a party's alliance gets one when a member leaves). A
-revision beyond the next one means this copy has lost its way, and is refused.
+Changes are applied as the origin committed them: each in its revision's order, one origin
+changeset one changeset here, since revision numbers follow from that grouping (a party joining
+an alliance gives the alliance a revision in that commit). Clause revisions never travel on their
+own (their proposal's revision carries the clauses, as in the export). An entry whose revision the
+item has reached already is skipped: applying a change here made it too (the alliance's revision,
+when the party's is applied), or a page came twice. A revision beyond the next one means this
+copy has lost its way, and is refused.
 """
 
 from __future__ import annotations
@@ -101,30 +102,67 @@ def export_changes(path: Path) -> Iterator[tuple[int, object]]:
                 raise LineError(index, None, None, f"not valid JSON: {error}") from error
 
 
-def import_copy(conn: psycopg.Connection, path: Path, progress: Callable[[int], None] | None = None) -> int:
+def import_copy(
+    conn: psycopg.Connection,
+    path: Path,
+    entries: Iterator[dict],
+    progress: Callable[[int], None] | None = None,
+) -> int:
     """Imports the origin's export and moves the mirror to `following`, all in one transaction.
 
-    The feed is then read from the newest revision the export carried (clause revisions aside: the
-    export has none of its own). A feed cursor names a revision by identity, and the copy holds the
-    same revisions as the origin, so a cursor made here is one the origin reads: it resumes at the
-    start of the commit holding that revision there (api/resources/changes.py), and what comes
-    again is skipped as held already. Returns the number of changes imported.
+    An export line says neither its revision nor its changeset, and revision numbers follow from
+    how changes were grouped into changesets: a party joining an alliance in its own commit gives
+    the alliance a revision, in the same commit as another change it does not. So each line is
+    paired with the origin's feed entry for it (`entries`: the feed's entries from its beginning,
+    clauses left out, in the same commit order) and applied as the feed would apply it, in that
+    entry's changeset. The feed is then followed from the last paired entry's own cursor: what
+    the origin committed after the export's snapshot comes next. Returns the changes imported.
     """
     count = 0
+    last: dict | None = None
     with conn.transaction():
-        importer = Importer(conn, "mirror")
+        importer = FeedImporter(conn, None, None)
         conn.execute(q("defer_person_references"))
         for index, change in export_changes(path):
+            entry = next(entries, None)
+            if entry is None or not _same_change(entry, change):
+                raise MirrorDivergedError(
+                    f"line {index + 1} of the export is not the change feed's next change "
+                    f"({_named(change)}; the feed has {_named(entry)}): the origin's export and feed disagree"
+                )
             try:
-                importer.apply(index, change)
+                _apply(conn, importer, index, entry, change)
             except DatasetError as error:
                 raise LineError(index, error.collection, error.item_id, error.problem) from error
+            last = entry
             count += 1
             if progress and count % 1000 == 0:
                 progress(count)
         _check_people(conn)
-        conn.execute(q("mirror_follow_from"))
+        conn.execute(q("mirror_follow_from"), {"cursor": last["cursor"] if last else None})
     return count
+
+
+def _change_id(change: object) -> object:
+    if not isinstance(change, dict):
+        return None
+    record = change.get("record")
+    return record.get("id") if isinstance(record, dict) else change.get("id")
+
+
+def _same_change(entry: dict, change: object) -> bool:
+    return (
+        isinstance(change, dict)
+        and entry.get("collection") == change.get("collection")
+        and entry.get("id") == _change_id(change)
+        and bool(entry.get("deleted")) == bool(change.get("deleted"))
+    )
+
+
+def _named(change: object) -> str:
+    if not isinstance(change, dict):
+        return "nothing"
+    return f"{change.get('collection')} {change.get('id') or _change_id(change)}"
 
 
 def _check_people(conn: psycopg.Connection) -> None:
@@ -169,6 +207,25 @@ def _local_revision(conn: psycopg.Connection, collection: str, item_id: str) -> 
     return row[0] if row else 0
 
 
+def _apply(conn: psycopg.Connection, importer: FeedImporter, index: int, entry: dict, change: dict) -> bool:
+    """Applies one change of the origin (`entry` says which revision it made), unless this copy holds
+    that revision already; False then. A revision beyond the next one is refused."""
+    collection, item_id, revision = entry.get("collection"), entry.get("id"), entry.get("revision")
+    if collection not in SCHEMAS or not isinstance(item_id, str) or not isinstance(revision, int):
+        raise MirrorDivergedError(f"a feed entry this mirror cannot read: {json.dumps(entry)[:300]}")
+    have = _local_revision(conn, collection, item_id)
+    if have >= revision:
+        return False
+    if have != revision - 1:
+        raise MirrorDivergedError(
+            f"{collection} {item_id} revision {revision} arrived, but this copy has revision {have}: "
+            "it no longer follows the origin (was it written to?). Mirror into an empty database."
+        )
+    importer.arriving = str(entry.get("changeset"))
+    importer.apply(index, change)
+    return True
+
+
 def apply_page(
     conn: psycopg.Connection, state: MirrorState, entries: Iterable[dict], next_cursor: str, url: str
 ) -> tuple[MirrorState, int, int]:
@@ -179,26 +236,16 @@ def apply_page(
         importer = FeedImporter(conn, state.origin_changeset, state.local_changeset)
         conn.execute(q("defer_person_references"))
         for index, entry in enumerate(entries):
-            collection, item_id, revision = entry.get("collection"), entry.get("id"), entry.get("revision")
-            if collection == "clauses":
+            if entry.get("collection") == "clauses":
                 continue  # its proposal's revision carries it
-            if collection not in SCHEMAS or not isinstance(item_id, str) or not isinstance(revision, int):
-                raise MirrorDivergedError(f"a feed entry this mirror cannot read: {json.dumps(entry)[:300]}")
-            have = _local_revision(conn, collection, item_id)
-            if have >= revision:
-                skipped += 1
-                continue
-            if have != revision - 1:
-                raise MirrorDivergedError(
-                    f"{collection} {item_id} revision {revision} arrived, but this copy has revision {have}: "
-                    "it no longer follows the origin (was it written to?). Mirror into an empty database."
-                )
-            importer.arriving = str(entry.get("changeset"))
             try:
-                importer.apply(index, feed_change(entry))
+                held = not _apply(conn, importer, index, entry, feed_change(entry))
             except DatasetError as error:
-                raise MirrorDivergedError(f"{collection} {item_id} revision {revision}: {error.problem}") from error
-            applied += 1
+                raise MirrorDivergedError(
+                    f"{entry.get('collection')} {entry.get('id')} revision {entry.get('revision')}: {error.problem}"
+                ) from error
+            skipped += held
+            applied += not held
         _check_people(conn)
         params = {
             "cursor": next_cursor,

@@ -16,14 +16,10 @@ INSERT INTO mirror_state (origin_url, origin_id, phase) VALUES (%(url)s, %(origi
 ON CONFLICT (only_row) DO UPDATE SET origin_url = EXCLUDED.origin_url, phase = 'copying', updated_at = now()
 
 -- name: mirror_follow_from
--- After the copy: the feed is read from the newest revision the export carried (clause revisions
--- never travel on their own: their proposal's revision carries them), as a cursor made here
--- (sql/functions/changes.sql); none when the origin had no data: its feed's beginning.
-UPDATE mirror_state
-   SET phase = 'following', origin_changeset = NULL, local_changeset = NULL, updated_at = now(),
-       feed_cursor = (SELECT change_cursor((SELECT value FROM app_settings WHERE name = 'instance_id'),
-                                           r.collection, r.item_id, r.revision, r.seq)
-                        FROM revisions r WHERE r.collection <> 'clauses' ORDER BY r.seq DESC LIMIT 1)
+-- After the copy: the feed is read on from the cursor of the export's last change (none when the
+-- origin had no data: from its feed's beginning).
+UPDATE mirror_state SET phase = 'following', feed_cursor = %(cursor)s, origin_changeset = NULL,
+       local_changeset = NULL, updated_at = now()
 
 -- name: mirror_advance
 UPDATE mirror_state SET feed_cursor = %(cursor)s, origin_changeset = %(origin_changeset)s,
