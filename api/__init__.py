@@ -9,10 +9,22 @@ from api.config import Settings
 from api.http import auth, connection, fastpath, hooks, logs, metrics, negotiation, ratelimit, serving
 from api.http.openapi import ProblemApi, QueryExamplesInDescriptions, schema_name
 from api.pages import docs, explorer
-from api.resources import clauses, export, health, parties, people, proposals, search, sources, statements, talks
+from api.resources import (
+    changes,
+    clauses,
+    export,
+    health,
+    parties,
+    people,
+    proposals,
+    search,
+    sources,
+    statements,
+    talks,
+)
 
 API_VERSION = "1.0.0"
-RESOURCES = (parties, proposals, clauses, people, talks, statements, sources, search, export, health)
+RESOURCES = (parties, proposals, clauses, people, talks, statements, sources, search, changes, export, health)
 
 
 def create_app(settings: Settings | None = None) -> Flask:

@@ -81,6 +81,7 @@ class Settings:
     public_base_url: str = ""  # "": links are path-absolute (`/v1/talks?cursor=…`)
     metrics_token: str = ""  # "": no /metrics route at all
     idempotency_ttl: int = 24 * 60 * 60
+    changes_poll_interval: int = 5  # seconds: the change feed's head says max-age=N (api/resources/changes.py)
 
     def __post_init__(self) -> None:
         # One connection per thread, and one more for a streamed export's own.
@@ -91,6 +92,8 @@ class Settings:
             raise ValueError("DEFAULT_PAGE_SIZE must be at least 1 and at most MAX_PAGE_SIZE")
         if self.web_threads < 1 or self.web_io_threads < 0:
             raise ValueError("WEB_THREADS must be at least 1 and WEB_IO_THREADS at least 0")
+        if self.changes_poll_interval < 1:
+            raise ValueError("CHANGES_POLL_INTERVAL must be at least 1 (seconds)")
         if self.idempotency_ttl < 1:
             raise ValueError("IDEMPOTENCY_TTL must be at least 1 (seconds)")
         if min(self.database_read_deadline, self.database_write_deadline) <= 0:

@@ -241,6 +241,13 @@ def test_forged_tampered_and_borrowed_cursors_are_400(client, concrete, method, 
     for cursor in ("forged", "eyJrIjpbMV19.AAAAAAAAAAAAAAAA", "x" * 999):
         assert send(client, "GET", url, query_string={**given, "cursor": cursor}).status_code == 400
     first = client.get(url, query_string={**given, "limit": 1}).get_json()
+    if path == "/v1/changes":
+        # The feed's cursors are not signed (an imported copy of the database must read them): one names a
+        # position in the one commit order, the same under every filter. An altered one is malformed (400),
+        # names another revision (200) or one not held here (409); never a 500.
+        altered = first["next_cursor"][:-2] + ("AA" if not first["next_cursor"].endswith("AA") else "BB")
+        assert send(client, "GET", url, query_string={"cursor": altered}).status_code in (200, 400, 409)
+        return
     if first["next_cursor"]:
         cursor = first["next_cursor"]
         tampered = cursor[:-2] + ("AA" if not cursor.endswith("AA") else "BB")

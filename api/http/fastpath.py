@@ -1,7 +1,7 @@
 """The hottest anonymous reads, answered without Flask's per-request machinery.
 
 A plain `GET` of one item, or of a list page with nothing but `limit`, `cursor` (and `q` for
-clauses and `/v1/search`), costs one indexed query; Flask's request context, webargs, the response object and
+clauses and `/v1/search`; the change feed's pages and polls too), costs one indexed query; Flask's request context, webargs, the response object and
 six hooks cost several times that in Python. This WSGI layer sits inside the request log
 (api/http/logs.py), so access lines and metrics are the same, and answers those requests itself,
 through the same code the views use: the read core (`read_item`, `read_list` in
@@ -36,6 +36,7 @@ from api.http.caching import REVALIDATE, effective_policy, shared_policy
 from api.http.exchange import Exchange
 from api.http.headers import REQUEST_ID, oversized_fields
 from api.http.replies import Reply, after_fields, reply_fields
+from api.resources.changes import read_changes
 from api.resources.paging import public_url
 from api.resources.reads import ListQuery, is_id, read_item, read_list
 from api.resources.search import SEARCH, search_site
@@ -49,6 +50,7 @@ LIMIT_VALUE = re.compile(r"[1-9][0-9]{0,5}")  # then compared with MAX_PAGE_SIZE
 CURSOR_VALUE = re.compile(r"[A-Za-z0-9_.-]{1,1000}")
 WORD_VALUE = re.compile(r"[A-Za-z0-9]{1,100}")
 STATUS_LINES = {200: "200 OK", 304: "304 NOT MODIFIED"}
+CHANGES = "/v1/changes"  # the change feed (api/resources/changes.py): its polls are the hottest reads of all
 log = logging.getLogger("proposals_api")
 
 WsgiApp = Callable[[dict, Callable], Iterable[bytes]]
@@ -109,7 +111,10 @@ class FastReads:
         path = environ.get("PATH_INFO", "")
         query = environ.get("QUERY_STRING", "")
         route = LISTS.get(path)
-        if route is not None:
+        if path == CHANGES:
+            read = self._changes_reader(query)
+            rule = CHANGES
+        elif route is not None:
             read = self._list_reader(route, query)
             rule = route.rule
         else:
@@ -167,6 +172,36 @@ class FastReads:
                 if_none_match=if_none_match,
                 base_url=public_url(public_base_url, script_root, route.rule),
                 args=given.items(),
+            )
+
+        return read
+
+    def _changes_reader(self, query: str) -> Callable | None:
+        """The change feed's page (polled most: a cursor, perhaps a limit) for a query string of `limit`
+        and `cursor` only, else None."""
+        given: dict[str, str] = {}
+        for part in query.split("&") if query else ():
+            name, equals, value = part.partition("=")
+            if not equals or name in given or name not in ("limit", "cursor"):
+                return None
+            if name == "limit" and (not LIMIT_VALUE.fullmatch(value) or int(value) > self.settings.max_page_size):
+                return None
+            if name == "cursor" and not CURSOR_VALUE.fullmatch(value):
+                return None
+            given[name] = value
+        args = {"cursor": given.get("cursor"), "limit": int(given["limit"]) if "limit" in given else None}
+        extensions, settings = self.app.extensions, self.settings
+
+        def read(conn: psycopg.Connection, if_none_match: str | None, environ: dict) -> Reply:
+            script_root = environ.get("SCRIPT_NAME", "").rstrip("/")
+            return read_changes(
+                conn,
+                extensions,
+                settings,
+                args,
+                if_none_match=if_none_match,
+                script_root=script_root,
+                query=given.items(),
             )
 
         return read

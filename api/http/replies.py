@@ -38,6 +38,7 @@ class Reply:
     last_modified: datetime | None = None  # informational: when this state became true
     link: str | None = None
     last_modified_http: str | None = None  # the same as an HTTP date already (from the database)
+    cache_control: str | None = None  # a policy of the read's own (the change feed's), else the path's default
 
     def response(self) -> Response:
         """As a Flask response, for the views; the after-view hook adds `after_fields`."""
@@ -49,6 +50,7 @@ class Reply:
 def reply_fields(reply: Reply, cache_control: str) -> list[tuple[str, str]]:
     """The read's own fields, in order. Conditional requests use the ETag only: Last-Modified is
     informational, since imported history can make it go backwards."""
+    cache_control = reply.cache_control or cache_control
     if reply.status != 200:
         return [("ETag", reply.etag), ("Cache-Control", cache_control)]
     content_type = CSV_CONTENT_TYPE if reply.mimetype == "text/csv" else reply.mimetype

@@ -183,10 +183,15 @@ def _locked_item(conn: psycopg.Connection, collection: str, singular: str, item_
 
 def in_transaction(conn: psycopg.Connection, work: Callable[[], T]) -> T:
     """Runs `work` in one transaction; again, up to three times, if Postgres rolls it back for a
-    conflict with a concurrent one (deadlock, serialization failure). Integrity errors become 409/422."""
+    conflict with a concurrent one (deadlock, serialization failure). Integrity errors become 409/422.
+
+    The change feed's lock comes first (`lock_changes`, sql/functions/writes.sql): writes commit one
+    at a time, in the order of their revisions in `GET /v1/changes`. First, because `work` locks rows
+    before it draws its changeset; taken after them, it could deadlock with a writer that holds it."""
     for attempt in range(1, ATTEMPTS + 1):
         try:
             with conn.transaction():
+                conn.execute(q("lock_changes"), prepare=True)
                 return work()
         except psycopg.errors.TransactionRollback:
             if attempt == ATTEMPTS:

@@ -26,8 +26,19 @@ MIGRATIONS_DIR = SQL_DIR / "migrations"
 FUNCTIONS_DIR = SQL_DIR / "functions"
 # The order the function files are applied in: a LANGUAGE sql body is checked when it is created,
 # so whatever it calls comes first.
-FUNCTION_FILES = ("representations.sql", "writes.sql", "search.sql", "snippets.sql", "filters.sql", "search_items.sql")
+FUNCTION_FILES = (
+    "representations.sql",
+    "writes.sql",
+    "search.sql",
+    "snippets.sql",
+    "filters.sql",
+    "search_items.sql",
+    "changes.sql",
+)
 LOCK_KEY = 7_302_159_001  # any constant; names this project's migration lock
+# The change feed's lock, as lock_changes() in sql/functions/writes.sql takes it (it may not exist
+# yet when migrations run): a migration that writes revisions commits in feed order like any writer.
+CHANGES_LOCK_KEY = 7_302_159_002
 
 REPLACES = re.compile(r"^-- replaces (\S+\.sql) sha256:([0-9a-f]{64})$", re.MULTILINE)
 AFTER_FUNCTIONS = re.compile(r"^-- after sql/functions$", re.MULTILINE)
@@ -68,6 +79,7 @@ def migrate(conn: psycopg.Connection) -> list[str]:
     after_functions: list[str] = []
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (CHANGES_LOCK_KEY,))  # migrations may write history
         conn.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations ("
             " name text PRIMARY KEY, sha256 text NOT NULL,"

@@ -3,6 +3,25 @@
 -- tombstones. Input is validated by the Marshmallow schemas before it gets here; constraints are
 -- the last line of defence. Lists in the record replace the stored lists whole.
 
+-- The change feed's lock (migration 0017): every writing transaction takes it before it draws a
+-- changeset, and holds it to its commit, so writers commit one at a time and `revisions.seq`
+-- order is commit order: a feed reader never sees seq N committed before a smaller one. The key
+-- is a constant (api/store/migrate.py takes the same one around migrations, which write too).
+CREATE OR REPLACE FUNCTION lock_changes() RETURNS void
+LANGUAGE sql AS $$ SELECT pg_advisory_xact_lock(7302159002) $$;
+
+-- A new changeset for `who`, under the feed's lock, recorded at the moment the lock was held
+-- (clock_timestamp(), not the transaction's start), so `recorded_at` rises in commit order.
+CREATE OR REPLACE FUNCTION new_changeset(who text) RETURNS changesets
+LANGUAGE plpgsql AS $$
+DECLARE
+  made changesets;
+BEGIN
+  PERFORM lock_changes();
+  INSERT INTO changesets (actor, recorded_at) VALUES (who, clock_timestamp()) RETURNING * INTO made;
+  RETURN made;
+END $$;
+
 -- A JSON array of strings as text[], in order.
 CREATE OR REPLACE FUNCTION text_array(j jsonb) RETURNS text[]
 LANGUAGE plpgsql IMMUTABLE AS $$

@@ -4,7 +4,9 @@
 SELECT {function}(%(record)s::jsonb, %(changeset)s, %(valid_from)s, %(note)s)
 
 -- name: new_changeset
-INSERT INTO changesets (actor) VALUES (%(actor)s) RETURNING id
+-- Every writer draws its changesets here: new_changeset() takes the change feed's lock first
+-- (sql/functions/writes.sql), so writers commit in the order of their revisions' seq.
+SELECT id FROM new_changeset(%(actor)s)
 
 -- name: current_doc
 SELECT doc::jsonb, deleted_at IS NOT NULL FROM {table} WHERE id = %(id)s
@@ -17,7 +19,13 @@ INSERT INTO dataset_imports (name, sha256) VALUES (%(name)s, %(sha256)s)
 ON CONFLICT (name) DO UPDATE SET sha256 = EXCLUDED.sha256, imported_at = now()
 
 -- name: new_changeset_now
-INSERT INTO changesets (actor) VALUES (%(actor)s) RETURNING id, recorded_at
+-- The same, with the instant it was recorded (an API write's `valid_from`).
+SELECT id, recorded_at FROM new_changeset(%(actor)s)
+
+-- name: lock_changes
+-- The change feed's lock, taken first thing in an API write: a write locks rows before it draws its
+-- changeset, and taking this lock after them could deadlock with a writer that holds it.
+SELECT lock_changes()
 
 -- name: lock_key
 SELECT pg_advisory_xact_lock(hashtextextended(%(key)s, 0))
