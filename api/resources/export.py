@@ -27,8 +27,9 @@ from flask.views import MethodView
 from api.http.blueprint import ApiBlueprint
 from api.http.conditional import etag_matches, make_etag, not_modified
 from api.http.connection import connection
+from api.http.openapi import INSTANCE_ID_HEADER
+from api.resources.changes import instance_id
 from api.store.db import give_back, lend
-from api.store.mirror import instance_id as stored_instance_id
 from api.store.records import input_shape
 from api.store.sql import q
 
@@ -43,23 +44,6 @@ blp = ApiBlueprint(
     url_prefix="/v1/export",
     description="The whole dataset with its history, for copying it elsewhere.",
 )
-
-
-INSTANCE_ID_HEADER = {
-    "Instance-Id": {
-        "description": "Names this database's history (stable; a database built by importing an export has its own): "
-        "`proposals-api mirror` tells one origin from another by it.",
-        "schema": {"type": "string"},
-    }
-}
-
-
-def instance_id(conn: psycopg.Connection) -> str:
-    """This database's Instance-Id, read once per app (it never changes)."""
-    found = current_app.extensions.get("instance_id")
-    if found is None:
-        found = current_app.extensions["instance_id"] = stored_instance_id(conn)
-    return found
 
 
 def export_line(
@@ -194,7 +178,7 @@ class Export(MethodView):
         spool = Spool(current_app.extensions, anonymous_read)
         response = Response(spool, mimetype=NDJSON, direct_passthrough=True)
         response.headers["ETag"] = etag
-        response.headers["Instance-Id"] = instance_id(conn)
+        response.headers["Instance-Id"] = instance_id(conn, current_app.extensions)
         response.headers["Cache-Control"] = "public, no-cache"
         response.headers["Content-Disposition"] = 'inline; filename="proposals-export.ndjson"'
         return response

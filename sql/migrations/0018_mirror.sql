@@ -1,9 +1,8 @@
 -- Mirrors (issue 18): `proposals-api mirror URL` copies another instance into this database
 -- through its public API, the export first, then its change feed.
 --
--- instance_id names this database's history, so that a mirror can tell one origin from another
--- whatever URL it is reached under: the export and the change feed send it as `Instance-Id`. A
--- database built by importing another's export gets an id of its own (it is not that database).
+-- A mirror tells one origin from another by its `instance_id` (migration 0017), whatever URL it
+-- is reached under: the export and the change feed send it as `Instance-Id`.
 --
 -- mirror_state holds at most one row: the origin this database mirrors (its URL and its
 -- instance_id), the phase (`copying` while the export is fetched and imported: nothing of it is
@@ -12,9 +11,6 @@
 -- applies the changes it covers, so a mirror stopped at any moment resumes exactly there.
 -- origin_changeset/local_changeset let one origin changeset that spans two pages of the feed stay
 -- one changeset here.
-
-INSERT INTO app_settings (name, value) VALUES ('instance_id', gen_random_uuid()::text)
-ON CONFLICT (name) DO NOTHING;
 
 CREATE TABLE mirror_state (
   only_row         boolean PRIMARY KEY DEFAULT true CHECK (only_row),

@@ -1,6 +1,3 @@
--- name: instance_id
-SELECT value FROM app_settings WHERE name = 'instance_id'
-
 -- name: mirror_lock
 -- One mirror at a time per database (a session lock: the mirror runs on a direct connection).
 SELECT pg_try_advisory_lock(hashtextextended('proposals-api mirror', 0))
