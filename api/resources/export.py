@@ -158,7 +158,7 @@ class Export(MethodView):
         "and `record` or `id` with `deleted`), oldest first: the format `proposals-api import` reads.",
         content_type=NDJSON,
         headers={"ETag": {"description": "Names this state of the dataset.", "schema": {"type": "string"}}}
-        | INSTANCE_ID_HEADER,
+        | {"Instance-Id": INSTANCE_ID_HEADER},
     )
     @blp.alt_response(304, response="NOT_MODIFIED")
     @blp.operation("exportDataset")
