@@ -5,7 +5,8 @@
 
 It needs the kit's data loaded by `bench/kit.py setup`. It calls the WSGI app (`api.create_app()`, with everything that wraps it: the request log, the
 fast path, Flask) directly with the bench kit's endpoints (E1 a proposal with 25 clauses, E2 the
-same with a matching If-None-Match, E3 a one-word search, E4 the first page of talks), and prints
+same with a matching If-None-Match, E3 a one-word search, E4 the first page of talks; P a poll of
+the change feed's head with its ETag, a 304 like E2), and prints
 the CPU time per request of this process (`time.process_time`), then with `--profile` the
 functions that took it (cProfile on a CPU clock, so waiting for Postgres does not count).
 The access log goes to /dev/null, as it goes to a file or a pipe in production.
@@ -29,7 +30,7 @@ WORDS = ["economic", "mutual", "determine", "import", "harbour", "airspace", "la
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("endpoint", choices=["E1", "E2", "E3", "E4"])
+    parser.add_argument("endpoint", choices=["E1", "E2", "E3", "E4", "P"])
     parser.add_argument("-n", type=int, default=2000, help="requests to time")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--gc", action="store_true", help="also report the garbage collector's pauses")
@@ -68,6 +69,9 @@ def main() -> None:
 
     for item in ids:
         etags[item] = dict(call(f"/v1/proposals/{item}")[1])["ETag"]
+    head = call("/v1/changes?since=2100-01-01T00:00:00Z")[2].split(b'"next_cursor":"')[1].split(b'"')[0].decode()
+    poll = f"/v1/changes?cursor={head}"
+    poll_etag = dict(call(poll)[1])["ETag"]
 
     def one(k: int) -> None:
         if args.endpoint == "E1":
@@ -76,8 +80,10 @@ def main() -> None:
             call(f"/v1/proposals/{ids[k % 500]}", {"If-None-Match": etags[ids[k % 500]]})
         elif args.endpoint == "E3":
             call(f"/v1/clauses?q={WORDS[k % len(WORDS)]}&limit=20")
-        else:
+        elif args.endpoint == "E4":
             call("/v1/talks?limit=50")
+        else:
+            call(poll, {"If-None-Match": poll_etag})
 
     for k in range(200):
         one(k)

@@ -59,6 +59,10 @@ NORMALISATIONS: tuple[tuple[str, re.Pattern[str], str], ...] = (
         re.compile(r'((?:"next_cursor": ?"|[?&]cursor=)\.?[A-Za-z0-9_-]+\.)[A-Za-z0-9_-]+'),
         r"\1<signature>",
     ),
+    # A change-feed cursor (`c1:<instance>:…` in base64url) and ETag name the database's instance id,
+    # which each database draws for itself (migration 0017).
+    ("feed cursor", re.compile(r"\bYzE6[A-Za-z0-9_-]+"), "<feed-cursor>"),
+    ("feed etag", re.compile(r'"2\.([ac])[0-9a-f]{16}\.'), r'"2.\1<instance>.'),
     # `proposals-api tokens create` makes a new random secret every time.
     ("token", re.compile(r"\bpat_[0-9]+_[A-Za-z0-9_-]+"), "pat_<token>"),
     # A request without X-Request-ID gets a new random one.

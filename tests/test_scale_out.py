@@ -226,3 +226,60 @@ def test_a_forged_host_cannot_poison_the_links_the_cache_serves(topology):
     following = urllib.parse.urljoin(url, target)  # as a client resolves it (RFC 3986 §5)
     assert following.startswith(proxy + "/v1/parties?")  # the proxy's scheme, host and port
     assert get(following)[0] == 200
+
+
+def test_the_change_feed_on_a_replica_never_shows_an_uncommitted_position_nor_goes_back(topology):
+    """Anonymous feed reads go to the replica (here whatever its lag), a token's to the primary. While
+    replay is paused, the replica's head stays where it was, and a cursor the primary gave for a newer
+    change is a 409 with Retry-After there, never an older page; once it has replayed, it goes on."""
+    from api import create_app
+    from api.config import Settings
+
+    app = create_app(
+        Settings(
+            database_url=topology["primary_url"],
+            database_read_url=(topology["replica_url"],),
+            replica_max_lag_bytes=2**50,
+            rate_limit_writes=1_000_000,
+            rate_limit_reads=1_000_000,
+        )
+    )
+    client, token = app.test_client(), {"Authorization": f"Bearer {topology['token']}"}
+
+    def head(headers: dict[str, str] | None = None) -> str:
+        return client.get("/v1/changes", query_string={"since": "2100-01-01T00:00:00Z"}, headers=headers).get_json()[
+            "next_cursor"
+        ]
+
+    try:
+        with psycopg.connect(topology["replica_url"], autocommit=True) as replica:
+            until(lambda: head() == head(token), message="the replica to replay everything")
+            before = head()
+            replica.execute("SELECT pg_wal_replay_pause()")
+            try:
+                etag = client.get(TALK, headers=token).headers["ETag"]
+                written = client.patch(
+                    TALK,
+                    json={"summary": f"while the replica's replay is paused {time.time()}"},
+                    headers=token | {"If-Match": etag},
+                )
+                assert written.status_code == 200
+                on_primary = client.get("/v1/changes", query_string={"cursor": before}, headers=token).get_json()
+                assert ("talks", "geneva-strategic-stability-2022-01-10") in {
+                    (item["collection"], item["id"]) for item in on_primary["items"]
+                }
+                newer = on_primary["next_cursor"]
+                lagging = client.get("/v1/changes", query_string={"cursor": newer})
+                assert lagging.status_code == 409 and lagging.headers["Retry-After"] == "5"
+                assert client.get("/v1/changes", query_string={"cursor": before}).get_json() == {
+                    "items": [],
+                    "next_cursor": before,  # the replica's head: what it has replayed, nothing more
+                }
+            finally:
+                replica.execute("SELECT pg_wal_replay_resume()")
+            until(lambda: client.get("/v1/changes", query_string={"cursor": newer}).status_code == 200)
+            assert client.get("/v1/changes", query_string={"cursor": before}).get_json() == on_primary
+    finally:
+        app.extensions["db_pool"].close()
+        for replica_pool in app.extensions["db_replicas"]:
+            replica_pool.pool.close()

@@ -44,10 +44,11 @@ from api.http.blueprint import ApiBlueprint
 from api.http.conditional import etag_matches, make_etag
 from api.http.connection import connection
 from api.http.errors import ApiError
-from api.http.openapi import ETAG_HEADER, IF_NONE_MATCH, INSTANCE_ID_HEADER, LINK_HEADER, RETRY_AFTER_HEADER
+from api.http.openapi import ETAG_HEADER, IF_NONE_MATCH, INSTANCE_ID_HEADER, RETRY_AFTER_HEADER
 from api.http.replies import Reply
 from api.resources.paging import public_url
 from api.resources.reads import is_id
+from api.store.executor import read_row
 from api.store.sql import q
 from schemas.changes import atom_query_schema, change_page_schema, changes_query_schema
 
@@ -208,8 +209,8 @@ def read_changes(
     position = position_params(args, instance)
     head_policy = f"public, max-age={settings.changes_poll_interval}"
     if if_none_match and (position["mode"] == "start" or position["same"]):
-        after, head = conn.execute(q("changes_poll"), position, prepare=True).fetchone()
-        etag = make_etag(f"c{instance}.{head}")
+        after, head = read_row(conn, q("changes_poll"), position)  # type: ignore[misc]
+        etag = make_etag(f"c{instance}.{head.decode()}")  # type: ignore[union-attr]
         if after is not None and etag_matches(if_none_match, etag):
             return Reply(304, etag, cache_control=head_policy, instance_id=instance)
     params = position | {
@@ -257,6 +258,12 @@ CACHE_CONTROL_HEADER = {
     "changes and says a day.",
     "schema": {"type": "string", "example": "public, max-age=5"},
 }
+FEED_LINK_HEADER = {
+    "description": 'Where to go on from, as `<url>; rel="next"`: the same parameters with `cursor` set to '
+    "`next_cursor`. On every page, the head's too, since the feed has no last page. Path-absolute, or "
+    "absolute under `PUBLIC_BASE_URL`; never from the request's `Host`.",
+    "schema": {"type": "string"},
+}
 CONFLICT_RESPONSE = {
     "description": "The cursor is well-formed but names a change this server does not hold: a replica that has "
     "not replayed it yet (retry after `Retry-After` seconds, or on another server), or a cursor from a dataset "
@@ -275,7 +282,7 @@ class Changes(MethodView):
         change_page_schema(NAMES),
         headers={
             "ETag": ETAG_HEADER,
-            "Link": LINK_HEADER,
+            "Link": FEED_LINK_HEADER,
             "Cache-Control": CACHE_CONTROL_HEADER,
             "Instance-Id": INSTANCE_ID_HEADER,
         },
@@ -318,7 +325,7 @@ def atom_entry(row: Sequence, base: str) -> str:
     singular = COLLECTIONS[collection].singular
     verb = "deleted" if deleted else "created" if revision == 1 else "revised"
     title = f"{singular.capitalize()} “{name}” {verb} (revision {revision})"
-    summary = f"{title} by {actor}" + (f": {note}" if note else ".") + f" Valid from {_atom_time(valid_from)}."
+    summary = f"{title} by {actor}, valid from {_atom_time(valid_from)}" + (f": {note}" if note else ".")
     item = f"{base}/v1/{collection}/{item_id}"
     links = [
         ("alternate", "text/html", f"{base}/explore/{collection}/{item_id}/history?to={revision}"),
