@@ -397,6 +397,35 @@ def test_an_origin_with_another_identity_is_refused(origin_app, replica):
     assert store.read_state(replica).cursor == state.cursor
 
 
+class AwayOrigin(ClientOrigin):
+    """An origin whose feed answers 503 a few times first (its database away, say)."""
+
+    def __init__(self, client, failures: int) -> None:
+        super().__init__(client)
+        self.failures = failures
+
+    def changes(self, cursor: str | None, etag: str | None, snapshots: bool = True) -> command.Page:
+        if snapshots and self.failures:
+            self.failures -= 1
+            raise command.OriginError("http://origin.test/v1/changes answered 503: away", transient=True)
+        return super().changes(cursor, etag, snapshots)
+
+
+def test_following_waits_out_an_origin_that_is_away(origin_app, replica):
+    run, said = mirror_run(replica, AwayOrigin(origin_app.test_client(), failures=2))
+    state = run.copy()
+    with pytest.raises(command.OriginError, match="answered 503"):  # without --follow it is an error
+        run.follow(state, keep_following=False, interval=None)
+
+    def echo(line: str) -> None:
+        said.append(line)
+        run.stopping = line == "up to date"
+
+    run.echo = echo
+    run.follow(state, keep_following=True, interval=0.01)
+    assert said[-2:] == ["http://origin.test/v1/changes answered 503: away; trying again in 0.01 s", "up to date"]
+
+
 # The real command against a real server: killed, rerun, followed while writers work.
 
 
@@ -468,23 +497,18 @@ def slow_origin(server_url: str) -> Iterator[tuple[str, str, str]]:
         drop_database(server_url, url)
 
 
-@pytest.mark.slow
-def test_killed_in_the_middle_of_the_copy_it_starts_it_again(slow_origin, empty_database_url):
-    origin_url, base, _ = slow_origin
-    with psycopg.connect(empty_database_url, autocommit=True) as conn:
-        migrate(conn)
+def kill_while_blocked(base: str, database_url: str, after: str, table: str) -> tuple[int, list[str], tuple]:
+    """Runs the mirror until it says `after`, then holds a SHARE lock on `table`, so that its next write
+    there waits; kills it with SIGKILL while it waits, and waits until its session is gone. Returns its
+    exit status, its output, and its mirror_state (phase, cursor) as it was while it waited."""
     seen: list[str] = []
-    with (
-        psycopg.connect(empty_database_url) as blocker,
-        psycopg.connect(empty_database_url, autocommit=True) as watcher,
-    ):
-        mirror = start_mirror(base, empty_database_url)
+    with psycopg.connect(database_url) as blocker, psycopg.connect(database_url, autocommit=True) as watcher:
+        mirror = start_mirror(base, database_url)
         try:
-            read_until(mirror, "copying", seen)
-            # Statements come late in the export: the import stops at the first one, halfway.
-            blocker.execute("LOCK TABLE statements IN SHARE MODE")
-            wait_for(lambda: ("Lock",) in mirror_backends(watcher, empty_database_url, blocker))
-            assert watcher.execute("SELECT phase FROM mirror_state").fetchone() == ("copying",)
+            read_until(mirror, after, seen)
+            blocker.execute(psycopg.sql.SQL("LOCK TABLE {} IN SHARE MODE").format(psycopg.sql.Identifier(table)))
+            wait_for(lambda: ("Lock",) in mirror_backends(watcher, database_url, blocker))
+            state = watcher.execute("SELECT phase, feed_cursor FROM mirror_state").fetchone()
             mirror.kill()
             mirror.wait(timeout=30)
             seen += mirror.stdout.readlines()
@@ -492,12 +516,24 @@ def test_killed_in_the_middle_of_the_copy_it_starts_it_again(slow_origin, empty_
             if mirror.poll() is None:
                 mirror.kill()
             blocker.rollback()
-        wait_for(lambda: not mirror_backends(watcher, empty_database_url, blocker))
-        assert mirror.returncode == -signal.SIGKILL
-        assert seen[-1].startswith("downloaded")  # killed while importing
-        # Nothing half-imported: the copy and the state that says it is done commit together.
-        assert watcher.execute("SELECT count(*) FROM revisions").fetchone() == (0,)
-        assert watcher.execute("SELECT phase FROM mirror_state").fetchone() == ("copying",)
+        wait_for(lambda: not mirror_backends(watcher, database_url, blocker))
+    return mirror.returncode, seen, state
+
+
+@pytest.mark.slow
+def test_killed_in_the_middle_of_the_copy_it_starts_it_again(slow_origin, empty_database_url):
+    origin_url, base, _ = slow_origin
+    with psycopg.connect(empty_database_url, autocommit=True) as conn:
+        migrate(conn)
+    # Statements come late in the export: the import waits at the first one, halfway through.
+    status, seen, state = kill_while_blocked(base, empty_database_url, "copying", "statements")
+    assert status == -signal.SIGKILL
+    assert seen[-1].startswith("downloaded")  # killed while importing
+    assert state[0] == "copying"
+    # Nothing half-imported: the copy and the state that says it is done commit together.
+    with psycopg.connect(empty_database_url, autocommit=True) as conn:
+        assert conn.execute("SELECT count(*) FROM revisions").fetchone() == (0,)
+        assert conn.execute("SELECT phase FROM mirror_state").fetchone() == ("copying",)
     again = run_mirror(base, empty_database_url)
     assert again.returncode == 0, again.stdout + again.stderr
     assert again.stdout.startswith("copying ")
@@ -506,43 +542,30 @@ def test_killed_in_the_middle_of_the_copy_it_starts_it_again(slow_origin, empty_
 
 
 @pytest.mark.slow
-def test_killed_while_following_it_resumes_from_its_cursor(slow_origin, empty_database_url, monkeypatch):
+def test_killed_while_following_it_resumes_from_its_cursor(slow_origin, empty_database_url):
+    from api.resources.changes import decode_cursor
+
     origin_url, base, writer = slow_origin
     first = run_mirror(base, empty_database_url)
     assert first.returncode == 0, first.stdout + first.stderr
     send = http_sender(base, writer)
     for number in range(30):  # more than one page of the feed
         make_changes(send, f"resume{number}", number)
-    seen: list[str] = []
-    with (
-        psycopg.connect(empty_database_url) as blocker,
-        psycopg.connect(empty_database_url, autocommit=True) as watcher,
-    ):
-        mirror = start_mirror(base, empty_database_url)
-        try:
-            read_until(mirror, "applied", seen)
-            blocker.execute("LOCK TABLE talks IN SHARE MODE")  # the next page stops at its first talk
-            wait_for(lambda: ("Lock",) in mirror_backends(watcher, empty_database_url, blocker))
-            stored = watcher.execute("SELECT feed_cursor FROM mirror_state").fetchone()[0]
-            mirror.kill()
-            mirror.wait(timeout=30)
-            seen += mirror.stdout.readlines()
-        finally:
-            if mirror.poll() is None:
-                mirror.kill()
-            blocker.rollback()
-        wait_for(lambda: not mirror_backends(watcher, empty_database_url, blocker))
-        assert watcher.execute("SELECT feed_cursor FROM mirror_state").fetchone() == (stored,)
+    # The next page after the first waits at its first talk.
+    status, _, (phase, stored) = kill_while_blocked(base, empty_database_url, "applied", "talks")
+    assert (status, phase) == (-signal.SIGKILL, "following")
+    with psycopg.connect(empty_database_url, autocommit=True) as conn:
+        assert conn.execute("SELECT feed_cursor FROM mirror_state").fetchone() == (stored,)
     assert exported(empty_database_url) != exported(origin_url)
     again = run_mirror(base, empty_database_url)
     assert again.returncode == 0, again.stdout + again.stderr
     assert not again.stdout.startswith("copying")
     # It went on exactly where the stored cursor said: every later change came once, none before it.
-    from api.resources.changes import decode_cursor
-
-    after = decode_cursor(stored, "cursor").seq
     with psycopg.connect(origin_url, autocommit=True) as conn:
-        later = conn.execute("SELECT count(*) FROM revisions WHERE seq > %s AND collection <> 'clauses'", (after,))
+        later = conn.execute(
+            "SELECT count(*) FROM revisions WHERE seq > %s AND collection <> 'clauses'",
+            (decode_cursor(stored, "cursor").seq,),
+        )
         assert sum(map(int, re.findall(r"(?:applied|skipped) (\d+)", again.stdout))) == later.fetchone()[0]
     assert exported(empty_database_url) == exported(origin_url)
 

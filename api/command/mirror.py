@@ -36,7 +36,12 @@ TIMEOUT = 60
 
 
 class OriginError(click.ClickException):
-    """The origin answered something a mirror cannot go on with."""
+    """The origin answered something a mirror cannot go on with; `transient` when it may pass (the
+    origin unreachable, or a 5xx such as its 503 while its database is away): `--follow` waits then."""
+
+    def __init__(self, message: str, transient: bool = False, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.transient, self.retry_after = transient, retry_after
 
 
 @dataclass(frozen=True)
@@ -81,9 +86,13 @@ class Origin:
                 return error
             if error.code == 409:
                 raise
-            raise OriginError(f"{self.url}{path.split('?')[0]} answered {error.code}: {_problem(error)}") from error
+            raise OriginError(
+                f"{self.url}{path.split('?')[0]} answered {error.code}: {_problem(error)}",
+                transient=error.code >= 500 or error.code == 429,
+                retry_after=advised_seconds(error.headers),
+            ) from error
         except (urllib.error.URLError, OSError) as error:
-            raise OriginError(f"cannot reach {self.url}: {getattr(error, 'reason', error)}") from error
+            raise OriginError(f"cannot reach {self.url}: {getattr(error, 'reason', error)}", transient=True) from error
 
     def open_export(self):
         """The export's response, its headers read and its body not yet."""
@@ -100,7 +109,7 @@ class Origin:
         except urllib.error.HTTPError as error:  # 409: the origin does not know this position (yet)
             return Page(409, [], None, None, error.headers.get("Instance-Id"), advised_seconds(error.headers))
         with response:
-            headers, status = response.headers, response.status if hasattr(response, "status") else response.code
+            headers, status = response.headers, response.status
             body = json.loads(response.read()) if status == 200 else {}
         return Page(
             status,
@@ -183,7 +192,15 @@ class Mirror:
         unknown = 0
         caught_up = False
         while not self.stopping:
-            page = self.origin.changes(state.cursor, etag)
+            try:
+                page = self.origin.changes(state.cursor, etag)
+            except OriginError as error:
+                if not (keep_following and error.transient):
+                    raise
+                wait = error.retry_after or interval or DEFAULT_POLL_SECONDS
+                self.echo(f"{error.message}; trying again in {wait:g} s")
+                self._wait(wait)
+                continue
             if page.instance_id and page.instance_id != state.origin_id:
                 raise store.MirrorRefusedError(
                     f"{self.origin.url} is now instance {page.instance_id}, not {state.origin_id} "
