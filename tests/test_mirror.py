@@ -195,6 +195,15 @@ def test_a_mirror_of_one_origin_refuses_another(replica):
     assert store.claim(replica, "http://one-moved.test", "instance-one").origin_id == "instance-one"
 
 
+def test_a_mirror_is_never_seeded(replica):
+    """`serve` seeds a database on its first start: a mirror's data is its origin's alone."""
+    from api.store.dataset import seed
+
+    store.claim(replica, "http://one.test", "instance-one")
+    assert [count for _, count in seed(replica)] == [None, None]
+    assert replica.execute("SELECT count(*) FROM revisions").fetchone() == (0,)
+
+
 def test_a_database_cannot_mirror_itself(replica):
     with pytest.raises(store.MirrorRefusedError, match="this very database"):
         store.claim(replica, "http://self.test", store.instance_id(replica))
