@@ -117,7 +117,14 @@ def decode_cursor(token: str, parameter: str) -> Position | None:
         400,
         f"`{parameter}` is not a cursor of this feed"
         + (" or an RFC 3339 instant." if parameter == "since" else "; start again without it."),
-        errors=[{"parameter": parameter, "detail": "Not a cursor of /v1/changes."}],
+        errors=[
+            {
+                "parameter": parameter,
+                "detail": "Neither a cursor of /v1/changes nor an RFC 3339 instant."
+                if parameter == "since"
+                else "Not a cursor of /v1/changes.",
+            }
+        ],
     )
 
 
@@ -319,6 +326,15 @@ def _atom_time(value: datetime) -> str:
     return value.isoformat().replace("+00:00", "Z")
 
 
+NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def text(value: str) -> str:
+    """Character data for XML 1.0: escaped, and the control characters it cannot carry at all (an
+    imported note may hold one) shown as U+FFFD, so the feed stays well-formed."""
+    return escape(NOT_XML.sub("\ufffd", value))
+
+
 def atom_entry(row: Sequence, base: str) -> str:
     """One revision as an Atom entry: its summary in words, and links to the item, its history and its diff."""
     collection, item_id, revision, valid_from, recorded_at, actor, note, deleted, _, name = row
@@ -337,10 +353,10 @@ def atom_entry(row: Sequence, base: str) -> str:
         f"<link rel={quoteattr(rel)} type={quoteattr(kind)} href={quoteattr(href)}/>" for rel, kind, href in links
     )
     return (
-        f"<entry><id>{entry_id(collection, item_id, revision)}</id><title>{escape(title)}</title>"
-        f"<updated>{_atom_time(recorded_at)}</updated><author><name>{escape(actor)}</name></author>"
+        f"<entry><id>{entry_id(collection, item_id, revision)}</id><title>{text(title)}</title>"
+        f"<updated>{_atom_time(recorded_at)}</updated><author><name>{text(actor)}</name></author>"
         f"{link_lines}<category term={quoteattr(collection)}/>"
-        f'<summary type="text">{escape(summary)}</summary></entry>'
+        f'<summary type="text">{text(summary)}</summary></entry>'
     )
 
 
