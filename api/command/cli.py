@@ -1,4 +1,4 @@
-"""The `proposals-api` command: serve, migrate, seed, import, openapi."""
+"""The `proposals-api` command: serve, migrate, seed, import, export, mirror, openapi."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import click
 import yaml
 
 from api.command import embedded, lifecycle
+from api.command.mirror import mirror_command
 from api.command.tokens import tokens
 from api.config import Settings
 from api.http.headers import HEAD_BUFFER_BYTES
@@ -43,6 +44,7 @@ def main() -> None:
 
 
 main.add_command(tokens)
+main.add_command(mirror_command)
 
 
 @main.command("migrate")

@@ -30,6 +30,11 @@ ETAG_HEADER = {
     "description": "Names this representation; send it back in If-None-Match to get 304.",
     "schema": {"type": "string", "example": '"2.42"'},
 }
+INSTANCE_ID_HEADER = {
+    "description": "Names this database's history (migration 0017; a database built by importing an export has "
+    "its own): `proposals-api mirror` tells one origin from another by it, whatever its URL.",
+    "schema": {"type": "string", "example": "3f9c1a7e5b2d4c60"},
+}
 LAST_MODIFIED_HEADER = {
     "description": "When this state of the item became true (`updated_at`, as an HTTP date). For information: "
     "conditional requests use the ETag.",

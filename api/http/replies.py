@@ -40,6 +40,7 @@ class Reply:
     last_modified_http: str | None = None  # the same as an HTTP date already (from the database)
     version: int | None = None  # an item's revision, for the version cache (api/store/versions.py)
     cache_control: str | None = None  # a policy of the read's own (the change feed's), else the path's default
+    instance_id: str | None = None  # the change feed's Instance-Id, which `proposals-api mirror` checks
 
     def response(self) -> Response:
         """As a Flask response, for the views; the after-view hook adds `after_fields`."""
@@ -53,7 +54,8 @@ def reply_fields(reply: Reply, cache_control: str) -> list[tuple[str, str]]:
     informational, since imported history can make it go backwards."""
     cache_control = reply.cache_control or cache_control
     if reply.status != 200:
-        return [("ETag", reply.etag), ("Cache-Control", cache_control)]
+        fields = [("ETag", reply.etag), ("Cache-Control", cache_control)]
+        return [*fields, ("Instance-Id", reply.instance_id)] if reply.instance_id else fields
     content_type = CSV_CONTENT_TYPE if reply.mimetype == "text/csv" else reply.mimetype
     fields = [
         ("Content-Type", content_type),
@@ -67,6 +69,8 @@ def reply_fields(reply: Reply, cache_control: str) -> list[tuple[str, str]]:
         fields.append(("Last-Modified", http_date(reply.last_modified)))
     if reply.link:
         fields.append(("Link", reply.link))
+    if reply.instance_id:
+        fields.append(("Instance-Id", reply.instance_id))
     return fields
 
 

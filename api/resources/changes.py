@@ -44,7 +44,7 @@ from api.http.blueprint import ApiBlueprint
 from api.http.conditional import etag_matches, make_etag
 from api.http.connection import connection
 from api.http.errors import ApiError
-from api.http.openapi import ETAG_HEADER, IF_NONE_MATCH, RETRY_AFTER_HEADER
+from api.http.openapi import ETAG_HEADER, IF_NONE_MATCH, INSTANCE_ID_HEADER, RETRY_AFTER_HEADER
 from api.http.replies import Reply
 from api.resources.paging import public_url
 from api.resources.reads import is_id
@@ -219,7 +219,7 @@ def read_changes(
         after, head = read_row(conn, q("changes_poll"), position)  # type: ignore[misc]
         etag = make_etag(f"c{instance}.{head.decode()}")  # type: ignore[union-attr]
         if after is not None and etag_matches(if_none_match, etag):
-            return Reply(304, etag, cache_control=head_policy)
+            return Reply(304, etag, cache_control=head_policy, instance_id=instance)
     params = position | {
         "instance": instance,
         "site": public_url(settings.public_base_url, script_root, "/v1/"),
@@ -236,10 +236,11 @@ def read_changes(
     policy = FULL_PAGE_CACHE if full else head_policy
     etag = make_etag(f"c{instance}.{head}")
     if if_none_match and etag_matches(if_none_match, etag):
-        return Reply(304, etag, cache_control=policy)
+        return Reply(304, etag, cache_control=policy, instance_id=instance)
     body = '{"items":[' + ",".join(docs) + '],"next_cursor":"' + next_cursor + '"}'
     base_url = public_url(settings.public_base_url, script_root, "/v1/changes")
-    return Reply(200, etag, body.encode(), link=next_link(base_url, query, next_cursor), cache_control=policy)
+    link = next_link(base_url, query, next_cursor)
+    return Reply(200, etag, body.encode(), link=link, cache_control=policy, instance_id=instance)
 
 
 def changes_response(args: Mapping[str, object]) -> Response:
@@ -286,10 +287,17 @@ class Changes(MethodView):
     @blp.response(
         200,
         change_page_schema(NAMES),
-        headers={"ETag": ETAG_HEADER, "Link": FEED_LINK_HEADER, "Cache-Control": CACHE_CONTROL_HEADER},
+        headers={
+            "ETag": ETAG_HEADER,
+            "Link": FEED_LINK_HEADER,
+            "Cache-Control": CACHE_CONTROL_HEADER,
+            "Instance-Id": INSTANCE_ID_HEADER,
+        },
     )
     @blp.alt_response(
-        304, response="NOT_MODIFIED", headers={"ETag": ETAG_HEADER, "Cache-Control": CACHE_CONTROL_HEADER}
+        304,
+        response="NOT_MODIFIED",
+        headers={"ETag": ETAG_HEADER, "Cache-Control": CACHE_CONTROL_HEADER, "Instance-Id": INSTANCE_ID_HEADER},
     )
     @blp.alt_response(400, response="BAD_REQUEST")
     @blp.alt_response(406, response="NOT_ACCEPTABLE")

@@ -27,6 +27,8 @@ from flask.views import MethodView
 from api.http.blueprint import ApiBlueprint
 from api.http.conditional import etag_matches, make_etag, not_modified
 from api.http.connection import connection
+from api.http.openapi import INSTANCE_ID_HEADER
+from api.resources.changes import instance_id
 from api.store.db import give_back, lend
 from api.store.records import input_shape
 from api.store.sql import q
@@ -155,7 +157,8 @@ class Export(MethodView):
         description="NDJSON: one change per line (`collection`, `valid_from`, `actor`, `note`, "
         "and `record` or `id` with `deleted`), oldest first: the format `proposals-api import` reads.",
         content_type=NDJSON,
-        headers={"ETag": {"description": "Names this state of the dataset.", "schema": {"type": "string"}}},
+        headers={"ETag": {"description": "Names this state of the dataset.", "schema": {"type": "string"}}}
+        | {"Instance-Id": INSTANCE_ID_HEADER},
     )
     @blp.alt_response(304, response="NOT_MODIFIED")
     @blp.operation("exportDataset")
@@ -175,6 +178,7 @@ class Export(MethodView):
         spool = Spool(current_app.extensions, anonymous_read)
         response = Response(spool, mimetype=NDJSON, direct_passthrough=True)
         response.headers["ETag"] = etag
+        response.headers["Instance-Id"] = instance_id(conn, current_app.extensions)
         response.headers["Cache-Control"] = "public, no-cache"
         response.headers["Content-Disposition"] = 'inline; filename="proposals-export.ndjson"'
         return response

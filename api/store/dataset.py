@@ -230,5 +230,7 @@ def import_dataset(
 
 
 def seed(conn: psycopg.Connection) -> list[tuple[str, int | None]]:
-    """Loads the bundled dataset files that are not loaded yet."""
+    """Loads the bundled dataset files that are not loaded yet; none into a mirror (its data is its origin's)."""
+    if conn.execute(q("is_mirror")).fetchone()[0]:
+        return [(path.name, None) for path in SEED_FILES]
     return [(path.name, import_dataset(conn, path, actor="seed")) for path in SEED_FILES]
