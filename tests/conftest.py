@@ -23,8 +23,11 @@ from api import create_app
 from api.command import embedded
 from api.config import Settings
 from api.store import migrate as migrations
+from api.store import sql as named_sql
 from api.store.dataset import import_dataset, seed
 from api.store.migrate import migrate
+from api.store.sql import parse_queries
+from api.store.sql import queries as named_queries
 from tests.support import PrivatePostgres, create_database, create_seeded_database, drop_database, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -261,6 +264,7 @@ def landed_migrations() -> list[tuple[str, str]]:
 
 
 LANDED_FUNCTION_FILES = ("representations.sql", "writes.sql", "search.sql", "snippets.sql", "filters.sql")
+LANDED_QUERY_FILES = ("records.sql",)  # what the importer asks for
 
 
 def landed_database(conn: psycopg.Connection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -268,10 +272,15 @@ def landed_database(conn: psycopg.Connection, tmp_path: Path, monkeypatch: pytes
     then its two data files imported by them (what later migrations must carry over)."""
     files = landed_migrations()
     functions = [(name, landed(f"sql/functions/{name}").decode()) for name in LANDED_FUNCTION_FILES]
+    # Its named queries too, over today's: the importer's queries call the functions of their own day.
+    then_queries = dict(named_queries())
+    for name in LANDED_QUERY_FILES:
+        then_queries |= parse_queries(landed(f"sql/queries/{name}").decode())
     with monkeypatch.context() as then:
         then.setattr(migrations, "migration_files", lambda: files)
         then.setattr(migrations, "function_files", lambda: functions)
         migrations.migrate(conn)
-    for name in ("dataset.json", "history.json"):
-        (tmp_path / name).write_bytes(landed(f"data/{name}"))
-        import_dataset(conn, tmp_path / name)
+        then.setattr(named_sql, "queries", lambda: then_queries)
+        for name in ("dataset.json", "history.json"):
+            (tmp_path / name).write_bytes(landed(f"data/{name}"))
+            import_dataset(conn, tmp_path / name)
