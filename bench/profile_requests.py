@@ -32,6 +32,7 @@ def main() -> None:
     parser.add_argument("endpoint", choices=["E1", "E2", "E3", "E4"])
     parser.add_argument("-n", type=int, default=2000, help="requests to time")
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--sort", default="cumulative", help="the profile's order: cumulative or tottime")
     parser.add_argument("--gc", action="store_true", help="also report the garbage collector's pauses")
     args = parser.parse_args()
     out = sys.stdout
@@ -104,7 +105,7 @@ def main() -> None:
             one(k)
         profile.disable()
         text = io.StringIO()
-        pstats.Stats(profile, stream=text).sort_stats("cumulative").print_stats(40)
+        pstats.Stats(profile, stream=text).sort_stats(args.sort).print_stats(40)
         print(text.getvalue(), file=out)
     app.extensions["db_pool"].close()
 

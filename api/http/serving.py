@@ -58,6 +58,8 @@ def read_body(environ: dict, max_body: int) -> None:
     A larger declared body is left unread: the app refuses it (413) without waiting for it.
     """
     length = environ.get("CONTENT_LENGTH") or ""
+    if not length and "HTTP_TRANSFER_ENCODING" not in environ:
+        return  # no body: the usual GET
     chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
     if length.isdigit() and 0 < int(length) <= max_body:
         data = environ["wsgi.input"].read(int(length))

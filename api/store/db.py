@@ -82,6 +82,7 @@ class DeadlineConnection(psycopg.Connection):
 
     deadline: float | None = None
     wait_limit: float = 1.0  # set per pool by `_connection_class`
+    poller: select.poll | None = None  # `_usable`'s, made at its first check
     reachability: Reachability
 
     @classmethod
@@ -172,8 +173,10 @@ def _usable(conn: psycopg.Connection) -> None:
     """
     if conn.closed:
         raise psycopg.OperationalError("the connection is closed")
-    poller = select.poll()
-    poller.register(conn.fileno(), select.POLLIN | select.POLLERR | select.POLLHUP)
+    poller = getattr(conn, "poller", None)  # made once per connection: its socket stays the same
+    if poller is None:
+        poller = conn.poller = select.poll()  # type: ignore[attr-defined]
+        poller.register(conn.fileno(), select.POLLIN | select.POLLERR | select.POLLHUP)
     if poller.poll(0):
         conn.deadline = getattr(_borrowing, "deadline", None)  # the round trip counts against the request's
         try:
