@@ -195,7 +195,14 @@ def access(fields: dict) -> None:
 
 def access_entry(fields: dict, created: float, pid: int | None) -> dict:
     """What JsonFormatter makes of the access record (outside a request context)."""
-    return {"ts": timestamp(created), "level": "INFO", "logger": ACCESS.name, "message": "request", "pid": pid, **fields}
+    return {
+        "ts": timestamp(created),
+        "level": "INFO",
+        "logger": ACCESS.name,
+        "message": "request",
+        "pid": pid,
+        **fields,
+    }
 
 
 def timestamp(created: float) -> str:
