@@ -116,9 +116,39 @@ def main() -> None:
             one(k)
         profile.disable()
         text = io.StringIO()
-        pstats.Stats(profile, stream=text).sort_stats(args.sort).print_stats(40)
+        stats = pstats.Stats(profile, stream=text)
+        stats.sort_stats(args.sort).print_stats(40)
         print(text.getvalue(), file=out)
+        print(breakdown(stats), file=out)
     app.extensions["db_pool"].close()
+
+
+# What a request's CPU goes to, as the functions that do it (file, function), cumulative times.
+PARTS = {
+    "psycopg: cursor, execute, wait (executor `_run`)": [("store/executor.py", "_run")],
+    "pool: lend, give_back": [("store/db.py", "lend"), ("store/db.py", "give_back")],
+    "access log and metrics (`_finish`, `start`)": [("http/logs.py", "_finish"), ("http/logs.py", "start")],
+    "header fields and their size check": [("http/fastpath.py", "_headers"), ("http/headers.py", "oversized_fields")],
+    "rate limit count": [("http/ratelimit.py", "count_read"), ("http/ratelimit.py", "client_address")],
+}
+
+
+def breakdown(stats: pstats.Stats) -> str:
+    """Each part's share of the time inside the outermost WSGI layer (the request log); the read
+    core is read_item/read_list without their queries; the rest is the layers' own work."""
+    timed = stats.stats  # type: ignore[attr-defined]
+
+    def cumulative(file: str, function: str) -> float:
+        return sum(v[3] for k, v in timed.items() if k[0].endswith(file) and k[2] == function)
+
+    total = cumulative("http/logs.py", "__call__")
+    shares = {name: sum(cumulative(*where) for where in places) for name, places in PARTS.items()}
+    core = cumulative("resources/reads.py", "read_item") + cumulative("resources/reads.py", "read_list")
+    shares["read core: ETag, cursor, body (read_item/read_list without psycopg)"] = (
+        core - shares["psycopg: cursor, execute, wait (executor `_run`)"]
+    )
+    shares["the rest: WSGI layers, turns, fast-path routing"] = total - sum(shares.values())
+    return "\n".join(f"{share / total * 100:5.1f} %  {name}" for name, share in shares.items())
 
 
 def _time_collection(phase: str, info: dict, started: dict, pauses: dict[int, list[float]]) -> None:
