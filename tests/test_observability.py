@@ -293,3 +293,40 @@ def test_an_unexpected_error_is_logged_with_its_id_and_trace_and_never_sent():
     assert "RuntimeError: secret internals" in error["trace"] and "Traceback" in error["trace"]
     access = next(e for e in entries if e["logger"] == "proposals_api.access")
     assert (access["request_id"], access["status"], access["route"]) == ("boom-1", 500, "/boom")
+
+
+def test_the_waiting_gauge_counts_a_borrow_that_waits_and_not_one_that_finds_a_connection(database_url):
+    """`_borrow` skips the gauge when psycopg_pool's deque of idle connections (`_pool`) holds one:
+    this also guards that private attribute, should a psycopg_pool upgrade rename it."""
+    from api.store import db
+
+    pool = db.open_pool(Settings(database_url=database_url, pool_min_size=1, pool_max_size=1, pool_timeout=5))
+    try:
+        pool.wait(timeout=5)
+        assert len(pool._pool) == 1  # the attribute `_borrow` reads: the idle connections
+        seen: list[float] = []
+        real_inc = metrics.POOL_WAITING.inc
+
+        def counting_inc(amount: float = 1) -> None:
+            seen.append(amount)
+            real_inc(amount)
+
+        metrics.POOL_WAITING.inc = counting_inc  # type: ignore[method-assign]
+        try:
+            held = db._borrow(pool, 5, time.monotonic() + 5)  # an idle one is there: no wait counted
+            assert seen == []
+            with concurrent.futures.ThreadPoolExecutor(1) as waiter:
+                second = waiter.submit(db._borrow, pool, 5, time.monotonic() + 5)
+                deadline = time.monotonic() + 5
+                while not seen and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                assert seen == [1]  # the second borrow found none idle: counted while it waits
+                held.deadline = None
+                pool.putconn(held)
+                other = second.result(timeout=5)
+            other.deadline = None
+            pool.putconn(other)
+        finally:
+            del metrics.POOL_WAITING.inc
+    finally:
+        pool.close()

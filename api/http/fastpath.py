@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import logging
 import re
-import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
@@ -35,7 +34,7 @@ from api.http import ratelimit
 from api.http.caching import REVALIDATE, effective_policy, shared_policy
 from api.http.conditional import etag_matches, make_etag
 from api.http.exchange import Exchange
-from api.http.headers import REQUEST_ID, oversized_fields
+from api.http.headers import REQUEST_ID, new_request_id, oversized_fields
 from api.http.replies import Reply, after_fields, reply_fields
 from api.resources.changes import read_changes
 from api.resources.paging import public_url
@@ -46,6 +45,7 @@ from api.store.versions import Key, Versions
 
 ACCEPTED = frozenset({"*/*", "application/json"})  # Accept values that select JSON for every route here
 ITEMS = {collection.name: collection.singular for collection in COLLECTIONS.values()}
+ITEM_RULES = {name: f"/v1/{name}/<{singular}_id>" for name, singular in ITEMS.items()}
 ITEM_PATH = re.compile(r"/v1/(" + "|".join(ITEMS) + r")/([^/]+)")
 # Query values taken as they are: any other spelling goes to Flask, which decodes and validates it.
 LIMIT_VALUE = re.compile(r"[1-9][0-9]{0,5}")  # then compared with MAX_PAGE_SIZE
@@ -126,7 +126,7 @@ class FastReads:
                 return self.inner(environ, start_response)
             collection, item_id = match.groups()
             singular = ITEMS[collection]
-            rule = f"/v1/{collection}/<{singular}_id>"
+            rule = ITEM_RULES[collection]
             key = (collection, item_id)
 
             def read(conn: psycopg.Connection, if_none_match: str | None, environ: dict) -> Reply:
@@ -269,7 +269,7 @@ class FastReads:
     def _headers(self, environ: dict, reply: Reply, counts: list[ratelimit.Count]) -> list[tuple[str, str]]:
         """What Flask's path writes, with its builders (api/http/replies.py), in its order."""
         given = environ.get("HTTP_X_REQUEST_ID", "")
-        request_id = given if REQUEST_ID.match(given) else uuid.uuid4().hex
+        request_id = given if REQUEST_ID.match(given) else new_request_id()
         return reply_fields(reply, self.cache_control) + after_fields(counts, request_id, api_read=True)
 
 

@@ -13,8 +13,8 @@ X-Forwarded-For) spends its time on a huge value.
 
 from __future__ import annotations
 
+import os
 import re
-import uuid
 from collections.abc import Mapping
 
 from flask import g, request
@@ -43,7 +43,8 @@ def oversized_fields(environ: Mapping[str, object]) -> str | None:
     api/http/fastpath.py can ask before Flask is involved; a pass over some twenty keys (about 3 µs)."""
     total = 0
     for key, value in environ.items():
-        if key.startswith("HTTP_") or key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+        # "HTTP_" <= key < "HTTP`" is key.startswith("HTTP_") ("`" follows "_"), without a call.
+        if "HTTP_" <= key < "HTTP`" or key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
             size = len(value)  # type: ignore[arg-type]
             if size > MAX_FIELD_BYTES:
                 name = key.removeprefix("HTTP_").replace("_", "-").title()
@@ -64,8 +65,17 @@ def request_id() -> str:
     """The client's X-Request-ID when it is well-formed, else a new one."""
     if "request_id" not in g:
         given = request.headers.get("X-Request-ID", "")
-        g.request_id = given if REQUEST_ID.match(given) else uuid.uuid4().hex
+        g.request_id = given if REQUEST_ID.match(given) else new_request_id()
     return g.request_id
+
+
+def new_request_id() -> str:
+    """A random UUID 4 as 32 hex digits, as `uuid.uuid4().hex` writes it, without the UUID object
+    (which costs about a microsecond a request in its constructor)."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
+    raw[8] = (raw[8] & 0x3F) | 0x80  # the RFC 4122 variant
+    return raw.hex()
 
 
 def closing_headers(request_id: str) -> list[tuple[str, str]]:

@@ -10,6 +10,7 @@ metrics at the same moment.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import sys
 import time
@@ -32,7 +33,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "ts": timestamp(record.created),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
@@ -101,7 +102,7 @@ class RequestLog:
 
         def start(status: str, headers: list, exc_info=None):
             seen["status"] = int(status.split(" ", 1)[0])
-            seen["request_id"] = next((v for k, v in headers if k.lower() == "x-request-id"), None)
+            seen["request_id"] = _request_id(headers)
             return start_response(status, headers, exc_info)
 
         try:
@@ -137,6 +138,14 @@ class _Closing:
             done, self.done = self.done, None
             if done is not None:
                 done()
+
+
+def _request_id(headers: list[tuple[str, str]]) -> str | None:
+    """The first X-Request-ID field's value: a name of another length is passed over without `lower()`."""
+    for name, value in headers:
+        if len(name) == 12 and (name == "X-Request-ID" or name.lower() == "x-request-id"):
+            return value
+    return None
 
 
 def _finish(environ: dict, exchange: Exchange, seen: dict, started: float) -> None:
@@ -175,7 +184,7 @@ def access(fields: dict) -> None:
     if handler is None or has_request_context():
         ACCESS.info("request", extra=fields)
         return
-    line = orjson.dumps(access_entry(fields, time.time(), os.getpid()), default=str).decode()
+    line = orjson.dumps(access_entry(fields, time.time(), _pid()), default=str).decode()
     try:
         with handler.lock:
             handler.stream.write(line + handler.terminator)
@@ -186,8 +195,43 @@ def access(fields: dict) -> None:
 
 def access_entry(fields: dict, created: float, pid: int | None) -> dict:
     """What JsonFormatter makes of the access record (outside a request context)."""
-    ts = datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    return {"ts": ts, "level": "INFO", "logger": ACCESS.name, "message": "request", "pid": pid, **fields}
+    return {
+        "ts": timestamp(created),
+        "level": "INFO",
+        "logger": ACCESS.name,
+        "message": "request",
+        "pid": pid,
+        **fields,
+    }
+
+
+def timestamp(created: float) -> str:
+    """`created` as JsonFormatter writes it (UTC, milliseconds, `Z`). The text up to the second is
+    made once a second: a datetime and its isoformat cost more than the rest of the access line."""
+    seconds = math.floor(created)
+    micros = round((created - seconds) * 1e6)  # as datetime.fromtimestamp rounds, then truncated to ms
+    if micros >= 1_000_000:
+        seconds, micros = seconds + 1, micros - 1_000_000
+    global _second
+    second = _second  # read once: another thread may swap it
+    if second[0] != seconds:
+        second = _second = (seconds, datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S"))
+    return f"{second[1]}.{micros // 1000:03d}Z"
+
+
+_second: tuple[int | None, str] = (None, "")  # the second last formatted, and its text
+
+
+def _pid() -> int:
+    """This process's id, asked once per process (a system call each time otherwise)."""
+    pid = _process[0]
+    if pid is None:
+        pid = _process[0] = os.getpid()
+    return pid
+
+
+_process: list[int | None] = [None]
+os.register_at_fork(after_in_child=lambda: _process.__setitem__(0, None))
 
 
 def _sole_handler() -> _StderrHandler | None:

@@ -77,5 +77,11 @@ def reply_fields(reply: Reply, cache_control: str) -> list[tuple[str, str]]:
 def after_fields(counts: list[ratelimit.Count] | None, request_id: str, api_read: bool) -> list[tuple[str, str]]:
     """What follows on every answer, in order: the rate-limit state, `Vary: Accept` on an API read
     (JSON or CSV by Accept), then the closing fields (api/http/headers.py)."""
-    vary = [("Vary", "Accept")] if api_read else []
-    return [*ratelimit.rate_limit_headers(counts), *vary, *closing_headers(request_id)]
+    fields = ratelimit.rate_limit_headers(counts)  # a new list each time: extended here
+    if api_read:
+        fields.append(VARY_ACCEPT)
+    fields += closing_headers(request_id)
+    return fields
+
+
+VARY_ACCEPT = ("Vary", "Accept")

@@ -21,7 +21,7 @@ thread in granian. docs/deploy.md weighs it.
 from __future__ import annotations
 
 import io
-import threading
+import queue
 from collections.abc import Callable, Iterable
 
 from flask import Flask
@@ -34,12 +34,17 @@ class Turns:
 
     def __init__(self, app: WsgiApp, turns: int, max_body: int) -> None:
         self.app = app
-        self.turns = threading.Semaphore(turns)
+        # The turns as tokens in a queue: taking one and putting it back are single C calls, where
+        # a threading.Semaphore runs a Condition and a lock in Python, twice a request.
+        self.turns: queue.SimpleQueue[int] = queue.SimpleQueue()
+        for turn in range(turns):
+            self.turns.put(turn)
         self.max_body = max_body
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         read_body(environ, self.max_body)
-        with self.turns:
+        turn = self.turns.get()
+        try:
             body = self.app(environ, start_response)
             # A body that is sent as it comes, with no turn held (api/resources/export.py's `Spool`), or whole.
             if isinstance(body, list) or getattr(body, "sends_without_turn", False):
@@ -50,6 +55,8 @@ class Turns:
                 close = getattr(body, "close", None)
                 if close is not None:
                     close()
+        finally:
+            self.turns.put(turn)
 
 
 def read_body(environ: dict, max_body: int) -> None:
@@ -58,6 +65,8 @@ def read_body(environ: dict, max_body: int) -> None:
     A larger declared body is left unread: the app refuses it (413) without waiting for it.
     """
     length = environ.get("CONTENT_LENGTH") or ""
+    if not length and "HTTP_TRANSFER_ENCODING" not in environ:
+        return  # no body: the usual GET
     chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
     if length.isdigit() and 0 < int(length) <= max_body:
         data = environ["wsgi.input"].read(int(length))

@@ -42,7 +42,24 @@ def _serializer(collection: str, secret: str | None = None) -> URLSafeSerializer
 
 
 def _fingerprint(filters: Mapping[str, object]) -> str:
-    """Names the filters a cursor was made under, so it is not replayed under others."""
+    """Names the filters a cursor was made under, so it is not replayed under others. Remembered
+    when every value is a string, a number, a bool or None (their types are part of the key, so
+    `True` and `1` stay apart): every page of a list asks it again."""
+    types = tuple(map(type, filters.values()))
+    if PLAIN.issuperset(types):
+        return _known_fingerprint(tuple(filters.items()), types)
+    return _fingerprint_of(filters)  # a date, a list: equal values may print differently
+
+
+PLAIN = frozenset({str, int, bool, type(None)})
+
+
+@lru_cache(maxsize=1024)
+def _known_fingerprint(items: tuple[tuple[str, object], ...], types: tuple[type, ...]) -> str:
+    return _fingerprint_of(dict(items))
+
+
+def _fingerprint_of(filters: Mapping[str, object]) -> str:
     canonical = orjson.dumps({k: str(v) for k, v in sorted(filters.items()) if v is not None})
     return hashlib.sha256(canonical).hexdigest()[:16]
 

@@ -175,6 +175,12 @@ class ListQuery:
         return self.query or self.collection
 
 
+@cache
+def _after_names(key_count: int) -> tuple[str, ...]:
+    """The page query's keyset parameters: `after_1` … `after_<key_count>`."""
+    return tuple(f"after_{i + 1}" for i in range(key_count))
+
+
 def read_list(
     conn: psycopg.Connection,
     extensions: MutableMapping[str, object],
@@ -196,23 +202,23 @@ def read_list(
     request's query parameters, make the next page's `Link`. The views and api/http/fastpath.py
     both call it.
     """
-    version_params = {"collection": spec.collection} | filters
     tag = variant(only, csv_columns is not None)
     if if_none_match:
-        version = conn.execute(q(spec.version_query), version_params).fetchone()[0]
+        version = conn.execute(q(spec.version_query), {"collection": spec.collection} | filters).fetchone()[0]
         if etag_matches(if_none_match, make_etag(version, tag)):
             return Reply(304, make_etag(version, tag))
     secret = cursor_secret(conn, extensions)
     after: list[str | None] = [None] * spec.key_count
     if cursor:
         after = decode_cursor(spec.name, cursor, filters, spec.key_count, secret)
-    params = dict(filters, **{f"after_{i + 1}": v for i, v in enumerate(after)})
+    # decode_cursor checked the count
+    params = dict(filters, **dict(zip(_after_names(spec.key_count), after, strict=True)))
     sort = filters.get("sort") if spec.sort_alias else None
     query = _list_query(spec.page_query or spec.query or f"list_{spec.collection}", sort, spec.sort_alias or "")
     page = read_page(conn, query, params, limit)
     version = page.version
     if version is None:
-        version = conn.execute(q(spec.version_query), version_params).fetchone()[0]
+        version = conn.execute(q(spec.version_query), {"collection": spec.collection} | filters).fetchone()[0]
     link = None
     next_cursor = None
     if page.keyset is not None:
@@ -223,8 +229,8 @@ def read_list(
         body = csv_body([orjson.loads(doc) for doc in page.docs], csv_columns)
         return Reply(200, etag, body, mimetype="text/csv", link=link)
     docs = [orjson.dumps(project(doc, only)) for doc in page.docs] if only else page.docs  # type: ignore[arg-type]
-    items = b",".join(docs)
-    body = b'{"items":[' + items + b'],"next_cursor":' + orjson.dumps(next_cursor) + b"}"
+    # One join: `+` would copy the page once per piece.
+    body = b"".join((b'{"items":[', b",".join(docs), b'],"next_cursor":', orjson.dumps(next_cursor), b"}"))
     return Reply(200, etag, body, SPARSE_JSON if only else "application/json", link=link)
 
 
