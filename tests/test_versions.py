@@ -25,6 +25,7 @@ import pytest
 from api import create_app
 from api.config import Settings
 from api.http.auth import create_token
+from api.resources.changes import HEAD_KEY
 from api.store import versions as versions_module
 from api.store.migrate import migrate
 from api.store.versions import CHANNEL, Versions, parse
@@ -177,6 +178,40 @@ def test_a_304_comes_from_memory_once_the_item_was_read(workers):
 
 
 @through_pooler
+def test_a_poll_of_the_change_feeds_head_is_answered_from_memory_until_a_write_elsewhere(workers, own_database_url):
+    first, second = workers
+    cache(first), cache(second)
+    reader = first.test_client()
+    page = reader.get("/v1/changes?limit=200")
+    while len(page.get_json()["items"]) == 200:  # walked to the head: a page with fewer than `limit`
+        page = reader.get(f"/v1/changes?limit=200&cursor={page.get_json()['next_cursor']}")
+    head = f"/v1/changes?cursor={page.get_json()['next_cursor']}"
+    etag = page.headers["ETag"]
+    fresh = reader.get(head, headers={"If-None-Match": etag})  # from the database: the cache learns the head
+    assert fresh.status_code == 304
+    assert first.extensions["versions"].get(HEAD_KEY) is not None
+    assert answered_from_memory(first, head, etag)
+    remembered = reader.get(head, headers={"If-None-Match": etag})
+    assert [(k, v) for k, v in remembered.headers if k not in ("X-Request-ID", "Date", "RateLimit")] == [
+        (k, v) for k, v in fresh.headers if k not in ("X-Request-ID", "Date", "RateLimit")
+    ]
+    with psycopg.connect(own_database_url, autocommit=True) as conn:
+        token = create_token(conn, f"versions-{uuid.uuid4().hex[:8]}", "write", None)
+    current = second.test_client().get(PATH)
+    changed = second.test_client().patch(
+        PATH,
+        json={"title": f"Changed {uuid.uuid4().hex[:6]}"},
+        headers={
+            "Authorization": f"Bearer {token}",
+            "If-Match": current.headers["ETag"],
+            "Content-Type": "application/merge-patch+json",
+        },
+    )
+    assert changed.status_code == 200, changed.get_json()
+    until(lambda: reader.get(head, headers={"If-None-Match": etag}).status_code == 200, "the head's ETag moves on")
+
+
+@through_pooler
 def test_a_write_through_another_worker_ends_the_304_within_a_bounded_wait(workers, own_database_url):
     first, second = workers
     cache(first), cache(second)
@@ -297,10 +332,12 @@ def test_each_inserted_revision_is_told_in_payloads_under_8000_bytes(bare_databa
         inserted(conn, count)
         conn.commit()
         payloads = notices(listening)
+        head = conn.execute("SELECT max(seq) FROM revisions").fetchone()[0]
     assert all(len(payload.encode()) < 8000 for payload in payloads)
     assert len(payloads) == 1 if count == 1 else len(payloads) > 1  # batched, not one a row
     told = [change for payload in payloads for change in parse(payload)]
-    assert sorted(told) == sorted(
+    assert told[-1] == (HEAD_KEY, head, False)  # the change feed's newest position, last
+    assert sorted(told[:-1]) == sorted(
         (("talks", f"talk-with-a-long-enough-id-{n}"), 1 + n % 3, False) for n in range(1, count + 1)
     )
 

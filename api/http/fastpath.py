@@ -36,7 +36,7 @@ from api.http.conditional import etag_matches, make_etag
 from api.http.exchange import Exchange
 from api.http.headers import REQUEST_ID, new_request_id, oversized_fields
 from api.http.replies import Reply, after_fields, reply_fields
-from api.resources.changes import read_changes
+from api.resources.changes import HEAD_KEY, read_changes, unchanged_poll
 from api.resources.paging import public_url
 from api.resources.reads import ListQuery, is_id, read_item, read_list
 from api.resources.search import SEARCH, search_site
@@ -93,6 +93,31 @@ LISTS["/v1/search"] = ListRoute(
 )
 
 
+@dataclass(frozen=True)
+class ChangesRead:
+    """A page of the change feed as the fast path reads it, and a poll's 304 from the cached head."""
+
+    extensions: dict
+    settings: Settings
+    args: dict
+    given: tuple[tuple[str, str], ...]
+
+    def __call__(self, conn: psycopg.Connection, if_none_match: str | None, environ: dict) -> Reply:
+        script_root = environ.get("SCRIPT_NAME", "").rstrip("/")
+        return read_changes(
+            conn,
+            self.extensions,
+            self.settings,
+            self.args,
+            if_none_match=if_none_match,
+            script_root=script_root,
+            query=self.given,
+        )
+
+    def head_unchanged(self, head: int, if_none_match: str) -> Reply | None:
+        return unchanged_poll(self.extensions, self.settings, self.args, head, if_none_match)
+
+
 class FastReads:
     """WSGI middleware in front of the Flask app: see the module docstring."""
 
@@ -117,6 +142,7 @@ class FastReads:
         if path == CHANGES:
             read = self._changes_reader(query)
             rule = CHANGES
+            key = HEAD_KEY
         elif route is not None:
             read = self._list_reader(route, query)
             rule = route.rule
@@ -194,21 +220,7 @@ class FastReads:
                 return None
             given[name] = value
         args = {"cursor": given.get("cursor"), "limit": int(given["limit"]) if "limit" in given else None}
-        extensions, settings = self.app.extensions, self.settings
-
-        def read(conn: psycopg.Connection, if_none_match: str | None, environ: dict) -> Reply:
-            script_root = environ.get("SCRIPT_NAME", "").rstrip("/")
-            return read_changes(
-                conn,
-                extensions,
-                settings,
-                args,
-                if_none_match=if_none_match,
-                script_root=script_root,
-                query=given.items(),
-            )
-
-        return read
+        return ChangesRead(self.app.extensions, self.settings, args, tuple(given.items()))
 
     def _answer(
         self, environ: dict, start_response: Callable, rule: str, read: Callable, key: Key | None
@@ -243,9 +255,9 @@ class FastReads:
             if_none_match = environ.get("HTTP_IF_NONE_MATCH")
             version = versions.get(key) if if_none_match else None
             if version is not None:
-                etag = make_etag(version)
-                if etag_matches(if_none_match, etag):  # type: ignore[arg-type]
-                    return STATUS_LINES[304], self._headers(environ, Reply(304, etag), counts), []
+                remembered = self._remembered(key, version, if_none_match, read)  # type: ignore[arg-type]
+                if remembered is not None:
+                    return STATUS_LINES[304], self._headers(environ, remembered, counts), []
             since = versions.epoch  # before the read's snapshot: see Versions.learn
         try:
             pool, conn = lend(self.app.extensions, anonymous_read=True)
@@ -265,6 +277,13 @@ class FastReads:
             versions.learn(key, reply.version, since, primary=pool is self.app.extensions["db_pool"])
         body = [reply.body] if reply.status == 200 else []
         return STATUS_LINES[reply.status], self._headers(environ, reply, counts), body
+
+    def _remembered(self, key: Key, version: int, if_none_match: str, read: Callable) -> Reply | None:
+        """The 304 the database would give, from the version the cache holds for `key`, or None."""
+        if key == HEAD_KEY:  # the feed's newest position: the page's own rules say whether it is a 304
+            return read.head_unchanged(version, if_none_match)  # type: ignore[attr-defined]
+        etag = make_etag(version)
+        return Reply(304, etag) if etag_matches(if_none_match, etag) else None
 
     def _headers(self, environ: dict, reply: Reply, counts: list[ratelimit.Count]) -> list[tuple[str, str]]:
         """What Flask's path writes, with its builders (api/http/replies.py), in its order."""

@@ -161,7 +161,9 @@ class Export(MethodView):
         | {"Instance-Id": INSTANCE_ID_HEADER},
     )
     # The body as a media type of the document: 406 negotiation reads what a route offers from it.
-    @blp.doc(responses={200: {"content": {NDJSON: {"schema": {"type": "string", "description": "One JSON change a line."}}}}})
+    @blp.doc(
+        responses={200: {"content": {NDJSON: {"schema": {"type": "string", "description": "One JSON change a line."}}}}}
+    )
     @blp.alt_response(304, response="NOT_MODIFIED")
     @blp.operation("exportDataset")
     @blp.no_query()

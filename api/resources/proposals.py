@@ -31,7 +31,14 @@ def add_clause_routes(blp: ApiBlueprint, item: dict) -> None:
                 or connection().execute(q("proposal_exists"), {"id": proposal_id}).fetchone() is None
             ):
                 raise not_found("proposal", proposal_id)
-            filters = {"q": None, "proposal": proposal_id, "topic": None, "party": None, "quoted": None, "responds_to": None}
+            filters = {
+                "q": None,
+                "proposal": proposal_id,
+                "topic": None,
+                "party": None,
+                "quoted": None,
+                "responds_to": None,
+            }
             return collection_list(CLAUSES, args, filters)
 
 

@@ -27,9 +27,18 @@ BEGIN
     END IF;
     payload := CASE WHEN payload = '' THEN line ELSE payload || E'\n' || line END;
   END LOOP;
-  IF payload <> '' THEN
-    PERFORM pg_notify('proposals_api_versions', payload);
+  -- The change feed's newest position, as one more line under a key of its own (`changes`/`head`),
+  -- so that a poll of the feed's head is answered from the cache too (api/resources/changes.py).
+  line := 'changes/' || (SELECT max(r.seq) FROM inserted_revisions r) || '/l/head';
+  IF line IS NULL THEN
+    RETURN NULL;  -- the statement inserted no row: nothing to tell
   END IF;
+  IF payload <> '' AND octet_length(payload) + octet_length(line) >= 7900 THEN
+    PERFORM pg_notify('proposals_api_versions', payload);
+    payload := '';
+  END IF;
+  payload := CASE WHEN payload = '' THEN line ELSE payload || E'\n' || line END;
+  PERFORM pg_notify('proposals_api_versions', payload);
   RETURN NULL;
 END $$;
 
