@@ -26,7 +26,9 @@ MIGRATIONS_DIR = SQL_DIR / "migrations"
 FUNCTIONS_DIR = SQL_DIR / "functions"
 # The order the function files are applied in: a LANGUAGE sql body is checked when it is created,
 # so whatever it calls comes first.
-FUNCTION_FILES = ("representations.sql", "writes.sql", "search.sql", "snippets.sql", "filters.sql", "search_items.sql")
+FUNCTION_FILES = (
+    "bulk.sql", "representations.sql", "writes.sql", "search.sql", "snippets.sql", "filters.sql", "search_items.sql"
+)
 LOCK_KEY = 7_302_159_001  # any constant; names this project's migration lock
 
 REPLACES = re.compile(r"^-- replaces (\S+\.sql) sha256:([0-9a-f]{64})$", re.MULTILINE)

@@ -171,6 +171,9 @@ END $$;
 CREATE OR REPLACE FUNCTION sync_search_item() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
+  IF bulk_importing() THEN  -- bulk_import writes the entries of the items it writes
+    RETURN NULL;
+  END IF;
   IF NEW.deleted_at IS NOT NULL OR NEW.doc IS NULL THEN
     IF TG_OP = 'UPDATE' THEN  -- a row inserted (its doc comes with refresh_item) has no entry yet
       PERFORM search_drop(TG_ARGV[0], NEW.id);
