@@ -14,6 +14,8 @@ from __future__ import annotations
 import codecs
 import hashlib
 import json
+import queue
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,6 +32,7 @@ from api.store.records import input_shape, patch_record
 from api.store.sql import q
 
 FORMAT = "proposals-api/dataset@1"
+AHEAD = 2000  # changes read and checked ahead of the writes
 DATA_DIR = Path(__file__).resolve().parents[2] / "data"
 # The world as the seed article saw it, then what happened afterwards as later revisions.
 SEED_FILES = (DATA_DIR / "dataset.json", DATA_DIR / "history.json")
@@ -79,6 +82,24 @@ class Write:
     patched: bool = False
 
 
+class SchemaChecks:
+    """The importable collections' schemas, one instance each (making one costs more than many a
+    load); one per thread."""
+
+    def __init__(self) -> None:
+        self.schemas: dict[str, Schema] = {}
+
+    def problems(self, collection: str, record: object) -> dict | None:
+        """What the collection's schema says is wrong with a record, or None."""
+        if collection not in self.schemas:
+            self.schemas[collection] = SCHEMAS[collection]()
+        try:
+            self.schemas[collection].load(record)
+        except ValidationError as error:
+            return error.messages
+        return None
+
+
 class Importer:
     """Applies changes on one connection inside the caller's transaction, one at a time."""
 
@@ -88,6 +109,9 @@ class Importer:
         self.actor: str | None = None
         self.changeset: int | None = None
         self.written: set[tuple[str, str]] = set()
+        self.schemas = SchemaChecks()
+        # Records already checked against their schema (by _checked_ahead), by change index.
+        self.checked: dict[int, tuple[object, dict | None]] = {}
 
     def _changeset_for(self, key: tuple[str, str], actor: str) -> int:
         if self.changeset is None or key in self.written or actor != self.actor:
@@ -140,12 +164,10 @@ class Importer:
             raise DatasetError(index, collection, None, "deleted can only be true")
         record = self._record(index, collection, change)
         item_id = record.get("id") if isinstance(record, dict) else None
-        try:
-            SCHEMAS[collection]().load(record)
-        except ValidationError as error:
-            raise DatasetError(
-                index, collection, item_id, f"invalid fields {_field_problem(error.messages)}"
-            ) from error
+        checked = self.checked.pop(index, None)
+        problems = checked[1] if checked is not None and checked[0] is record else self.schemas.problems(collection, record)
+        if problems is not None:
+            raise DatasetError(index, collection, item_id, f"invalid fields {_field_problem(problems)}")
         changeset = self._changeset_for((collection, item_id), actor)
         return Write(index, collection, item_id, changeset, valid_from, note, record, "patch" in change)
 
@@ -484,6 +506,49 @@ class _Counted:
         return self.length
 
 
+def _checked_ahead(changes: Iterator[object], checked: dict) -> Iterator[tuple[int, object]]:
+    """The changes with their index, while a thread reads the file and checks the records against
+    their schemas ahead of them (into `checked`): that Python work then overlaps Postgres's, as
+    the connection leaves the interpreter free while it waits. At most AHEAD changes are held."""
+    ahead: queue.Queue = queue.Queue(maxsize=AHEAD)
+    stop = threading.Event()
+    done = object()
+
+    def hand(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                ahead.put(item, timeout=0.5)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work() -> None:
+        schemas = SchemaChecks()
+        try:
+            for index, change in enumerate(changes):
+                record = change.get("record") if isinstance(change, dict) else None
+                collection = change.get("collection") if isinstance(change, dict) else None
+                if isinstance(record, dict) and collection in SCHEMAS:
+                    checked[index] = (record, schemas.problems(collection, record))
+                if not hand((index, change)):
+                    return
+            hand(done)
+        except BaseException as error:  # handed to the reading thread, raised there
+            hand(error)
+
+    thread = threading.Thread(target=work, name="import-check", daemon=True)
+    thread.start()
+    try:
+        while (item := ahead.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join()
+
+
 def read_dataset(path: Path) -> tuple[dict, str]:
     """A whole dataset file in memory, as `{"format", "changes"}` and its SHA-256 (small files, tests)."""
     dataset = DatasetFile(path)
@@ -513,7 +578,8 @@ def import_dataset(
             return None
         importer = BulkImporter(conn, actor or f"import:{name}")
         conn.execute(q("defer_person_references"))
-        changes = _Counted(enumerate(dataset.changes()), dataset.count)
+        stream = _checked_ahead(dataset.changes(), importer.checked) if bulk else enumerate(dataset.changes())
+        changes = _Counted(stream, dataset.count)
         try:
             for index, change in progress(changes) if progress else changes:
                 if bulk:

@@ -26,6 +26,7 @@ CREATE OR REPLACE FUNCTION bulk_import(cs bigint) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
   PERFORM set_config('proposals.bulk', 'on', true);
+  PERFORM set_config('work_mem', '256MB', true);
 
   -- The clauses of the staged proposals, each with its place in the file (ord, n).
   CREATE TEMP TABLE IF NOT EXISTS import_clauses (
@@ -127,35 +128,51 @@ BEGIN
             FROM import_clauses c JOIN clauses x ON x.id = c.id) i
    ORDER BY i.ord, i.n;
 
-  -- Search: each clause's single-lexeme ranks, then every item's entry and terms.
-  INSERT INTO clause_search_terms (term, neg_rank, clause_id)
-  SELECT q, -ts_rank(x.search, q), x.id
-    FROM import_clauses c JOIN clauses x ON x.id = c.id, unnest(x.search) AS u, lexeme_query(u.lexeme) AS q
-   WHERE x.search IS NOT NULL;
-  WITH items AS (
-    SELECT 'clause' AS type, 'clauses' AS coll, x.id, x.doc FROM import_clauses c JOIN clauses x ON x.id = c.id
-    UNION ALL
-    SELECT CASE s.collection WHEN 'sources' THEN 'source' WHEN 'parties' THEN 'party'
-                             WHEN 'proposals' THEN 'proposal' WHEN 'talks' THEN 'talk' END,
-           s.collection, s.id,
-           CASE s.collection WHEN 'sources' THEN (SELECT doc FROM sources WHERE id = s.id)
-                             WHEN 'parties' THEN (SELECT doc FROM parties WHERE id = s.id)
-                             WHEN 'proposals' THEN (SELECT doc FROM proposals WHERE id = s.id)
-                             WHEN 'talks' THEN (SELECT doc FROM talks WHERE id = s.id) END
-      FROM import_stage s
-  ), added AS (
-    INSERT INTO search_items (type, id, collection, title, search, snippet_source, snippet_words, snippet_lexemes)
-    SELECT i.type, i.id, i.coll, e.title, e.search, e.snippet,
-           CASE WHEN k.parses THEN html_escape_tokens(p.words) END, CASE WHEN k.parses THEN p.lexemes END
-      FROM items i
-     CROSS JOIN LATERAL search_document(i.coll, i.doc) e
-     CROSS JOIN LATERAL snippet_tokens(coalesce(e.snippet, '')) p
-     CROSS JOIN LATERAL (SELECT e.snippet IS NOT NULL
-                                AND array_to_string(p.words, '') IS NOT DISTINCT FROM e.snippet AS parses) k
-    RETURNING type, id, search
-  )
+  -- Search. Each lexeme's one-word query is made once for the batch, not once per item that has it.
+  CREATE TEMP TABLE IF NOT EXISTS import_items (
+    type text, coll text, id text, doc json, title text, search tsvector, snippet text, words text[], lexemes text[]
+  ) ON COMMIT DROP;
+  TRUNCATE import_items;
+  -- Every item's entry, as search_put builds it; a clause's snippet tokens are those just stored
+  -- with it when they come from the same text (clause_snippet_source of its representation, as
+  -- search_document stands), not parsed again.
+  INSERT INTO import_items
+  SELECT 'clause', 'clauses', x.id, x.doc, e.title, e.search, e.snippet,
+         CASE WHEN same THEN x.snippet_words ELSE (search_snippet_fields(e.snippet)).words END,
+         CASE WHEN same THEN x.snippet_lexemes ELSE (search_snippet_fields(e.snippet)).lexemes END
+    FROM import_clauses c JOIN clauses x ON x.id = c.id
+   CROSS JOIN LATERAL search_document('clauses', x.doc) e
+   CROSS JOIN LATERAL (SELECT e.snippet IS NOT DISTINCT FROM clause_snippet_source(x.doc) AS same) k;
+  INSERT INTO import_items
+  SELECT i.type, i.coll, i.id, i.doc, e.title, e.search, e.snippet, p.words, p.lexemes
+    FROM (SELECT CASE s.collection WHEN 'sources' THEN 'source' WHEN 'parties' THEN 'party'
+                                   WHEN 'proposals' THEN 'proposal' WHEN 'talks' THEN 'talk' END AS type,
+                 s.collection AS coll, s.id,
+                 CASE s.collection WHEN 'sources' THEN (SELECT doc FROM sources WHERE id = s.id)
+                                   WHEN 'parties' THEN (SELECT doc FROM parties WHERE id = s.id)
+                                   WHEN 'proposals' THEN (SELECT doc FROM proposals WHERE id = s.id)
+                                   WHEN 'talks' THEN (SELECT doc FROM talks WHERE id = s.id) END AS doc
+            FROM import_stage s) i
+   CROSS JOIN LATERAL search_document(i.coll, i.doc) e
+   CROSS JOIN LATERAL search_snippet_fields(e.snippet) p;
+  INSERT INTO search_items (type, id, collection, title, search, snippet_source, snippet_words, snippet_lexemes)
+  SELECT type, id, coll, title, search, snippet, words, lexemes FROM import_items;
+
+  CREATE TEMP TABLE IF NOT EXISTS import_lexemes (lexeme text PRIMARY KEY, term tsquery) ON COMMIT DROP;
+  TRUNCATE import_lexemes;
+  INSERT INTO import_lexemes
+  SELECT u.lexeme, lexeme_query(u.lexeme)
+    FROM (SELECT DISTINCT u.lexeme FROM import_items i, unnest(i.search) AS u
+          UNION
+          SELECT DISTINCT u.lexeme FROM import_clauses c JOIN clauses x ON x.id = c.id, unnest(x.search) AS u) u;
   INSERT INTO search_terms (term, neg_rank, type, id)
-  SELECT q, -ts_rank(a.search, q), a.type, a.id FROM added a, unnest(a.search) AS u, lexeme_query(u.lexeme) AS q;
+  SELECT l.term, -ts_rank(i.search, l.term), i.type, i.id
+    FROM import_items i, unnest(i.search) AS u JOIN import_lexemes l ON l.lexeme = u.lexeme
+   ORDER BY 1, 2, 3, 4;  -- in the index's order: each row goes in beside the one before
+  INSERT INTO clause_search_terms (term, neg_rank, clause_id)
+  SELECT l.term, -ts_rank(x.search, l.term), x.id
+    FROM import_clauses c JOIN clauses x ON x.id = c.id, unnest(x.search) AS u JOIN import_lexemes l ON l.lexeme = u.lexeme
+   ORDER BY 1, 2, 3;
 
   PERFORM set_config('proposals.bulk', 'off', true);
 END $$;

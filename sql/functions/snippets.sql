@@ -60,12 +60,11 @@ LANGUAGE sql STABLE PARALLEL SAFE AS $$
    WHERE p.tokid NOT IN (5, 15, 16, 17)
 $$;
 
--- A clause's snippet tokens from its representation: both NULL where they would not join back
--- into the text.
-CREATE OR REPLACE FUNCTION clause_snippet_fields(doc json, OUT words text[], OUT lexemes text[])
+-- A snippet text's tokens, HTML-escaped, and their lexemes: both NULL where they would not join
+-- back into the text (or there is none). What a clause, and a search entry, store.
+CREATE OR REPLACE FUNCTION search_snippet_fields(source text, OUT words text[], OUT lexemes text[])
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
-  source text := clause_snippet_source(doc);
   parsed record;
 BEGIN
   parsed := snippet_tokens(coalesce(source, ''));
@@ -74,6 +73,12 @@ BEGIN
     lexemes := parsed.lexemes;
   END IF;
 END $$;
+
+-- A clause's snippet tokens, from its representation.
+CREATE OR REPLACE FUNCTION clause_snippet_fields(doc json, OUT words text[], OUT lexemes text[])
+LANGUAGE sql STABLE AS $$
+  SELECT * FROM search_snippet_fields(clause_snippet_source(doc))
+$$;
 
 -- Parses a clause's snippet text whenever its representation changes (bulk_import does it
 -- set-wise for the clauses it writes).
