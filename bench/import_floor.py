@@ -88,7 +88,8 @@ def import_once(server: str, path: Path, per_record: bool) -> float:
     name = new_database(server)
     url = make_conninfo(server, dbname=name)
     command = [str(ROOT / ".venv" / "bin" / "proposals-api")]
-    environment = dict(os.environ, DATABASE_URL=url)
+    # This checkout's code, whichever the virtualenv's command was installed from.
+    environment = dict(os.environ, DATABASE_URL=url, PYTHONPATH=str(ROOT))
     try:
         subprocess.run([*command, "migrate"], env=environment, check=True, stdout=subprocess.DEVNULL)
         subprocess.run([*command, "seed"], env=environment, check=True, stdout=subprocess.DEVNULL)

@@ -283,9 +283,25 @@ class BulkImporter(Importer):
         self.held_keys: set[tuple[str, str]] = set()
         self.forward: set[tuple[str, str]] = set()  # named by a held record before it was held
         self.stats = {"bulk": 0, "per_record": 0, "replayed": 0}
+        self.terms_pending = False  # bulk_import wrote items whose search terms wait (bulk_import_terms)
 
     def _before_new_changeset(self) -> None:
         self.flush()
+
+    def write(self, write: Write) -> None:
+        """Writes one change record by record, once the search terms of what is written in bulk are in."""
+        self._write_terms()
+        super().write(write)
+
+    def _write_terms(self) -> None:
+        if self.terms_pending:
+            self.conn.execute("SELECT bulk_import_terms()")
+            self.terms_pending = False
+
+    def finish(self) -> None:
+        """Writes all that is held, and the search terms."""
+        self.flush()
+        self._write_terms()
 
     def _before_reading(self) -> None:
         self.flush()
@@ -388,6 +404,7 @@ class BulkImporter(Importer):
                 self.conn.execute("ANALYZE import_stage")
                 self.conn.execute("SELECT bulk_import(%s)", (run[0].changeset,))
             self.stats["bulk"] += len(run)
+            self.terms_pending = True
         except psycopg.Error:
             for write in run:  # the per-record path names the change Postgres refuses
                 self.write(write)
@@ -586,7 +603,7 @@ def import_dataset(
                     importer.add(index, change)
                 else:
                     importer.apply(index, change)
-            importer.flush()
+            importer.finish()
         except DatasetError as error:
             if stats is not None:
                 stats.update(importer.stats)

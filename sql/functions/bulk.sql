@@ -27,6 +27,7 @@ LANGUAGE plpgsql AS $$
 BEGIN
   PERFORM set_config('proposals.bulk', 'on', true);
   PERFORM set_config('work_mem', '256MB', true);
+  CREATE TEMP TABLE IF NOT EXISTS import_pending_terms (type text, id text) ON COMMIT DROP;
 
   -- The clauses of the staged proposals, each with its place in the file (ord, n).
   CREATE TEMP TABLE IF NOT EXISTS import_clauses (
@@ -158,21 +159,48 @@ BEGIN
   INSERT INTO search_items (type, id, collection, title, search, snippet_source, snippet_words, snippet_lexemes)
   SELECT type, id, coll, title, search, snippet, words, lexemes FROM import_items;
 
+  -- Their terms wait for bulk_import_terms.
+  INSERT INTO import_pending_terms SELECT type, id FROM import_items;
+
+  PERFORM set_config('proposals.bulk', 'off', true);
+END $$;
+
+-- The one-word search terms (search_terms, clause_search_terms) of the items bulk_import wrote
+-- since it was last called: the importer calls it before it writes anything record by record
+-- (whose triggers keep the terms of what they touch) and at the end. Written together, in the
+-- indexes' order, the rows of a whole import mostly go in at the right end of each index: on an
+-- empty database, most of the time an import took went to inserting them batch by batch.
+CREATE OR REPLACE FUNCTION bulk_import_terms() RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+  CREATE TEMP TABLE IF NOT EXISTS import_pending_terms (type text, id text) ON COMMIT DROP;
+  PERFORM set_config('work_mem', '256MB', true);
+  ANALYZE import_pending_terms;
+  -- Each lexeme's one-word query, made once rather than once per item that has it.
   CREATE TEMP TABLE IF NOT EXISTS import_lexemes (lexeme text PRIMARY KEY, term tsquery) ON COMMIT DROP;
   TRUNCATE import_lexemes;
   INSERT INTO import_lexemes
   SELECT u.lexeme, lexeme_query(u.lexeme)
-    FROM (SELECT DISTINCT u.lexeme FROM import_items i, unnest(i.search) AS u
-          UNION
-          SELECT DISTINCT u.lexeme FROM import_clauses c JOIN clauses x ON x.id = c.id, unnest(x.search) AS u) u;
+    FROM (SELECT DISTINCT u.lexeme
+            FROM import_pending_terms p JOIN search_items i ON i.type = p.type AND i.id = p.id, unnest(i.search) AS u) u;
+  ANALYZE import_lexemes;
   INSERT INTO search_terms (term, neg_rank, type, id)
   SELECT l.term, -ts_rank(i.search, l.term), i.type, i.id
-    FROM import_items i, unnest(i.search) AS u JOIN import_lexemes l ON l.lexeme = u.lexeme
-   ORDER BY 1, 2, 3, 4;  -- in the index's order: each row goes in beside the one before
+    FROM import_pending_terms p JOIN search_items i ON i.type = p.type AND i.id = p.id,
+         unnest(i.search) AS u JOIN import_lexemes l ON l.lexeme = u.lexeme
+   ORDER BY 1, 2, 3, 4;
+  -- A clause's own vector (clauses.search) has lexemes its entry's may not: add those.
+  INSERT INTO import_lexemes
+  SELECT u.lexeme, lexeme_query(u.lexeme)
+    FROM (SELECT DISTINCT u.lexeme
+            FROM import_pending_terms p JOIN clauses x ON x.id = p.id::slug, unnest(x.search) AS u
+           WHERE p.type = 'clause') u
+  ON CONFLICT (lexeme) DO NOTHING;
   INSERT INTO clause_search_terms (term, neg_rank, clause_id)
   SELECT l.term, -ts_rank(x.search, l.term), x.id
-    FROM import_clauses c JOIN clauses x ON x.id = c.id, unnest(x.search) AS u JOIN import_lexemes l ON l.lexeme = u.lexeme
+    FROM import_pending_terms p JOIN clauses x ON x.id = p.id::slug,
+         unnest(x.search) AS u JOIN import_lexemes l ON l.lexeme = u.lexeme
+   WHERE p.type = 'clause' AND x.deleted_at IS NULL
    ORDER BY 1, 2, 3;
-
-  PERFORM set_config('proposals.bulk', 'off', true);
+  TRUNCATE import_pending_terms;
 END $$;

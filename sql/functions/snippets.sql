@@ -76,9 +76,10 @@ END $$;
 
 -- A clause's snippet tokens, from its representation.
 CREATE OR REPLACE FUNCTION clause_snippet_fields(doc json, OUT words text[], OUT lexemes text[])
-LANGUAGE sql STABLE AS $$
-  SELECT * FROM search_snippet_fields(clause_snippet_source(doc))
-$$;
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+  SELECT f.words, f.lexemes INTO words, lexemes FROM search_snippet_fields(clause_snippet_source(doc)) f;
+END $$;
 
 -- Parses a clause's snippet text whenever its representation changes (bulk_import does it
 -- set-wise for the clauses it writes).
