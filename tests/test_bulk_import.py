@@ -18,12 +18,13 @@ from tests.support import create_database, drop_database
 
 # Every table an import writes. A row is compared as JSON without what the clock gives (when a
 # tombstone or a changeset was made), and, where it has one, its stored representation as text.
-TABLES = (
-    "changesets sources parties party_memberships party_sources proposals proposal_addressees proposal_responses"
-    " proposal_sources clauses clause_obligations clause_excerpts clause_sources clause_responses talks talk_parties"
-    " talk_proposals talk_delegations talk_sources statements statement_proposals statement_talks statement_sources"
-    " people person_roles person_role_sources person_sources search_items search_terms clause_search_terms"
-).split()
+TABLES = [
+    *("changesets", "sources", "parties", "party_memberships", "party_sources", "proposals", "proposal_addressees"),
+    *("proposal_responses", "proposal_sources", "clauses", "clause_obligations", "clause_excerpts", "clause_sources"),
+    *("clause_responses", "talks", "talk_parties", "talk_proposals", "talk_delegations", "talk_sources", "statements"),
+    *("statement_proposals", "statement_talks", "statement_sources", "people", "person_roles", "person_role_sources"),
+    *("person_sources", "search_items", "search_terms", "clause_search_terms"),
+]
 
 
 def tables(conn: psycopg.Connection) -> dict[str, list]:
@@ -50,7 +51,7 @@ def two_databases(server_url):
     for conn in conns:
         migrate(conn)
     yield conns
-    for conn, url in zip(conns, urls):
+    for conn, url in zip(conns, urls, strict=True):
         conn.close()
         drop_database(server_url, url)
 
@@ -61,7 +62,7 @@ def import_both(conns, paths: list[Path]) -> list[dict]:
     for path in paths:
         stats.append({})
         results = []
-        for conn, bulk in zip(conns, (True, False)):
+        for conn, bulk in zip(conns, (True, False), strict=True):
             try:
                 results.append(import_dataset(conn, path, actor="test", bulk=bulk, stats=stats[-1] if bulk else None))
             except DatasetError as error:
@@ -194,16 +195,16 @@ def test_export_import_export_through_the_bulk_path_gives_the_same_bytes(two_dat
     "broken, message",
     [
         # A talk naming a proposal that comes later in the file: refused at the talk.
-        (lambda cs: cs[:8] + [change("talks", talk("t9", proposal_ids=["p9"]))] + [change("proposals", proposal("p9", []))],
+        (lambda cs: [*cs[:8], change("talks", talk("t9", proposal_ids=["p9"])), change("proposals", proposal("p9", []))],
          r"^line 9 \(talks t9\): conflicts with the data: .*p9"),
         # A clause id used twice in one batch.
-        (lambda cs: cs[:6] + [change("proposals", proposal("p8", [clause("p1-a", 7)]))],
+        (lambda cs: [*cs[:6], change("proposals", proposal("p8", [clause("p1-a", 7)]))],
          r"^line 7 \(proposals p8\): conflicts with the data"),
         # A party that does not exist, in the middle of a batch.
-        (lambda cs: cs[:6] + [change("proposals", proposal("p8", [], proposer_id="nobody"))] + cs[6:],
+        (lambda cs: [*cs[:6], change("proposals", proposal("p8", [], proposer_id="nobody")), *cs[6:]],
          r"^line 7 \(proposals p8\): conflicts with the data: .*nobody"),
         # A validation error after a data error: the data error comes first, as it did.
-        (lambda cs: cs[:6] + [change("talks", talk("t9", party_ids=["nobody"]))] + [change("parties", party("x", kind="planet"))],
+        (lambda cs: [*cs[:6], change("talks", talk("t9", party_ids=["nobody"])), change("parties", party("x", kind="planet"))],
          r"^line 7 \(talks t9\): conflicts with the data: .*nobody"),
     ],
 )
@@ -211,7 +212,7 @@ def test_a_refused_batch_fails_as_record_by_record_with_nothing_written(two_data
     changes = [json.loads(line) for line in first_file(tmp_path).read_text().splitlines()]
     path = write_ndjson(tmp_path / "broken.ndjson", broken(changes))
     errors = []
-    for conn, bulk in zip(two_databases, (True, False)):
+    for conn, bulk in zip(two_databases, (True, False), strict=True):
         with pytest.raises(DatasetError, match=message) as caught:
             import_dataset(conn, path, bulk=bulk)
         errors.append(str(caught.value))
