@@ -229,3 +229,24 @@ def test_a_json_document_streams_like_ndjson(two_databases, tmp_path):
     import_dataset(two_databases[1], first_file(tmp_path), actor="test", bulk=False)
     bulk, rows = (tables(conn) for conn in two_databases)
     assert bulk["revisions"] == rows["revisions"] and bulk["search_terms"] == rows["search_terms"]
+
+
+def test_the_file_is_checked_whole_before_anything_is_written(empty_database_url, tmp_path):
+    """Streaming keeps the old order of errors: a bad line, a bad shape or bad bytes anywhere in
+    the file are reported first, as when the whole file was parsed before the first change."""
+    lines = first_file(tmp_path).read_text().splitlines()
+    bad_line = tmp_path / "bad-line.ndjson"
+    bad_line.write_text("\n".join([lines[0], '{"collection": "parties", "record": {"id": 1}}', *lines[1:], "{oops"]))
+    wrong = tmp_path / "wrong.json"
+    wrong.write_text(json.dumps({"format": "something/else", "changes": []}))
+    latin = tmp_path / "latin.ndjson"
+    latin.write_bytes(lines[0].encode() + b"\n\xe9\n")
+    with psycopg.connect(empty_database_url, autocommit=True) as conn:
+        migrate(conn)
+        with pytest.raises(DatasetError, match=r"^line 12: not valid JSON: "):
+            import_dataset(conn, bad_line)
+        with pytest.raises(DatasetError, match=r'^dataset: expected \{"format": "proposals-api/dataset@1"'):
+            import_dataset(conn, wrong)
+        with pytest.raises(DatasetError, match=r"^dataset: latin.ndjson is not UTF-8: "):
+            import_dataset(conn, latin)
+        assert conn.execute("SELECT count(*) FROM changesets").fetchone() == (0,)
