@@ -2,14 +2,14 @@
 
     PROJECT_SETUP_CMD='.venv/bin/python bench/kit.py setup'
     PROJECT_CMD='DATABASE_URL=$(.venv/bin/python bench/kit.py url) exec .venv/bin/proposals-api serve'
+    .venv/bin/python bench/kit.py write CSV_FOLDER OUT.ndjson   # the dataset file alone (bench/import_floor.py)
 
 The kit (../shared/bench-kit) hands both commands DATABASE_URL (its own database, holding its own
 schema), BENCH_DATA_DIR (its CSVs) and BENCH_P. Our tables have the same names as the kit's, so
 ours live in a database of their own on the same server: `proposals_<kit database>`. `setup`
-creates it, migrates it, and turns the CSVs into a dataset file (`proposals-api/dataset@1`,
-NDJSON, in parts of PART_SIZE changes) that `proposals-api import` loads one by one: the same
-validation, the same stored representations and revisions as any other import. Run again, it
-finds every part already loaded and does nothing.
+creates it, migrates it, and turns the CSVs into one dataset file (`proposals-api/dataset@1`,
+NDJSON) that `proposals-api import` loads: the same validation, the same stored representations
+and revisions as any other import. Run again, it finds the file already loaded and does nothing.
 
 The kit's values map onto our vocabularies where they differ (our enums are narrower): document
 types other than treaty become `agreement`; `tabled` becomes `delivered` and `agreed` `signed`;
@@ -21,7 +21,6 @@ starts its label. Every record cites one synthetic source.
 from __future__ import annotations
 
 import csv
-import itertools
 import json
 import os
 import subprocess
@@ -137,27 +136,15 @@ def changes(folder: Path) -> Iterator[dict]:
         yield change("talks", record, talk["updated_at"])
 
 
-PART_SIZE = 500  # changes per dataset file; each file is one transaction of `proposals-api import`
-
-
-def write_parts(folder: Path, directory: Path) -> list[Path]:
-    """The kit's rows as numbered NDJSON dataset files of PART_SIZE changes each, written once.
-
-    One file of the whole P=20,000 dataset is one transaction of 70,000 records, and it slowed
-    down as it grew (after 20 minutes it had written 5 %). In parts, each import is a fresh
-    connection that plans against tables analyzed after the part before."""
-    listing = directory / "parts.txt"
-    if not listing.exists():
-        directory.mkdir(parents=True, exist_ok=True)
-        stream = changes(folder)
-        names = []
-        while part := list(itertools.islice(stream, PART_SIZE)):
-            name = f"part-{len(names):05d}.ndjson"
-            with open(directory / name, "w", encoding="utf-8") as out:
-                out.writelines(json.dumps(item, separators=(",", ":")) + "\n" for item in part)
-            names.append(name)
-        listing.write_text("\n".join(names) + "\n")
-    return [directory / name for name in listing.read_text().split()]
+def write_dataset(folder: Path, path: Path) -> Path:
+    """The kit's rows as one NDJSON dataset file, written once (the import streams it)."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".partial")
+        with open(partial, "w", encoding="utf-8") as out:
+            out.writelines(json.dumps(item, separators=(",", ":")) + "\n" for item in changes(folder))
+        partial.rename(path)
+    return path
 
 
 def setup() -> None:
@@ -168,31 +155,22 @@ def setup() -> None:
     with psycopg.connect(make_conninfo(kit_url, dbname="postgres"), autocommit=True) as conn:
         if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is None:
             conn.execute(f'CREATE DATABASE "{name}"')
-    parts = write_parts(folder, Path(tempfile.gettempdir()) / name)  # the kit's folder may be read-only
+    # The kit's folder may be read-only.
+    dataset = write_dataset(folder, Path(tempfile.gettempdir()) / name / "bench-kit.ndjson")
     command = [str(ROOT / ".venv" / "bin" / "proposals-api")]
     environment = dict(os.environ, DATABASE_URL=url)
     migrated = subprocess.run([*command, "migrate"], env=environment, check=True, stdout=subprocess.PIPE, text=True)
     print(migrated.stdout.strip(), flush=True)
     subprocess.run([*command, "seed"], env=environment, check=True)
     started = time.monotonic()
-    loaded = 0
-    for number, part in enumerate(parts, 1):
-        done = subprocess.run(
-            [*command, "import", str(part)], env=environment, check=True, stdout=subprocess.PIPE, text=True
-        )
-        if not done.stdout.rstrip().endswith("already loaded"):
-            loaded += 1
-            with psycopg.connect(url, autocommit=True) as conn:
-                conn.execute("ANALYZE")  # the next part plans against the rows this one wrote
-        print(f"{number}/{len(parts)} {done.stdout.strip()} ({time.monotonic() - started:.0f} s)", flush=True)
-    if loaded:
+    done = subprocess.run([*command, "import", str(dataset)], env=environment, check=True, stdout=subprocess.PIPE, text=True)
+    print(f"{done.stdout.strip()} ({time.monotonic() - started:.0f} s)", flush=True)
+    if not done.stdout.rstrip().endswith("already loaded") or not migrated.stdout.startswith("applied 0 "):
+        # The import writes each row once or twice (bench/README.md, "Import"): a plain VACUUM ANALYZE
+        # gives the planner its statistics and the visibility map at once, as autovacuum would later.
         with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute("VACUUM FULL ANALYZE")  # the import rewrote every row several times: compact it
-        print(f"imported {loaded} part(s) and compacted in {time.monotonic() - started:.0f} s", flush=True)
-    elif not migrated.stdout.startswith("applied 0 "):
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute("VACUUM ANALYZE")  # a migration over loaded data may have rewritten rows
-        print(f"vacuumed after the migration in {time.monotonic() - started:.0f} s", flush=True)
+            conn.execute("VACUUM ANALYZE")
+        print(f"vacuumed and analyzed in {time.monotonic() - started:.0f} s", flush=True)
 
 
 if __name__ == "__main__":
@@ -200,5 +178,7 @@ if __name__ == "__main__":
         print(our_url(os.environ["DATABASE_URL"]))
     elif sys.argv[1:] == ["setup"]:
         setup()
+    elif sys.argv[1:2] == ["write"] and len(sys.argv) == 4:  # kit.py write CSV_FOLDER OUT.ndjson
+        write_dataset(Path(sys.argv[2]), Path(sys.argv[3]))
     else:
         sys.exit(__doc__)

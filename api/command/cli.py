@@ -70,7 +70,7 @@ def import_command(file: Path) -> None:
     """Load a dataset file (JSON or NDJSON, as `export` writes it), all or nothing."""
 
     def progress(changes):
-        with click.progressbar(list(changes), label=f"importing {file.name}", file=sys.stderr) as bar:
+        with click.progressbar(changes, label=f"importing {file.name}", file=sys.stderr) as bar:
             yield from bar
 
     with direct_connection(database_url(Settings.from_env())) as conn:

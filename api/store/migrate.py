@@ -27,6 +27,7 @@ FUNCTIONS_DIR = SQL_DIR / "functions"
 # The order the function files are applied in: a LANGUAGE sql body is checked when it is created,
 # so whatever it calls comes first.
 FUNCTION_FILES = (
+    "bulk.sql",
     "representations.sql",
     "writes.sql",
     "search.sql",

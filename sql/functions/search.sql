@@ -19,6 +19,9 @@ $$;
 CREATE OR REPLACE FUNCTION sync_clause_search_terms() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
+  IF bulk_importing() THEN  -- bulk_import writes the terms of the clauses it writes
+    RETURN NULL;
+  END IF;
   IF TG_OP = 'UPDATE' AND OLD.deleted_at IS NULL AND OLD.search IS NOT NULL THEN
     DELETE FROM clause_search_terms t
      USING unnest(OLD.search) AS u, lexeme_query(u.lexeme) AS q

@@ -148,7 +148,6 @@ DECLARE
   entry record;
   old search_items;
   parsed record;
-  parses boolean;
 BEGIN
   entry := search_document(coll, doc);
   SELECT * INTO old FROM search_items s
@@ -158,11 +157,9 @@ BEGIN
     RETURN;
   END IF;
   PERFORM search_drop(item_type, item_id);
-  parsed := snippet_tokens(coalesce(entry.snippet, ''));
-  parses := entry.snippet IS NOT NULL AND array_to_string(parsed.words, '') IS NOT DISTINCT FROM entry.snippet;
+  parsed := search_snippet_fields(entry.snippet);
   INSERT INTO search_items (type, id, collection, title, search, snippet_source, snippet_words, snippet_lexemes)
-  VALUES (item_type, item_id, coll, entry.title, entry.search, entry.snippet,
-          CASE WHEN parses THEN html_escape_tokens(parsed.words) END, CASE WHEN parses THEN parsed.lexemes END);
+  VALUES (item_type, item_id, coll, entry.title, entry.search, entry.snippet, parsed.words, parsed.lexemes);
   INSERT INTO search_terms (term, neg_rank, type, id)
   SELECT q, -ts_rank(entry.search, q), item_type, item_id FROM unnest(entry.search) AS u, lexeme_query(u.lexeme) AS q;
 END $$;
@@ -171,6 +168,9 @@ END $$;
 CREATE OR REPLACE FUNCTION sync_search_item() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
+  IF bulk_importing() THEN  -- bulk_import writes the entries of the items it writes
+    RETURN NULL;
+  END IF;
   IF NEW.deleted_at IS NOT NULL OR NEW.doc IS NULL THEN
     IF TG_OP = 'UPDATE' THEN  -- a row inserted (its doc comes with refresh_item) has no entry yet
       PERFORM search_drop(TG_ARGV[0], NEW.id);

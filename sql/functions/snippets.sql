@@ -60,21 +60,47 @@ LANGUAGE sql STABLE PARALLEL SAFE AS $$
    WHERE p.tokid NOT IN (5, 15, 16, 17)
 $$;
 
--- Parses a clause's snippet text whenever its representation changes.
-CREATE OR REPLACE FUNCTION set_clause_snippet_tokens() RETURNS trigger
-LANGUAGE plpgsql AS $$
+-- A snippet text's tokens, HTML-escaped, and their lexemes: both NULL where they would not join
+-- back into the text (or there is none). What a clause, and a search entry, store.
+CREATE OR REPLACE FUNCTION search_snippet_fields(source text, OUT words text[], OUT lexemes text[])
+LANGUAGE plpgsql STABLE AS $$
 DECLARE
-  source text := clause_snippet_source(NEW.doc);
   parsed record;
 BEGIN
   parsed := snippet_tokens(coalesce(source, ''));
-  IF source IS NULL OR array_to_string(parsed.words, '') IS DISTINCT FROM source THEN
-    NEW.snippet_words := NULL;
-    NEW.snippet_lexemes := NULL;
-  ELSE
-    NEW.snippet_words := html_escape_tokens(parsed.words);
-    NEW.snippet_lexemes := parsed.lexemes;
+  IF source IS NOT NULL AND array_to_string(parsed.words, '') IS NOT DISTINCT FROM source THEN
+    words := html_escape_tokens(parsed.words);
+    lexemes := parsed.lexemes;
   END IF;
+END $$;
+
+-- A clause's snippet tokens, from its representation.
+CREATE OR REPLACE FUNCTION clause_snippet_fields(doc json, OUT words text[], OUT lexemes text[])
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+  source text := clause_snippet_source(doc);
+  parsed record;
+BEGIN
+  parsed := snippet_tokens(coalesce(source, ''));
+  IF source IS NOT NULL AND array_to_string(parsed.words, '') IS NOT DISTINCT FROM source THEN
+    words := html_escape_tokens(parsed.words);
+    lexemes := parsed.lexemes;
+  END IF;
+END $$;
+
+-- Parses a clause's snippet text whenever its representation changes (bulk_import does it
+-- set-wise for the clauses it writes).
+CREATE OR REPLACE FUNCTION set_clause_snippet_tokens() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+  parsed record;
+BEGIN
+  IF bulk_importing() THEN
+    RETURN NEW;
+  END IF;
+  parsed := clause_snippet_fields(NEW.doc);
+  NEW.snippet_words := parsed.words;
+  NEW.snippet_lexemes := parsed.lexemes;
   RETURN NEW;
 END $$;
 

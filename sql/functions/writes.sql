@@ -82,6 +82,19 @@ BEGIN
   END LOOP;
 END $$;
 
+-- A clause's search vector, from its record: label and excerpts weigh more than our summary in
+-- search ranking, topics least. (bulk_import, sql/functions/bulk.sql, computes it the same way.)
+CREATE OR REPLACE FUNCTION clause_search_vector(r jsonb) RETURNS tsvector
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+  RETURN setweight(to_tsvector('english', r->>'label'), 'A')
+      || setweight(to_tsvector('english', coalesce(
+           (SELECT string_agg(e->>'text', ' ' ORDER BY n)
+              FROM jsonb_array_elements(coalesce(r->'excerpts', '[]')) WITH ORDINALITY AS u(e, n)), '')), 'A')
+      || setweight(to_tsvector('english', r->>'summary'), 'B')
+      || setweight(to_tsvector('english', array_to_string(text_array(r->'topics'), ' ')), 'C');
+END $$;
+
 -- Writes one clause and refreshes it; its proposal, and the clauses it answers or answered
 -- (refresh_answered), are refreshed by the caller once every clause it writes is in place. The search
 -- vector is computed from the record as the row is written, so a clause written makes one row
@@ -105,15 +118,9 @@ BEGIN
       USING ERRCODE = 'unique_violation',
             DETAIL = format('Key (id)=(%s) already belongs to proposal %s.', cid, existing.proposal_id);
   END IF;
-  -- Label and excerpts weigh more than our summary in search ranking.
   INSERT INTO clauses (id, proposal_id, position, label, summary, topics, search)
   VALUES (cid, r->>'proposal_id', (r->>'position')::numeric::int, r->>'label', r->>'summary', topics,
-          setweight(to_tsvector('english', r->>'label'), 'A')
-       || setweight(to_tsvector('english', coalesce(
-            (SELECT string_agg(e->>'text', ' ' ORDER BY n)
-               FROM jsonb_array_elements(coalesce(r->'excerpts', '[]')) WITH ORDINALITY AS u(e, n)), '')), 'A')
-       || setweight(to_tsvector('english', r->>'summary'), 'B')
-       || setweight(to_tsvector('english', array_to_string(topics, ' ')), 'C'))
+          clause_search_vector(r))
   ON CONFLICT (id) DO UPDATE SET proposal_id = EXCLUDED.proposal_id, position = EXCLUDED.position,
     label = EXCLUDED.label, summary = EXCLUDED.summary, topics = EXCLUDED.topics, search = EXCLUDED.search;
   DELETE FROM clause_obligations WHERE clause_id = cid;

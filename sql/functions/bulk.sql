@@ -1,0 +1,209 @@
+-- Importing new items set-wise: what `proposals-api import` (api/store/dataset.py, BulkImporter)
+-- does with a batch of validated records instead of one save_<collection> call each.
+--
+-- The importer copies the batch into the temporary table import_stage (one row per change, `ord`
+-- its place in the file) and calls bulk_import once for it. Every row is a whole record of a
+-- source, a party, a proposal (with its clauses) or a talk that does not exist yet, all in one
+-- changeset; the importer sends anything else (patches, deletions, items that exist, answers,
+-- memberships) through the per-record functions, in file order, and replays a batch record by
+-- record when it fails here, so that the error is the one the per-record path gives.
+--
+-- For such a batch the result is what the per-record path gives, row for row (tests/test_bulk_import.py
+-- compares every table): each item gets revision 1 valid from its change's `valid_from`, with its
+-- note; a proposal's clauses come before the proposal in `revisions` (by seq), in list order; the
+-- search entries, terms and snippet tokens are those the triggers would write. Each row is
+-- written once and given its representation by one UPDATE per table, with the triggers standing
+-- aside (`proposals.bulk`, transaction-local, on only inside this function): they would rebuild
+-- the search data row by row.
+
+-- Whether the row triggers that keep search data should leave it to bulk_import.
+CREATE OR REPLACE FUNCTION bulk_importing() RETURNS boolean
+LANGUAGE sql STABLE AS $$
+  SELECT coalesce(current_setting('proposals.bulk', true), '') = 'on'
+$$;
+
+CREATE OR REPLACE FUNCTION bulk_import(cs bigint) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM set_config('proposals.bulk', 'on', true);
+  PERFORM set_config('work_mem', '256MB', true);
+  CREATE TEMP TABLE IF NOT EXISTS import_pending_terms (type text, id text) ON COMMIT DROP;
+
+  -- The clauses of the staged proposals, each with its place in the file (ord, n).
+  CREATE TEMP TABLE IF NOT EXISTS import_clauses (
+    ord int, n int, id slug, proposal_id slug, valid_from timestamptz, note text, record jsonb
+  ) ON COMMIT DROP;
+  TRUNCATE import_clauses;
+  INSERT INTO import_clauses
+  SELECT s.ord, u.n, (u.c->>'id')::slug, s.id, s.valid_from, s.note, u.c || jsonb_build_object('proposal_id', s.id)
+    FROM import_stage s, jsonb_array_elements(s.record->'clauses') WITH ORDINALITY AS u(c, n)
+   WHERE s.collection = 'proposals' AND jsonb_typeof(s.record->'clauses') = 'array';
+  ANALYZE import_clauses;
+
+  -- Sources.
+  INSERT INTO sources (id, publisher, title, url, published_on, description, revision, updated_at)
+  SELECT s.id, r->>'publisher', r->>'title', r->>'url', (r->>'published_on')::date, r->>'description', 1, s.valid_from
+    FROM import_stage s, LATERAL (SELECT s.record AS r) x WHERE s.collection = 'sources' ORDER BY s.ord;
+  UPDATE sources t SET doc = doc_sources(t) FROM import_stage s WHERE s.collection = 'sources' AND t.id = s.id;
+
+  -- Parties (the importer sends those that join a group record by record).
+  INSERT INTO parties (id, name, short_name, kind, revision, updated_at)
+  SELECT s.id, r->>'name', r->>'short_name', r->>'kind', 1, s.valid_from
+    FROM import_stage s, LATERAL (SELECT s.record AS r) x WHERE s.collection = 'parties' ORDER BY s.ord;
+  INSERT INTO party_sources (party_id, source_id, position)
+  SELECT s.id, u.x, u.n FROM import_stage s, unnest(text_array(s.record->'source_ids')) WITH ORDINALITY AS u(x, n)
+   WHERE s.collection = 'parties';
+  UPDATE parties t SET doc = doc_parties(t) FROM import_stage s WHERE s.collection = 'parties' AND t.id = s.id;
+
+  -- Proposals, then their clauses.
+  INSERT INTO proposals (id, title, short_title, proposer_id, document_type, status,
+                         handed_over_on, published_on, summary, revision, updated_at)
+  SELECT s.id, r->>'title', r->>'short_title', r->>'proposer_id', r->>'document_type', r->>'status',
+         (r->>'handed_over_on')::date, (r->>'published_on')::date, r->>'summary', 1, s.valid_from
+    FROM import_stage s, LATERAL (SELECT s.record AS r) x WHERE s.collection = 'proposals' ORDER BY s.ord;
+  INSERT INTO proposal_addressees (proposal_id, party_id, position)
+  SELECT s.id, u.x, u.n FROM import_stage s, unnest(text_array(s.record->'addressee_ids')) WITH ORDINALITY AS u(x, n)
+   WHERE s.collection = 'proposals';
+  INSERT INTO proposal_responses (proposal_id, responds_to_id, position)
+  SELECT s.id, u.x, u.n FROM import_stage s, unnest(text_array(s.record->'in_response_to')) WITH ORDINALITY AS u(x, n)
+   WHERE s.collection = 'proposals';
+  INSERT INTO proposal_sources (proposal_id, source_id, position)
+  SELECT s.id, u.x, u.n FROM import_stage s, unnest(text_array(s.record->'source_ids')) WITH ORDINALITY AS u(x, n)
+   WHERE s.collection = 'proposals';
+
+  INSERT INTO clauses (id, proposal_id, position, label, summary, topics, revision, updated_at)
+  SELECT c.id, c.proposal_id, (c.record->>'position')::numeric::int, c.record->>'label', c.record->>'summary',
+         text_array(c.record->'topics'), 1, c.valid_from
+    FROM import_clauses c ORDER BY c.ord, c.n;
+  INSERT INTO clause_obligations (clause_id, party_id, position)
+  SELECT c.id, u.x, u.n FROM import_clauses c, unnest(text_array(c.record->'obligated_party_ids')) WITH ORDINALITY AS u(x, n);
+  INSERT INTO clause_excerpts (clause_id, position, text, source_id)
+  SELECT c.id, u.n, u.e->>'text', u.e->>'source_id'
+    FROM import_clauses c, jsonb_array_elements(coalesce(c.record->'excerpts', '[]')) WITH ORDINALITY AS u(e, n);
+  INSERT INTO clause_sources (clause_id, source_id, position)
+  SELECT c.id, u.x, u.n FROM import_clauses c, unnest(text_array(c.record->'source_ids')) WITH ORDINALITY AS u(x, n);
+  -- One new row version each: the representation, the search vector (from the record, as
+  -- write_clause computes it) and the snippet tokens (from the representation, as the trigger does).
+  UPDATE clauses t SET doc = f.doc, search = f.search, snippet_words = f.words, snippet_lexemes = f.lexemes
+    FROM (SELECT c.id, d.doc, clause_search_vector(c.record) AS search, p.words, p.lexemes
+            FROM import_clauses c
+            JOIN clauses x ON x.id = c.id
+           CROSS JOIN LATERAL (SELECT doc_clauses(x) AS doc) d
+           CROSS JOIN LATERAL clause_snippet_fields(d.doc) p) f
+   WHERE t.id = f.id;
+  UPDATE proposals t SET doc = doc_proposals(t) FROM import_stage s WHERE s.collection = 'proposals' AND t.id = s.id;
+
+  -- Talks.
+  INSERT INTO talks (id, title, format, starts_on, ends_on, location, status, chair_name, chair_id, chair_role,
+                     summary, revision, updated_at)
+  SELECT s.id, r->>'title', r->>'format', (r->>'starts_on')::date, (r->>'ends_on')::date, r->>'location',
+         r->>'status', r->'chair'->>'name', r->'chair'->>'person_id', r->'chair'->>'role', r->>'summary', 1, s.valid_from
+    FROM import_stage s, LATERAL (SELECT s.record AS r) x WHERE s.collection = 'talks' ORDER BY s.ord;
+  INSERT INTO talk_parties (talk_id, party_id, position)
+  SELECT s.id, u.x, u.n FROM import_stage s, unnest(text_array(s.record->'party_ids')) WITH ORDINALITY AS u(x, n)
+   WHERE s.collection = 'talks';
+  INSERT INTO talk_proposals (talk_id, proposal_id, position)
+  SELECT s.id, u.x, u.n FROM import_stage s, unnest(text_array(s.record->'proposal_ids')) WITH ORDINALITY AS u(x, n)
+   WHERE s.collection = 'talks';
+  INSERT INTO talk_delegations (talk_id, party_id, head, head_id, head_role, position)
+  SELECT s.id, u.d->>'party_id', u.d->>'head', u.d->>'head_id', u.d->>'head_role', u.n
+    FROM import_stage s, jsonb_array_elements(coalesce(s.record->'delegations', '[]')) WITH ORDINALITY AS u(d, n)
+   WHERE s.collection = 'talks';
+  INSERT INTO talk_sources (talk_id, source_id, position)
+  SELECT s.id, u.x, u.n FROM import_stage s, unnest(text_array(s.record->'source_ids')) WITH ORDINALITY AS u(x, n)
+   WHERE s.collection = 'talks';
+  UPDATE talks t SET doc = doc_talks(t) FROM import_stage s WHERE s.collection = 'talks' AND t.id = s.id;
+
+  -- Revision 1 of every item, in the order the per-record path writes them: change by change,
+  -- a proposal's clauses (in list order) before the proposal.
+  INSERT INTO revisions (collection, item_id, revision, changeset_id, valid_from, note, snapshot)
+  SELECT i.coll, i.id, 1, cs, i.valid_from, i.note, i.doc
+    FROM (SELECT s.ord, 0 AS n, s.collection AS coll, s.id, s.valid_from, s.note,
+                 CASE s.collection WHEN 'sources' THEN (SELECT doc FROM sources WHERE id = s.id)
+                                   WHEN 'parties' THEN (SELECT doc FROM parties WHERE id = s.id)
+                                   WHEN 'proposals' THEN (SELECT doc FROM proposals WHERE id = s.id)
+                                   WHEN 'talks' THEN (SELECT doc FROM talks WHERE id = s.id) END AS doc
+            FROM import_stage s
+          UNION ALL
+          SELECT c.ord, -1000000 + c.n, 'clauses', c.id, c.valid_from, c.note, x.doc
+            FROM import_clauses c JOIN clauses x ON x.id = c.id) i
+   ORDER BY i.ord, i.n;
+
+  -- Search. Each lexeme's one-word query is made once for the batch, not once per item that has it.
+  CREATE TEMP TABLE IF NOT EXISTS import_items (
+    type text, coll text, id text, doc json, title text, search tsvector, snippet text, words text[], lexemes text[]
+  ) ON COMMIT DROP;
+  TRUNCATE import_items;
+  -- Every item's entry, as search_put builds it; a clause's snippet tokens are those just stored
+  -- with it when they come from the same text (clause_snippet_source of its representation, as
+  -- search_document stands), not parsed again.
+  INSERT INTO import_items
+  SELECT 'clause', 'clauses', x.id, x.doc, e.title, e.search, e.snippet,
+         CASE WHEN same THEN x.snippet_words ELSE (search_snippet_fields(e.snippet)).words END,
+         CASE WHEN same THEN x.snippet_lexemes ELSE (search_snippet_fields(e.snippet)).lexemes END
+    FROM import_clauses c JOIN clauses x ON x.id = c.id
+   CROSS JOIN LATERAL search_document('clauses', x.doc) e
+   CROSS JOIN LATERAL (SELECT e.snippet IS NOT DISTINCT FROM clause_snippet_source(x.doc) AS same) k;
+  INSERT INTO import_items
+  SELECT i.type, i.coll, i.id, i.doc, e.title, e.search, e.snippet, p.words, p.lexemes
+    FROM (SELECT CASE s.collection WHEN 'sources' THEN 'source' WHEN 'parties' THEN 'party'
+                                   WHEN 'proposals' THEN 'proposal' WHEN 'talks' THEN 'talk' END AS type,
+                 s.collection AS coll, s.id,
+                 CASE s.collection WHEN 'sources' THEN (SELECT doc FROM sources WHERE id = s.id)
+                                   WHEN 'parties' THEN (SELECT doc FROM parties WHERE id = s.id)
+                                   WHEN 'proposals' THEN (SELECT doc FROM proposals WHERE id = s.id)
+                                   WHEN 'talks' THEN (SELECT doc FROM talks WHERE id = s.id) END AS doc
+            FROM import_stage s) i
+   CROSS JOIN LATERAL search_document(i.coll, i.doc) e
+   CROSS JOIN LATERAL search_snippet_fields(e.snippet) p;
+  INSERT INTO search_items (type, id, collection, title, search, snippet_source, snippet_words, snippet_lexemes)
+  SELECT type, id, coll, title, search, snippet, words, lexemes FROM import_items;
+
+  -- Their terms wait for bulk_import_terms.
+  INSERT INTO import_pending_terms SELECT type, id FROM import_items;
+
+  PERFORM set_config('proposals.bulk', 'off', true);
+END $$;
+
+-- The one-word search terms (search_terms, clause_search_terms) of the items bulk_import wrote
+-- since it was last called: the importer calls it before it writes anything record by record
+-- (whose triggers keep the terms of what they touch) and at the end. Written together, in the
+-- indexes' order, the rows of a whole import mostly go in at the right end of each index: on an
+-- empty database, most of the time an import took went to inserting them batch by batch.
+CREATE OR REPLACE FUNCTION bulk_import_terms() RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+  CREATE TEMP TABLE IF NOT EXISTS import_pending_terms (type text, id text) ON COMMIT DROP;
+  PERFORM set_config('work_mem', '256MB', true);
+  ANALYZE import_pending_terms;
+  -- Each lexeme's one-word query, made once rather than once per item that has it, and its place
+  -- in the order of those queries: the rows are sorted by that number, not by the query (comparing
+  -- two tsquery values copies both, and sorting millions of rows by them took minutes).
+  CREATE TEMP TABLE IF NOT EXISTS import_lexemes (lexeme text PRIMARY KEY, term tsquery, place int) ON COMMIT DROP;
+  TRUNCATE import_lexemes;
+  INSERT INTO import_lexemes
+  SELECT lexeme, term, row_number() OVER (ORDER BY term)
+    FROM (SELECT u.lexeme, lexeme_query(u.lexeme) AS term
+            FROM (SELECT u.lexeme
+                    FROM import_pending_terms p JOIN search_items i ON i.type = p.type AND i.id = p.id,
+                         unnest(i.search) AS u
+                  UNION
+                  SELECT u.lexeme
+                    FROM import_pending_terms p JOIN clauses x ON x.id = p.id::slug, unnest(x.search) AS u
+                   WHERE p.type = 'clause') u) l;
+  ANALYZE import_lexemes;
+  INSERT INTO search_terms (term, neg_rank, type, id)
+  SELECT t.term, t.neg_rank, t.type, t.id
+    FROM (SELECT l.place, l.term, -ts_rank(i.search, l.term) AS neg_rank, i.type, i.id
+            FROM import_pending_terms p JOIN search_items i ON i.type = p.type AND i.id = p.id,
+                 unnest(i.search) AS u JOIN import_lexemes l ON l.lexeme = u.lexeme) t
+   ORDER BY t.place, t.neg_rank, t.type, t.id;
+  INSERT INTO clause_search_terms (term, neg_rank, clause_id)
+  SELECT t.term, t.neg_rank, t.id
+    FROM (SELECT l.place, l.term, -ts_rank(x.search, l.term) AS neg_rank, x.id
+            FROM import_pending_terms p JOIN clauses x ON x.id = p.id::slug,
+                 unnest(x.search) AS u JOIN import_lexemes l ON l.lexeme = u.lexeme
+           WHERE p.type = 'clause' AND x.deleted_at IS NULL) t
+   ORDER BY t.place, t.neg_rank, t.id;
+  TRUNCATE import_pending_terms;
+END $$;
