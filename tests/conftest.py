@@ -283,4 +283,4 @@ def landed_database(conn: psycopg.Connection, tmp_path: Path, monkeypatch: pytes
         then.setattr(named_sql, "queries", lambda: then_queries)
         for name in ("dataset.json", "history.json"):
             (tmp_path / name).write_bytes(landed(f"data/{name}"))
-            import_dataset(conn, tmp_path / name)
+            import_dataset(conn, tmp_path / name, bulk=False)  # bulk_import() came later

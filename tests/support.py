@@ -17,6 +17,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
@@ -185,3 +186,15 @@ def keyset_pages(conn: psycopg.Connection, sql: str, params: dict, limit: int, k
         if len(rows) <= limit:
             return found
         params = dict(params, **{f"after_{n}": rows[limit - 1][n] for n in range(1, keys + 1)})
+
+
+UNTIL_WAIT = 5.0  # the longest any test here waits for a notice or a proof; they come within milliseconds
+
+
+def until(condition: Callable[[], object], what: str) -> None:
+    """Waits for `condition`, at most UNTIL_WAIT seconds: a bound, not a timing (a notice between
+    workers, a replica's replay)."""
+    ends = time.monotonic() + UNTIL_WAIT
+    while not condition():
+        assert time.monotonic() < ends, f"not within {UNTIL_WAIT} s: {what}"
+        time.sleep(0.01)

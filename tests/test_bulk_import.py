@@ -30,8 +30,12 @@ TABLES = [
 def tables(conn: psycopg.Connection) -> dict[str, list]:
     found = {}
     for table in TABLES:
-        columns = {row[0] for row in conn.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_name = %s", (table,))}
+        columns = {
+            row[0]
+            for row in conn.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = %s", (table,)
+            )
+        }
         text = "t.doc::text" if "doc" in columns else "''"
         found[table] = conn.execute(
             f"SELECT (to_jsonb(t) - 'deleted_at' - 'recorded_at' - 'doc'"
@@ -94,7 +98,9 @@ def party(party_id: str, **fields) -> dict:
 def clause(clause_id: str, position: int, **fields) -> dict:
     record = {"id": clause_id, "position": position, "label": f"Article {position}", "summary": f"Forces {clause_id}."}
     record |= {"topics": ["arms-control"], "obligated_party_ids": ["alpha"], "source_ids": ["src"]}
-    return record | {"excerpts": [{"text": f"The <Parties> shall not & deploy {clause_id}.", "source_id": "src"}]} | fields
+    return (
+        record | {"excerpts": [{"text": f"The <Parties> shall not & deploy {clause_id}.", "source_id": "src"}]} | fields
+    )
 
 
 def proposal(proposal_id: str, clauses: list[dict], **fields) -> dict:
@@ -128,7 +134,9 @@ def first_file(tmp_path: Path) -> Path:
             change("proposals", proposal("p1", [clause("p1-a", 1), clause("p1-b", 2), clause("p1-c", 3)])),
             change("proposals", proposal("p2", [clause("p2-a", 1, responds_to_ids=["p1-a"])], in_response_to=["p1"])),
             change("proposals", proposal("p4", [clause("p4-a", 2), clause("p4-b", 1)]), note="made"),
-            change("talks", talk("t1", delegations=[{"party_id": "alpha", "head": "A. Head", "head_role": "Minister"}])),
+            change(
+                "talks", talk("t1", delegations=[{"party_id": "alpha", "head": "A. Head", "head_role": "Minister"}])
+            ),
             change("talks", talk("t2", proposal_ids=["p1", "p4"]), actor="someone-else"),
         ],
     )
@@ -169,9 +177,11 @@ def test_history_on_top_of_history_gives_the_same_tables(two_databases, tmp_path
     assert stats[0]["bulk"] >= 6 and stats[1]["bulk"] >= 4 and stats[1]["per_record"] >= 5, stats
     assert not any(s["replayed"] for s in stats), stats
     assert_same(two_databases)
-    revisions = two_databases[0].execute(
-        "SELECT collection || '/' || item_id, revision FROM revisions WHERE item_id LIKE 'p1%' ORDER BY seq"
-    ).fetchall()
+    revisions = (
+        two_databases[0]
+        .execute("SELECT collection || '/' || item_id, revision FROM revisions WHERE item_id LIKE 'p1%' ORDER BY seq")
+        .fetchall()
+    )
     assert revisions[:4] == [("clauses/p1-a", 1), ("clauses/p1-b", 1), ("clauses/p1-c", 1), ("proposals/p1", 1)]
 
 
@@ -195,17 +205,33 @@ def test_export_import_export_through_the_bulk_path_gives_the_same_bytes(two_dat
     "broken, message",
     [
         # A talk naming a proposal that comes later in the file: refused at the talk.
-        (lambda cs: [*cs[:8], change("talks", talk("t9", proposal_ids=["p9"])), change("proposals", proposal("p9", []))],
-         r"^line 9 \(talks t9\): conflicts with the data: .*p9"),
+        (
+            lambda cs: [
+                *cs[:8],
+                change("talks", talk("t9", proposal_ids=["p9"])),
+                change("proposals", proposal("p9", [])),
+            ],
+            r"^line 9 \(talks t9\): conflicts with the data: .*p9",
+        ),
         # A clause id used twice in one batch.
-        (lambda cs: [*cs[:6], change("proposals", proposal("p8", [clause("p1-a", 7)]))],
-         r"^line 7 \(proposals p8\): conflicts with the data"),
+        (
+            lambda cs: [*cs[:6], change("proposals", proposal("p8", [clause("p1-a", 7)]))],
+            r"^line 7 \(proposals p8\): conflicts with the data",
+        ),
         # A party that does not exist, in the middle of a batch.
-        (lambda cs: [*cs[:6], change("proposals", proposal("p8", [], proposer_id="nobody")), *cs[6:]],
-         r"^line 7 \(proposals p8\): conflicts with the data: .*nobody"),
+        (
+            lambda cs: [*cs[:6], change("proposals", proposal("p8", [], proposer_id="nobody")), *cs[6:]],
+            r"^line 7 \(proposals p8\): conflicts with the data: .*nobody",
+        ),
         # A validation error after a data error: the data error comes first, as it did.
-        (lambda cs: [*cs[:6], change("talks", talk("t9", party_ids=["nobody"])), change("parties", party("x", kind="planet"))],
-         r"^line 7 \(talks t9\): conflicts with the data: .*nobody"),
+        (
+            lambda cs: [
+                *cs[:6],
+                change("talks", talk("t9", party_ids=["nobody"])),
+                change("parties", party("x", kind="planet")),
+            ],
+            r"^line 7 \(talks t9\): conflicts with the data: .*nobody",
+        ),
     ],
 )
 def test_a_refused_batch_fails_as_record_by_record_with_nothing_written(two_databases, tmp_path, broken, message):

@@ -108,7 +108,15 @@ LINKED_PAGES = (
     "bench/README.md",
     *sorted(str(path.relative_to(ROOT)) for path in (ROOT / "docs").glob("*.md")),
 )
-AUDIENCE_PAGES = ("researchers.md", "changes.md", "dataset.md", "editors.md", "http.md", "operators.md", "architecture.md")
+AUDIENCE_PAGES = (
+    "researchers.md",
+    "changes.md",
+    "dataset.md",
+    "editors.md",
+    "http.md",
+    "operators.md",
+    "architecture.md",
+)
 LINK = re.compile(r"\]\(([^)\s]+)\)")
 FENCE = re.compile(r"^```.*?^```", re.MULTILINE | re.DOTALL)
 

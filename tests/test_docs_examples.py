@@ -37,7 +37,15 @@ from tests.conftest import ROOT, start_server, stop_server
 from tests.support import create_seeded_database, drop_database
 
 # The documents whose console examples are checked, each on a server and database of its own.
-DOCUMENTS = ("README.md", "docs/researchers.md", "docs/changes.md", "docs/dataset.md", "docs/editors.md", "docs/http.md", "docs/deploy.md")
+DOCUMENTS = (
+    "README.md",
+    "docs/researchers.md",
+    "docs/changes.md",
+    "docs/dataset.md",
+    "docs/editors.md",
+    "docs/http.md",
+    "docs/deploy.md",
+)
 MAX_NOT_TESTED = 3
 TOOLS = ("bash", "curl", "jq")  # what the examples call besides the project's own command
 SESSION_TIMEOUT = 120  # seconds for one document's whole session

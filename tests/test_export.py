@@ -18,7 +18,14 @@ def test_export_streams_ndjson_tagged_by_collection(client, db):
     assert response.status_code == 200
     assert response.mimetype == "application/x-ndjson"
     lines = [json.loads(line) for line in response.get_data().splitlines()]
-    assert {line["collection"] for line in lines} == {"sources", "parties", "proposals", "people", "talks", "statements"}
+    assert {line["collection"] for line in lines} == {
+        "sources",
+        "parties",
+        "proposals",
+        "people",
+        "talks",
+        "statements",
+    }
     revisions = db.execute("SELECT count(*) FROM revisions WHERE collection <> 'clauses'").fetchone()[0]
     assert len(lines) == revisions
     geneva = [line for line in lines if line.get("record", {}).get("id") == "geneva-strategic-stability-2022-01-10"]
@@ -63,12 +70,27 @@ def test_round_trip_export_import_export_is_byte_identical(client, database_url,
         == 204
     )
 
+    # Two members join a group in commits of their own: each revises the group, so the group has a
+    # revision per commit, which the import can only rebuild if it commits as the export numbers them.
+    cited = {"short_name": "RT", "source_ids": ["sputnik-lavrov-security-guarantees"]}
+    group = {"id": "round-trip-group", "name": "Round-trip group", "kind": "alliance", "member_of": []}
+    made = [client.post("/v1/parties", json=group | cited, headers=headers)]
+    for member in ("round-trip-member-a", "round-trip-member-b"):
+        record = {"id": member, "name": member, "kind": "state", "member_of": [group["id"]]}
+        made.append(client.post("/v1/parties", json=record | cited, headers=headers))
+    assert [response.status_code for response in made] == [201, 201, 201], [r.get_json() for r in made]
+    for party in ("round-trip-member-b", "round-trip-member-a", group["id"]):
+        etag = client.get(f"/v1/parties/{party}").headers["ETag"]
+        assert client.delete(f"/v1/parties/{party}", headers=headers | {"If-Match": etag}).status_code == 204
+    group_history = "SELECT revision, deleted FROM revisions WHERE item_id = 'round-trip-group' ORDER BY 1"
+
     clause_history = (
         "SELECT revision FROM revisions WHERE item_id = 'russia-nato-security-agreement-article-3' ORDER BY 1"
     )
     with psycopg.connect(database_url, autocommit=True) as source:
         first = _export(source)
         source_clause_revisions = source.execute(clause_history).fetchall()
+        source_group_revisions = source.execute(group_history).fetchall()
     path = tmp_path / "export.ndjson"
     path.write_bytes(first)
     with psycopg.connect(empty_database_url, autocommit=True) as target:
@@ -76,11 +98,13 @@ def test_round_trip_export_import_export_is_byte_identical(client, database_url,
         assert import_dataset(target, path) == len(first.splitlines())
         second = _export(target)
         clause_revisions = target.execute(clause_history).fetchall()
+        group_revisions = target.execute(group_history).fetchall()
         tombstone = target.execute("SELECT deleted_at IS NOT NULL FROM statements WHERE id = 'round-trip-statement'")
         assert tombstone.fetchone() == (True,)
     assert second == first
     assert clause_revisions == source_clause_revisions  # clause history rebuilt from its proposal's
     assert len(clause_revisions) >= 2
+    assert group_revisions == source_group_revisions and len(group_revisions) == 6  # made, 2 joins, 2 leaves, deleted
 
 
 def test_cli_export_and_import(database_url, empty_database_url, tmp_path):

@@ -220,7 +220,11 @@ def test_a_person_still_referred_to_cannot_be_deleted(client, write_token):
 
 def test_a_v1_client_that_sends_no_person_ids_still_writes(client, write_token):
     statement = client.get("/v1/statements/lavrov-no-endless-discussions").get_json()
-    old_shape = {k: v for k, v in statement.items() if k not in ("revision", "updated_at", "speaker_id", "said_when", "said_earliest", "said_latest")}
+    old_shape = {
+        k: v
+        for k, v in statement.items()
+        if k not in ("revision", "updated_at", "speaker_id", "said_when", "said_earliest", "said_latest")
+    }
     created = client.post(
         "/v1/statements", json=old_shape | {"id": f"old-client-{uuid.uuid4().hex[:6]}"}, headers=bearer(write_token)
     )

@@ -261,7 +261,9 @@ def test_the_explorer_links_articles_and_the_points_that_answer_them(client):
     assert 'href="/explore/proposals/us-russia-security-treaty"' in page  # in response to
 
 
-def test_a_database_migrated_before_0014_gets_the_new_lists_without_a_revision(empty_database_url, monkeypatch, tmp_path):
+def test_a_database_migrated_before_0014_gets_the_new_lists_without_a_revision(
+    empty_database_url, monkeypatch, tmp_path
+):
     """Migration 0014 adds the two lists to the stored representations and snapshots already there, in
     doc_clauses' order, as what doc_clauses would build now; the form changes, not what the items say, so no
     revision."""

@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import psycopg
 import pytest
@@ -29,26 +28,17 @@ from api.resources.changes import HEAD_KEY
 from api.store import versions as versions_module
 from api.store.migrate import migrate
 from api.store.versions import CHANNEL, Versions, parse
-from tests.support import create_database, drop_database
+from tests.support import create_database, drop_database, until
 
 TREATY = "us-russia-security-treaty"
 KEY = ("proposals", TREATY)
 PATH = f"/v1/proposals/{TREATY}"
-WAIT = 5.0  # the longest any test here waits for a notice or a proof; they come within milliseconds
 
 through_pooler = pytest.mark.skipif(
     os.environ.get("PREPARED_STATEMENTS") == "off",
     reason="PREPARED_STATEMENTS=off, the run through pgbouncer in transaction mode: LISTEN does not reach the "
     "listener's session there, so the cache is never proven and stays bypassed (every request asks the database)",
 )
-
-
-def until(condition: Callable[[], object], what: str) -> None:
-    """Waits for `condition`, at most WAIT seconds: a bound, not a timing."""
-    ends = time.monotonic() + WAIT
-    while not condition():
-        assert time.monotonic() < ends, f"not within {WAIT} s: {what}"
-        time.sleep(0.01)
 
 
 # The map's rules, without a database.

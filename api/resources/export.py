@@ -47,9 +47,24 @@ blp = ApiBlueprint(
 
 
 def export_line(
-    collection: str, item_id: str, valid_from: str, actor: str, note: str | None, deleted: bool, snapshot: str
+    collection: str,
+    item_id: str,
+    valid_from: str,
+    actor: str,
+    note: str | None,
+    changeset: int,
+    deleted: bool,
+    snapshot: str,
 ) -> bytes:
-    change: dict = {"collection": collection, "valid_from": valid_from, "actor": actor, "note": note}
+    """One change. `changeset` numbers the commits in the export's order (1, 2, …): revision numbers
+    follow from how changes were grouped into commits, so the import must group them the same way."""
+    change: dict = {
+        "collection": collection,
+        "valid_from": valid_from,
+        "actor": actor,
+        "note": note,
+        "changeset": changeset,
+    }
     if deleted:
         change |= {"id": item_id, "deleted": True}
     else:

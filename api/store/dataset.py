@@ -6,7 +6,9 @@ change is a whole record (`record`) or an RFC 7396 merge patch of an existing on
 transaction: all of the file or nothing. Records are validated by the same schemas that
 document the API. Consecutive changes share one changeset (so an alliance gets one
 revision for all the members that join it) until a change touches a record the
-changeset already wrote; that change starts a new one, so history stays history.
+changeset already wrote; that change starts a new one, so history stays history. An export's
+lines number their commits (`changeset`): a change whose number differs from the last one's starts
+a new changeset too, so an import makes the revisions the exported database had.
 """
 
 from __future__ import annotations
@@ -109,16 +111,27 @@ class Importer:
         self.actor: str | None = None
         self.changeset: int | None = None
         self.written: set[tuple[str, str]] = set()
+        self.commit: int | None = None  # the change's `changeset` number, when the file gives one
+        self.changeset_commit: int | None = None  # the number the current changeset was opened for
         self.schemas = SchemaChecks()
         # Records already checked against their schema (by _checked_ahead), by change index.
         self.checked: dict[int, tuple[object, dict | None]] = {}
 
     def _changeset_for(self, key: tuple[str, str], actor: str) -> int:
-        if self.changeset is None or key in self.written or actor != self.actor:
+        """The changeset of the change being prepared: a new one when the actor changes, when the
+        change's `changeset` number (an export's) differs from the last one's, or when the item was
+        already written in the current one (history stays history)."""
+        if (
+            self.changeset is None
+            or key in self.written
+            or actor != self.actor
+            or (self.commit is not None and self.commit != self.changeset_commit)
+        ):
             self._before_new_changeset()
             self.changeset = self.conn.execute(q("new_changeset"), {"actor": actor}).fetchone()[0]
             self.actor = actor
             self.written = set()
+            self.changeset_commit = self.commit
         self.written.add(key)
         return self.changeset
 
@@ -138,7 +151,17 @@ class Importer:
         """Checks one change against the schemas and gives it its changeset; writes nothing."""
         if not isinstance(change, dict):
             raise DatasetError(index, None, None, "a change must be a JSON object")
-        unknown = set(change) - {"collection", "valid_from", "note", "actor", "record", "id", "patch", "deleted"}
+        unknown = set(change) - {
+            "collection",
+            "valid_from",
+            "note",
+            "actor",
+            "changeset",
+            "record",
+            "id",
+            "patch",
+            "deleted",
+        }
         collection = change.get("collection")
         if unknown:
             raise DatasetError(index, None, None, f"unknown keys {sorted(unknown)}")
@@ -154,6 +177,12 @@ class Importer:
         actor = change.get("actor", self.default_actor)
         if not isinstance(actor, str) or not 1 <= len(actor) <= 200:
             raise DatasetError(index, collection, None, "actor must be a string of 1 to 200 characters")
+        commit = change.get("changeset")
+        if commit is not None and (type(commit) is not int or not 1 <= commit < 2**63):
+            raise DatasetError(
+                index, collection, None, "changeset must be a positive integer (an export numbers its commits)"
+            )
+        self.commit = commit
         if change.get("deleted") is True:
             item_id = change.get("id")
             if not isinstance(item_id, str) or set(change) & {"record", "patch"}:
@@ -165,7 +194,9 @@ class Importer:
         record = self._record(index, collection, change)
         item_id = record.get("id") if isinstance(record, dict) else None
         checked = self.checked.pop(index, None)
-        problems = checked[1] if checked is not None and checked[0] is record else self.schemas.problems(collection, record)
+        problems = (
+            checked[1] if checked is not None and checked[0] is record else self.schemas.problems(collection, record)
+        )
         if problems is not None:
             raise DatasetError(index, collection, item_id, f"invalid fields {_field_problem(problems)}")
         changeset = self._changeset_for((collection, item_id), actor)
