@@ -157,7 +157,10 @@ class Mirror:
                 size = self._download(response, path)
                 self.echo(f"downloaded {size / 1e6:.1f} MB; importing it")
                 count = store.import_copy(
-                    self.conn, path, self._feed_from_start(origin_id), lambda n: self.echo(f"  {n} change(s) imported")
+                    self.conn,
+                    path,
+                    self._feed_from_start(origin_id),
+                    lambda n: self.echo(f"  {n} change(s) checked against the feed"),
                 )
         self.echo(f"imported {count} change(s)")
         return store.read_state(self.conn)  # type: ignore[return-value]

@@ -25,7 +25,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from api.store.dataset import SCHEMAS, DatasetError, Importer, LineError
+from api.store.dataset import SCHEMAS, DatasetError, Importer, LineError, import_dataset
 from api.store.records import input_shape
 from api.store.sql import q
 
@@ -110,35 +110,38 @@ def import_copy(
 ) -> int:
     """Imports the origin's export and moves the mirror to `following`, all in one transaction.
 
-    An export line says neither its revision nor its changeset, and revision numbers follow from
-    how changes were grouped into changesets: a party joining an alliance in its own commit gives
-    the alliance a revision, in the same commit as another change it does not. So each line is
-    paired with the origin's feed entry for it (`entries`: the feed's entries from its beginning,
-    clauses left out, in the same commit order) and applied as the feed would apply it, in that
-    entry's changeset. The feed is then followed from the last paired entry's own cursor: what
-    the origin committed after the export's snapshot comes next. Returns the changes imported.
+    The export is imported as `proposals-api import` would (the bulk path): its lines number the
+    origin's commits (`changeset`), so the import groups them as the origin did and makes the same
+    revisions. Each line is first paired with the origin's feed entry for it (`entries`: the feed's
+    entries from its beginning, clauses left out, in the same commit order): a line the feed does
+    not have next is refused, and the feed is then followed from the last paired entry's own
+    cursor, so what the origin committed after the export's snapshot comes next. Returns the
+    changes imported.
     """
     count = 0
     last: dict | None = None
+    for index, change in export_changes(path):
+        entry = next(entries, None)
+        if entry is None or not _same_change(entry, change):
+            raise MirrorDivergedError(
+                f"line {index + 1} of the export is not the change feed's next change "
+                f"({_named(change)}; the feed has {_named(entry)}): the origin's export and feed disagree"
+            )
+        last = entry
+        count += 1
+        if progress and count % 1000 == 0:
+            progress(count)
     with conn.transaction():
-        importer = FeedImporter(conn, None, None)
-        conn.execute(q("defer_person_references"))
-        for index, change in export_changes(path):
-            entry = next(entries, None)
-            if entry is None or not _same_change(entry, change):
+        if count:
+            import_dataset(conn, path)
+            conn.execute(q("mirror_forget_file"), {"name": path.name})
+            assert last is not None
+            held = _local_revision(conn, last["collection"], last["id"])
+            if held != last.get("revision"):
                 raise MirrorDivergedError(
-                    f"line {index + 1} of the export is not the change feed's next change "
-                    f"({_named(change)}; the feed has {_named(entry)}): the origin's export and feed disagree"
+                    f"{_named(last | {'record': {'id': last['id']}})}: the copy made revision {held}, "
+                    f"the origin's feed says {last.get('revision')}"
                 )
-            try:
-                _apply(conn, importer, index, entry, change)
-            except DatasetError as error:
-                raise LineError(index, error.collection, error.item_id, error.problem) from error
-            last = entry
-            count += 1
-            if progress and count % 1000 == 0:
-                progress(count)
-        _check_people(conn)
         conn.execute(q("mirror_follow_from"), {"cursor": last["cursor"] if last else None})
     return count
 

@@ -12,6 +12,10 @@ SELECT EXISTS (SELECT 1 FROM revisions)
 INSERT INTO mirror_state (origin_url, origin_id, phase) VALUES (%(url)s, %(origin_id)s, 'copying')
 ON CONFLICT (only_row) DO UPDATE SET origin_url = EXCLUDED.origin_url, phase = 'copying', updated_at = now()
 
+-- name: mirror_forget_file
+-- The copy is imported as a dataset file; a mirror keeps no record of that file's name.
+DELETE FROM dataset_imports WHERE name = %(name)s
+
 -- name: mirror_follow_from
 -- After the copy: the feed is read on from the cursor of the export's last change (none when the
 -- origin had no data: from its feed's beginning).
