@@ -18,9 +18,11 @@ from api import create_app
 from api.config import Settings
 from api.http.auth import create_token
 from api.store import migrate
+from api.store import sql as named_sql
 from api.store.dataset import DATA_DIR, import_dataset
-from api.store.sql import q
-from tests.conftest import SEARCH_DEFAULTS, baseline, landed_migrations, save_clause
+from api.store.sql import parse_queries, q
+from api.store.sql import queries as named_queries
+from tests.conftest import SEARCH_DEFAULTS, baseline, landed, landed_migrations, save_clause
 from tests.support import create_seeded_database, drop_database
 from tests.test_fastpath import call, fast_layer, served_by_fast_path
 
@@ -152,10 +154,15 @@ def test_a_database_migrated_with_markup_stored_gets_escaped_words(empty_databas
             then.setattr(migrate, "migration_files", lambda: before)
             then.setattr(migrate, "function_files", list)
             migrate.migrate(conn)
-        import_dataset(conn, without_people(tmp_path))
-        with conn.transaction():
-            changeset = conn.execute(q("new_changeset"), {"actor": "test"}).fetchone()[0]
-            save_clause(conn, changeset, CLAUSE, summary=MARKUP)
+        # Record by record (bulk_import() came later), and changesets as that release drew them
+        # (new_changeset() came with the change feed).
+        then_queries = named_queries() | parse_queries(landed("sql/queries/records.sql").decode())
+        with monkeypatch.context() as then:
+            then.setattr(named_sql, "queries", lambda: then_queries)
+            import_dataset(conn, without_people(tmp_path), bulk=False)
+            with conn.transaction():
+                changeset = conn.execute(q("new_changeset"), {"actor": "test"}).fetchone()[0]
+                save_clause(conn, changeset, CLAUSE, summary=MARKUP)
         raw = conn.execute("SELECT snippet_words FROM clauses WHERE id = %s", (CLAUSE,)).fetchone()[0]
         assert "".join(raw).endswith(MARKUP)  # as migration 0010 keeps them
         assert baseline()[0] in migrate.migrate(conn)  # the rest of what it replaces, 0011 among them
