@@ -4,8 +4,9 @@ The pools are opened by the app factory, which WSGI servers run in each worker a
 request borrows one connection on first use and returns it at teardown (api/http/connection.py);
 reads run in autocommit, writes inside `with conn.transaction()`. Nothing here knows of HTTP.
 
-Outages heal without a restart: a borrowed connection is checked first (see `_usable`),
-and a failed reconnection gives up after RECONNECT_TIMEOUT instead of backing off ever
+Outages heal without a restart: a borrowed connection is checked first (see `_usable`) and a
+dead one is closed and the next one taken at once (psycopg_pool's own `check` sleeps about a
+second after each failed check, longer than a request may wait), and a failed reconnection gives up after RECONNECT_TIMEOUT instead of backing off ever
 longer, so the next request starts a fresh attempt at once. A request waits at most
 `pool_timeout` for a connection, and only UNREACHABLE_WAIT while the pool's latest attempt
 to connect failed, then gets 503 (api/http/errors.py): during an outage each worker thread
@@ -47,7 +48,6 @@ UNREACHABLE_WAIT = 0.1
 WAIT_INTERVAL = 0.1
 # How long the replica lag check may wait on each database, within the request's deadline.
 LAG_CHECK_WAIT = 0.5
-_borrowing = threading.local()  # the deadline of the borrow under way in this thread, for `_usable`
 
 
 class DeadlinePassed(psycopg.OperationalError):
@@ -142,7 +142,6 @@ def open_pool(settings: Settings, url: str | None = None, name: str = "proposals
         kwargs=connect_kwargs(settings),
         max_lifetime=15 * 60,
         reconnect_timeout=RECONNECT_TIMEOUT,
-        check=_usable,
         configure=_ignore_notices,
         open=False,
         name=name,
@@ -164,7 +163,7 @@ def _drop(notice: psycopg.Notify) -> None:
     pass
 
 
-def _usable(conn: psycopg.Connection) -> None:
+def _usable(conn: psycopg.Connection, deadline: float) -> None:
     """Raises if a pooled connection is dead; asks the server only when it is likely to be.
 
     An idle connection receives nothing unless the server is closing it (a restart,
@@ -178,11 +177,8 @@ def _usable(conn: psycopg.Connection) -> None:
         poller = conn.poller = select.poll()  # type: ignore[attr-defined]
         poller.register(conn.fileno(), select.POLLIN | select.POLLERR | select.POLLHUP)
     if poller.poll(0):
-        conn.deadline = getattr(_borrowing, "deadline", None)  # the round trip counts against the request's
-        try:
-            ConnectionPool.check_connection(conn)
-        finally:
-            conn.deadline = None
+        conn.deadline = deadline  # the round trip counts against the request's
+        ConnectionPool.check_connection(conn)
 
 
 def open_pools(settings: Settings) -> dict[str, object]:
@@ -242,12 +238,18 @@ def _borrow(pool: ConnectionPool, wait: float, deadline: float) -> psycopg.Conne
     waits = not getattr(pool, "_pool", None)
     if waits:
         metrics.POOL_WAITING.inc()
-    _borrowing.deadline = deadline  # for `_usable`, which getconn calls
-    left = deadline - monotonic()
+    until = min(monotonic() + wait, deadline)
     try:
-        conn = pool.getconn(wait if wait < left else left)  # PoolTimeout once the deadline has passed
+        while True:
+            conn = pool.getconn(until - monotonic())  # PoolTimeout once `until` has passed
+            try:
+                _usable(conn, deadline)
+            except psycopg.OperationalError:
+                conn.close()  # a closed connection given back is dropped and a new one opened
+                pool.putconn(conn)
+                continue
+            break
     finally:
-        _borrowing.deadline = None
         if waits:
             metrics.POOL_WAITING.dec()
     conn.deadline = deadline  # type: ignore[attr-defined]
