@@ -166,6 +166,12 @@ def instance_of(url: str) -> str:
         return store.instance_id(conn)
 
 
+@pytest.mark.parametrize("given", ["https://api.example.org", "https://api.example.org/", "https://api.example.org/v1/"])
+def test_the_origin_is_named_by_its_address_or_its_api_base(given):
+    assert command.Origin(given).url == "https://api.example.org"
+    assert command.Origin("https://example.org/proposals/v1").url == "https://example.org/proposals"
+
+
 def test_export_names_the_instance_it_comes_from(origin_app, origin):
     response = origin_app.test_client().get("/v1/export")
     assert response.status_code == 200

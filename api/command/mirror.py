@@ -72,7 +72,7 @@ class Origin:
     """The instance being mirrored, reached over HTTP with the standard library alone."""
 
     def __init__(self, url: str, token: str | None = None) -> None:
-        self.url = url.rstrip("/")
+        self.url = url.rstrip("/").removesuffix("/v1")  # the API's base as the docs show it is fine too
         self.headers = {"Accept": "application/json", "User-Agent": "proposals-api-mirror"}
         if token:
             self.headers["Authorization"] = f"Bearer {token}"
@@ -263,7 +263,8 @@ class Mirror:
     "--token", envvar="MIRROR_TOKEN", default=None, help="A token for the origin ($MIRROR_TOKEN); reads need none."
 )
 def mirror_command(url: str, follow: bool, interval: float | None, token: str | None) -> None:
-    """Copy the instance at URL into the local database, then apply its change feed.
+    """Copy the instance at URL (its address, or its API base ending in /v1) into the local database,
+    then apply its change feed.
 
     The local database is the embedded one, or DATABASE_URL's. It takes the origin's export, then
     every change since, through the public API only. Run again, it goes on from where it stopped
