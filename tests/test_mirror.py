@@ -166,7 +166,9 @@ def instance_of(url: str) -> str:
         return store.instance_id(conn)
 
 
-@pytest.mark.parametrize("given", ["https://api.example.org", "https://api.example.org/", "https://api.example.org/v1/"])
+@pytest.mark.parametrize(
+    "given", ["https://api.example.org", "https://api.example.org/", "https://api.example.org/v1/"]
+)
 def test_the_origin_is_named_by_its_address_or_its_api_base(given):
     assert command.Origin(given).url == "https://api.example.org"
     assert command.Origin("https://example.org/proposals/v1").url == "https://example.org/proposals"
