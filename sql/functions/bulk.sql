@@ -41,6 +41,16 @@ BEGIN
   END LOOP;
 END $$;
 
+-- The ids a list field of the staged records names (`source_ids`, `party_ids`, …), as the rows of
+-- the link table `target` (its columns: the owner's id, the id listed, its place in the list).
+CREATE OR REPLACE FUNCTION bulk_links(target text, collection text, field text) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+  EXECUTE format('INSERT INTO %s SELECT s.id, u.x, u.n FROM %s s, unnest(text_array(s.record->%L)) WITH ORDINALITY AS u(x, n)'
+                 ' WHERE %s', target, CASE collection WHEN 'clauses' THEN 'import_clauses' ELSE 'import_stage' END, field,
+                 CASE collection WHEN 'clauses' THEN 'true' ELSE format('s.collection = %L', collection) END);
+END $$;
+
 CREATE OR REPLACE FUNCTION bulk_import(cs bigint) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -69,9 +79,7 @@ BEGIN
   INSERT INTO parties (id, name, short_name, kind, revision, updated_at)
   SELECT s.id, r->>'name', r->>'short_name', r->>'kind', 1, s.valid_from
     FROM import_stage s, LATERAL (SELECT s.record AS r) x WHERE s.collection = 'parties' ORDER BY s.ord;
-  INSERT INTO party_sources (party_id, source_id, position)
-  SELECT s.id, u.x, u.n FROM import_stage s, unnest(text_array(s.record->'source_ids')) WITH ORDINALITY AS u(x, n)
-   WHERE s.collection = 'parties';
+  PERFORM bulk_links('party_sources (party_id, source_id, position)', 'parties', 'source_ids');
   UPDATE parties t SET doc = doc_parties(t) FROM import_stage s WHERE s.collection = 'parties' AND t.id = s.id;
 
   -- Proposals, then their clauses.
@@ -80,27 +88,19 @@ BEGIN
   SELECT s.id, r->>'title', r->>'short_title', r->>'proposer_id', r->>'document_type', r->>'status',
          (r->>'handed_over_on')::date, (r->>'published_on')::date, r->>'summary', 1, s.valid_from
     FROM import_stage s, LATERAL (SELECT s.record AS r) x WHERE s.collection = 'proposals' ORDER BY s.ord;
-  INSERT INTO proposal_addressees (proposal_id, party_id, position)
-  SELECT s.id, u.x, u.n FROM import_stage s, unnest(text_array(s.record->'addressee_ids')) WITH ORDINALITY AS u(x, n)
-   WHERE s.collection = 'proposals';
-  INSERT INTO proposal_responses (proposal_id, responds_to_id, position)
-  SELECT s.id, u.x, u.n FROM import_stage s, unnest(text_array(s.record->'in_response_to')) WITH ORDINALITY AS u(x, n)
-   WHERE s.collection = 'proposals';
-  INSERT INTO proposal_sources (proposal_id, source_id, position)
-  SELECT s.id, u.x, u.n FROM import_stage s, unnest(text_array(s.record->'source_ids')) WITH ORDINALITY AS u(x, n)
-   WHERE s.collection = 'proposals';
+  PERFORM bulk_links('proposal_addressees (proposal_id, party_id, position)', 'proposals', 'addressee_ids');
+  PERFORM bulk_links('proposal_responses (proposal_id, responds_to_id, position)', 'proposals', 'in_response_to');
+  PERFORM bulk_links('proposal_sources (proposal_id, source_id, position)', 'proposals', 'source_ids');
 
   INSERT INTO clauses (id, proposal_id, position, label, summary, topics, revision, updated_at)
   SELECT c.id, c.proposal_id, (c.record->>'position')::numeric::int, c.record->>'label', c.record->>'summary',
          text_array(c.record->'topics'), 1, c.valid_from
     FROM import_clauses c ORDER BY c.ord, c.n;
-  INSERT INTO clause_obligations (clause_id, party_id, position)
-  SELECT c.id, u.x, u.n FROM import_clauses c, unnest(text_array(c.record->'obligated_party_ids')) WITH ORDINALITY AS u(x, n);
+  PERFORM bulk_links('clause_obligations (clause_id, party_id, position)', 'clauses', 'obligated_party_ids');
   INSERT INTO clause_excerpts (clause_id, position, text, source_id)
   SELECT c.id, u.n, u.e->>'text', u.e->>'source_id'
     FROM import_clauses c, jsonb_array_elements(coalesce(c.record->'excerpts', '[]')) WITH ORDINALITY AS u(e, n);
-  INSERT INTO clause_sources (clause_id, source_id, position)
-  SELECT c.id, u.x, u.n FROM import_clauses c, unnest(text_array(c.record->'source_ids')) WITH ORDINALITY AS u(x, n);
+  PERFORM bulk_links('clause_sources (clause_id, source_id, position)', 'clauses', 'source_ids');
   PERFORM analyze_grown('{sources, parties, party_sources, proposals, proposal_addressees, proposal_responses,
                           proposal_sources, clauses, clause_obligations, clause_excerpts, clause_responses,
                           clause_sources}');
@@ -121,19 +121,13 @@ BEGIN
   SELECT s.id, r->>'title', r->>'format', (r->>'starts_on')::date, (r->>'ends_on')::date, r->>'location',
          r->>'status', r->'chair'->>'name', r->'chair'->>'person_id', r->'chair'->>'role', r->>'summary', 1, s.valid_from
     FROM import_stage s, LATERAL (SELECT s.record AS r) x WHERE s.collection = 'talks' ORDER BY s.ord;
-  INSERT INTO talk_parties (talk_id, party_id, position)
-  SELECT s.id, u.x, u.n FROM import_stage s, unnest(text_array(s.record->'party_ids')) WITH ORDINALITY AS u(x, n)
-   WHERE s.collection = 'talks';
-  INSERT INTO talk_proposals (talk_id, proposal_id, position)
-  SELECT s.id, u.x, u.n FROM import_stage s, unnest(text_array(s.record->'proposal_ids')) WITH ORDINALITY AS u(x, n)
-   WHERE s.collection = 'talks';
+  PERFORM bulk_links('talk_parties (talk_id, party_id, position)', 'talks', 'party_ids');
+  PERFORM bulk_links('talk_proposals (talk_id, proposal_id, position)', 'talks', 'proposal_ids');
   INSERT INTO talk_delegations (talk_id, party_id, head, head_id, head_role, position)
   SELECT s.id, u.d->>'party_id', u.d->>'head', u.d->>'head_id', u.d->>'head_role', u.n
     FROM import_stage s, jsonb_array_elements(coalesce(s.record->'delegations', '[]')) WITH ORDINALITY AS u(d, n)
    WHERE s.collection = 'talks';
-  INSERT INTO talk_sources (talk_id, source_id, position)
-  SELECT s.id, u.x, u.n FROM import_stage s, unnest(text_array(s.record->'source_ids')) WITH ORDINALITY AS u(x, n)
-   WHERE s.collection = 'talks';
+  PERFORM bulk_links('talk_sources (talk_id, source_id, position)', 'talks', 'source_ids');
   PERFORM analyze_grown('{talks, talk_parties, talk_proposals, talk_delegations, talk_sources}');
   UPDATE talks t SET doc = doc_talks(t) FROM import_stage s WHERE s.collection = 'talks' AND t.id = s.id;
 
