@@ -76,17 +76,9 @@ END $$;
 
 -- A clause's snippet tokens, from its representation.
 CREATE OR REPLACE FUNCTION clause_snippet_fields(doc json, OUT words text[], OUT lexemes text[])
-LANGUAGE plpgsql STABLE AS $$
-DECLARE
-  source text := clause_snippet_source(doc);
-  parsed record;
-BEGIN
-  parsed := snippet_tokens(coalesce(source, ''));
-  IF source IS NOT NULL AND array_to_string(parsed.words, '') IS NOT DISTINCT FROM source THEN
-    words := html_escape_tokens(parsed.words);
-    lexemes := parsed.lexemes;
-  END IF;
-END $$;
+LANGUAGE sql STABLE AS $$
+  SELECT * FROM search_snippet_fields(clause_snippet_source(doc))
+$$;
 
 -- Parses a clause's snippet text whenever its representation changes (bulk_import does it
 -- set-wise for the clauses it writes).
