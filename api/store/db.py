@@ -6,9 +6,9 @@ reads run in autocommit, writes inside `with conn.transaction()`. Nothing here k
 
 Outages heal without a restart: a borrowed connection is checked first (see `_usable`) and a
 dead one is closed and the next one taken at once (psycopg_pool's own `check` sleeps about a
-second after each failed check, longer than a request may wait), and a failed reconnection gives up after RECONNECT_TIMEOUT instead of backing off ever
-longer, so the next request starts a fresh attempt at once. A request waits at most
-`pool_timeout` for a connection, and only UNREACHABLE_WAIT while the pool's latest attempt
+second after each failed check, longer than a request may wait), and a failed reconnection
+gives up after RECONNECT_TIMEOUT instead of backing off ever longer, so the next request
+starts a fresh attempt at once. A request waits at most `pool_timeout` for a connection, and only UNREACHABLE_WAIT while the pool's latest attempt
 to connect failed, then gets 503 (api/http/errors.py): during an outage each worker thread
 answers many requests a second instead of one, so a crowd does not queue up behind it.
 
@@ -244,11 +244,10 @@ def _borrow(pool: ConnectionPool, wait: float, deadline: float) -> psycopg.Conne
             conn = pool.getconn(until - monotonic())  # PoolTimeout once `until` has passed
             try:
                 _usable(conn, deadline)
+                break
             except psycopg.OperationalError:
                 conn.close()  # a closed connection given back is dropped and a new one opened
                 pool.putconn(conn)
-                continue
-            break
     finally:
         if waits:
             metrics.POOL_WAITING.dec()
