@@ -12,6 +12,7 @@ import pytest
 
 from api.collections import TALKS
 from api.resources.reads import _list_query, item_query
+from api.store.db import direct_connection
 from api.store.executor import Page, read_page, read_row
 from api.store.sql import q
 from tests.conftest import SEARCH_DEFAULTS
@@ -98,3 +99,18 @@ def test_a_connection_that_prepares_nothing_runs_the_same_queries_unprepared(con
     assert len(search.docs) == 2
     assert read_row(conn, item_query("item_current", "parties"), {"id": "nato", "any": False, "held": "{}"})
     assert prepared(conn) == 0
+
+
+@pytest.mark.parametrize(("setting", "threshold"), [("off", None), ("on", 5)])
+def test_the_command_line_connections_prepare_as_the_setting_says(database_url, monkeypatch, setting, threshold):
+    """The CLI's connections (mirror, import, migrate) follow PREPARED_STATEMENTS as the pool's do:
+    behind pgbouncer in transaction mode the mirror's per-change query, prepared on one server
+    connection, was asked for by name on another (DuplicatePreparedStatement)."""
+    if setting == "on" and os.environ.get("PREPARED_STATEMENTS") == "off":
+        pytest.skip("through a transaction pooler pg_prepared_statements is read on another server connection")
+    monkeypatch.setenv("PREPARED_STATEMENTS", setting)
+    with direct_connection(database_url) as conn:
+        assert conn.prepare_threshold == threshold
+        for _ in range(8):  # past psycopg's threshold of 5
+            conn.execute("SELECT 1 WHERE %s::int > 0", [1])
+        assert prepared(conn) == (0 if threshold is None else 1)

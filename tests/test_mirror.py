@@ -481,15 +481,15 @@ def read_until(process: subprocess.Popen, start: str, seen: list[str]) -> str:
     raise AssertionError(f"the mirror ended without saying {start!r}: {''.join(seen)}")
 
 
-def mirror_backends(
-    conn: psycopg.Connection, database_url: str, blocker: psycopg.Connection
-) -> list[tuple[str | None]]:
-    """The mirror's sessions on its database (not the test's own two): what each waits for."""
+def mirror_backends(conn: psycopg.Connection, database_url: str) -> list[tuple[str | None]]:
+    """What the sessions at work on the mirror's database (not the test's watcher) wait for: the
+    mirror's, and the blocker's until it rolls back. Idle ones do not count: pgbouncer keeps its
+    server connections open after their clients have gone."""
     name = psycopg.conninfo.conninfo_to_dict(database_url)["dbname"]
     return conn.execute(
         "SELECT wait_event_type FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid() "
-        "AND pid <> %s AND backend_type = 'client backend'",
-        (name, blocker.info.backend_pid),
+        "AND backend_type = 'client backend' AND state <> 'idle'",
+        (name,),
     ).fetchall()
 
 
@@ -524,7 +524,7 @@ def kill_while_blocked(base: str, database_url: str, after: str, table: str) -> 
         try:
             read_until(mirror, after, seen)
             blocker.execute(psycopg.sql.SQL("LOCK TABLE {} IN SHARE MODE").format(psycopg.sql.Identifier(table)))
-            wait_for(lambda: ("Lock",) in mirror_backends(watcher, database_url, blocker))
+            wait_for(lambda: ("Lock",) in mirror_backends(watcher, database_url))
             state = watcher.execute("SELECT phase, feed_cursor FROM mirror_state").fetchone()
             mirror.kill()
             mirror.wait(timeout=30)
@@ -533,7 +533,7 @@ def kill_while_blocked(base: str, database_url: str, after: str, table: str) -> 
             if mirror.poll() is None:
                 mirror.kill()
             blocker.rollback()
-        wait_for(lambda: not mirror_backends(watcher, database_url, blocker))
+        wait_for(lambda: not mirror_backends(watcher, database_url))
     return mirror.returncode, seen, state
 
 

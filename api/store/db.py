@@ -316,5 +316,9 @@ def _scalar(pool: ConnectionPool, query: str, wait: float, deadline: float) -> A
 
 
 def direct_connection(database_url: str) -> psycopg.Connection:
-    """A connection outside any request, for the CLI."""
-    return psycopg.connect(database_url, autocommit=True)
+    """A connection outside any request, for the CLI. Behind pgbouncer in transaction mode
+    (PREPARED_STATEMENTS=off) it prepares nothing, as the pool's connections: a statement the
+    mirror runs for every change would otherwise be prepared on one server connection and
+    asked for by name on another."""
+    prepared = Settings.from_env().prepared_statements
+    return psycopg.connect(database_url, autocommit=True, **({} if prepared else {"prepare_threshold": None}))
