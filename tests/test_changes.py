@@ -224,6 +224,8 @@ def test_a_cursor_naming_a_revision_not_held_here_is_a_409_with_retry_after(feed
     assert response.status_code == 409
     assert response.headers["Retry-After"] == "5"
     assert response.get_json()["errors"] == [{"parameter": "cursor", "detail": "Unknown here."}]
+    # The instance it is: a mirror tells another origin from a replica that has not caught up yet.
+    assert response.headers["Instance-Id"] == feed.get("/v1/changes").headers["Instance-Id"]
 
 
 def test_the_head_answers_304_until_something_is_committed(feed, own_database_url):

@@ -8,6 +8,7 @@ for byte.
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import os
@@ -641,3 +642,11 @@ def test_the_command_refuses_to_mix_origins(slow_origin, database_url, empty_dat
     other = run_mirror(base, empty_database_url)
     assert other.returncode == 1
     assert "one database mirrors one origin" in other.stderr
+    # Another origin's feed does not know this mirror's position either: its 409 names the instance,
+    # so the refusal comes at once, not after the retries a replica behind its primary gets.
+    unknown = base64.urlsafe_b64encode(b"c1:0123456789abcdef:talks:never-written:7:99999").decode().rstrip("=")
+    with psycopg.connect(empty_database_url, autocommit=True) as conn:
+        conn.execute("UPDATE mirror_state SET feed_cursor = %s", [unknown])
+    elsewhere = run_mirror(base, empty_database_url)
+    assert elsewhere.returncode == 1
+    assert "one database mirrors one origin" in elsewhere.stderr, elsewhere.stderr

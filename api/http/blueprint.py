@@ -23,7 +23,6 @@ from api.http.openapi import (
     IF_NONE_MATCH,
     LAST_MODIFIED_HEADER,
     LINK_HEADER,
-    RETRY_AFTER_HEADER,
     Parser,
 )
 from schemas.common import SPARSE_JSON, NoQuerySchema, as_served, as_sparse, sparse_page
@@ -58,6 +57,14 @@ class ApiBlueprint(Blueprint):
 
         return decorate
 
+    def alt_response(self, status_code, response=None, **kwargs) -> Callable:
+        """flask-smorest documents a reference as it is and drops the headers and description given with it:
+        refused here, so that no header is lost from the document without a word. Describe such a response
+        in full (schema, content_type, description, headers) instead of naming a component."""
+        if response is not None and kwargs:
+            raise TypeError(f"alt_response({status_code}, response={response!r}) ignores {sorted(kwargs)}")
+        return super().alt_response(status_code, response, **kwargs)
+
     @staticmethod
     def header_params(*params: dict) -> Callable:
         def decorate(view: Callable) -> Callable:
@@ -75,9 +82,7 @@ class ApiBlueprint(Blueprint):
         def decorate(view: Callable) -> Callable:
             view = self.alt_response(429, response="TOO_MANY_REQUESTS")(view)  # its headers: _register_responses
             view = self.alt_response(431, response="REQUEST_HEADER_FIELDS_TOO_LARGE")(view)
-            view = self.alt_response(503, response="SERVICE_UNAVAILABLE", headers={"Retry-After": RETRY_AFTER_HEADER})(
-                view
-            )
+            view = self.alt_response(503, response="SERVICE_UNAVAILABLE")(view)  # Retry-After: the component's
             return self.doc(operationId=operation_id, security=security or ANONYMOUS)(view)
 
         return decorate
@@ -97,7 +102,7 @@ class ApiBlueprint(Blueprint):
         def decorate(view: Callable) -> Callable:
             view = self.operation(operation_id)(view)
             view = self.header_params(IF_NONE_MATCH)(view)
-            view = self.alt_response(304, response="NOT_MODIFIED", headers={"ETag": ETAG_HEADER})(view)
+            view = self.alt_response(304, response="NOT_MODIFIED")(view)
             view = self.alt_response(400, response="BAD_REQUEST")(view)
             view = self.alt_response(406, response="NOT_ACCEPTABLE")(view)
             others = {"text/csv": {"schema": CSV_SCHEMA}}
@@ -170,7 +175,7 @@ class ApiBlueprint(Blueprint):
             view = self.described(ITEM_DESCRIPTION.format(item=item_name(schema)))(view)
             view = self.operation(operation_id)(view)
             view = self.header_params(IF_NONE_MATCH)(view)
-            view = self.alt_response(304, response="NOT_MODIFIED", headers={"ETag": ETAG_HEADER})(view)
+            view = self.alt_response(304, response="NOT_MODIFIED")(view)
             view = self.alt_response(404, response="NOT_FOUND")(view)
             view = self.alt_response(410, response="GONE")(view)
             view = self.alt_response(400, response="BAD_REQUEST")(view)

@@ -183,6 +183,8 @@ class ProblemApi(Api):
             response: dict = {"description": status.phrase}
             if status >= 400:
                 response["schema"] = self.ERROR_SCHEMA
+            if status == http.HTTPStatus.NOT_MODIFIED:  # every 304 names what the client still holds
+                response["headers"] = {"ETag": ETAG_HEADER}
             if status == http.HTTPStatus.TOO_MANY_REQUESTS:  # a reference ignores alt_response's headers
                 response["description"] = "Past a rate limit: try again after `Retry-After` seconds."
                 response["headers"] = RATE_LIMIT_HEADERS

@@ -44,7 +44,7 @@ from api.config import Settings
 from api.http.blueprint import ApiBlueprint
 from api.http.conditional import etag_matches, make_etag
 from api.http.connection import connection
-from api.http.errors import ApiError
+from api.http.errors import PROBLEM_JSON, ApiError
 from api.http.openapi import ETAG_HEADER, IF_NONE_MATCH, INSTANCE_ID_HEADER, RETRY_AFTER_HEADER
 from api.http.replies import Reply
 from api.resources.paging import public_url
@@ -52,6 +52,7 @@ from api.resources.reads import is_id
 from api.store.executor import read_row
 from api.store.sql import q
 from schemas.changes import atom_query_schema, change_page_schema, changes_query_schema
+from schemas.common import ProblemSchema
 
 NAMES = tuple(COLLECTIONS)
 ATOM = "application/atom+xml"
@@ -189,13 +190,14 @@ def next_link(base_url: str, args: Iterable[tuple[str, str]], cursor: str) -> st
     return f'<{base_url}?{urlencode(query)}>; rel="next"'
 
 
-def _unknown_here(args: Mapping[str, object], poll_interval: int) -> ApiError:
+def _unknown_here(args: Mapping[str, object], poll_interval: int, instance: str) -> ApiError:
+    """409, naming this instance: a mirror told another origin's 409 from a replica behind its primary."""
     return ApiError(
         409,
         "This server does not hold the change the cursor names: it may not have caught up yet (try again "
         "shortly), or the cursor comes from a dataset with another history.",
         errors=[{"parameter": "cursor" if args.get("cursor") else "since", "detail": "Unknown here."}],
-        headers={"Retry-After": str(poll_interval)},
+        headers={"Retry-After": str(poll_interval), "Instance-Id": instance},
     )
 
 
@@ -255,7 +257,7 @@ def read_changes(
     rows = conn.execute(page, params, prepare=True).fetchall()
     after, head, head_cursor = rows[0][0], rows[0][1], rows[0][2]
     if after is None:
-        raise _unknown_here(args, settings.changes_poll_interval)
+        raise _unknown_here(args, settings.changes_poll_interval, instance)
     docs = [row[3] for row in rows if row[3] is not None]
     full = len(docs) == limit
     next_cursor = rows[-1][4] if full else (head_cursor or START)
@@ -297,11 +299,17 @@ FEED_LINK_HEADER = {
     "absolute under `PUBLIC_BASE_URL`; never from the request's `Host`.",
     "schema": {"type": "string"},
 }
-CONFLICT_RESPONSE = {
+UNCHANGED_HEAD = {
+    "description": "Nothing was committed since the page whose ETag was sent: poll again after `max-age`.",
+    "headers": {"ETag": ETAG_HEADER, "Cache-Control": CACHE_CONTROL_HEADER, "Instance-Id": INSTANCE_ID_HEADER},
+}
+UNKNOWN_POSITION = {
     "description": "The cursor is well-formed but names a change this server does not hold: a replica that has "
     "not replayed it yet (retry after `Retry-After` seconds, or on another server), or a cursor from a dataset "
-    "with another history.",
-    "headers": {"Retry-After": RETRY_AFTER_HEADER},
+    "with another history (`Instance-Id` differs from the one the cursor was read from).",
+    "schema": ProblemSchema,
+    "content_type": PROBLEM_JSON,
+    "headers": {"Retry-After": RETRY_AFTER_HEADER, "Instance-Id": INSTANCE_ID_HEADER},
 }
 
 
@@ -320,16 +328,10 @@ class Changes(MethodView):
             "Instance-Id": INSTANCE_ID_HEADER,
         },
     )
-    @blp.alt_response(
-        304,
-        response="NOT_MODIFIED",
-        headers={"ETag": ETAG_HEADER, "Cache-Control": CACHE_CONTROL_HEADER, "Instance-Id": INSTANCE_ID_HEADER},
-    )
+    @blp.alt_response(304, **UNCHANGED_HEAD)
     @blp.alt_response(400, response="BAD_REQUEST")
     @blp.alt_response(406, response="NOT_ACCEPTABLE")
-    @blp.alt_response(
-        409, response="CONFLICT", description=CONFLICT_RESPONSE["description"], headers=CONFLICT_RESPONSE["headers"]
-    )
+    @blp.alt_response(409, **UNKNOWN_POSITION)
     def get(self, args: dict):
         """Follow every change: each revision of every item, in the order it was committed.
 
@@ -445,7 +447,9 @@ class ChangesAtom(MethodView):
     )
     @blp.doc(responses={200: {"content": {ATOM: {"schema": ATOM_SCHEMA}}}})
     @blp.alt_response(
-        304, response="NOT_MODIFIED", headers={"ETag": ETAG_HEADER, "Cache-Control": CACHE_CONTROL_HEADER}
+        304,
+        description="Nothing was committed since the feed whose ETag was sent.",
+        headers={"ETag": ETAG_HEADER, "Cache-Control": CACHE_CONTROL_HEADER},
     )
     @blp.alt_response(400, response="BAD_REQUEST")
     @blp.alt_response(406, response="NOT_ACCEPTABLE")

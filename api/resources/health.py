@@ -35,11 +35,7 @@ class Ready(MethodView):
     @blp.doc(operationId="checkReadiness", security=[])
     @blp.no_query()
     @blp.response(200, StatusSchema, description='The database answers: `{"status": "ready"}`.')
-    @blp.alt_response(
-        503,
-        response="SERVICE_UNAVAILABLE",
-        headers={"Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}}},
-    )
+    @blp.alt_response(503, response="SERVICE_UNAVAILABLE")  # with Retry-After (api/http/openapi.py)
     def get(self):
         """Readiness: 200 when the database answers, 503 with Retry-After when it does not.
 
