@@ -163,7 +163,9 @@ def setup() -> None:
     print(migrated.stdout.strip(), flush=True)
     subprocess.run([*command, "seed"], env=environment, check=True)
     started = time.monotonic()
-    done = subprocess.run([*command, "import", str(dataset)], env=environment, check=True, stdout=subprocess.PIPE, text=True)
+    done = subprocess.run(
+        [*command, "import", str(dataset)], env=environment, check=True, stdout=subprocess.PIPE, text=True
+    )
     print(f"{done.stdout.strip()} ({time.monotonic() - started:.0f} s)", flush=True)
     if not done.stdout.rstrip().endswith("already loaded") or not migrated.stdout.startswith("applied 0 "):
         # The import writes each row once or twice (bench/README.md, "Import"): a plain VACUUM ANALYZE
