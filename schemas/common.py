@@ -299,7 +299,9 @@ def choices_param(
 
 def fields_param(schema: type[Schema]) -> DelimitedList:
     names = list(schema._declared_fields)
-    return choices_param(names, "fields", "Only these fields, comma-separated (a sparse representation).", ["id", names[1]])
+    return choices_param(
+        names, "fields", "Only these fields, comma-separated (a sparse representation).", ["id", names[1]]
+    )
 
 
 def sort_param(names: tuple[str, ...], default: str) -> fields.String:

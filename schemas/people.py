@@ -59,5 +59,3 @@ PERSON_SORTS = ("id", "name", "updated_at")
 
 class PersonQuerySchema(list_query_schema(PersonSchema, PERSON_SORTS)):
     party = Slug("Only people who held an office for this party.", "russia")
-
-
