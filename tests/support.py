@@ -6,6 +6,7 @@ tests/conftest.py).
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import pwd
@@ -161,6 +162,9 @@ class PrivatePostgres:
         )
         shutil.rmtree(self.folder, ignore_errors=True)
 
+
+# A well-formed /v1/changes cursor naming a revision that no database holds (a 409 everywhere).
+UNKNOWN_CURSOR = base64.urlsafe_b64encode(b"c1:0123456789abcdef:talks:never-written:7:99999").decode().rstrip("=")
 
 PROBLEM_KEYS = {"type", "title", "status", "detail", "instance"}
 

@@ -20,7 +20,7 @@ from api.resources.changes import START, decode_cursor
 from api.resources.export import export_lines
 from api.store.dataset import import_dataset
 from api.store.migrate import migrate
-from tests.support import create_database, drop_database, new_talk, until
+from tests.support import UNKNOWN_CURSOR, create_database, drop_database, new_talk, until
 
 ORDERED = "SELECT r.collection, r.item_id, r.revision FROM revisions r ORDER BY r.seq"
 
@@ -219,7 +219,7 @@ def test_bad_input_is_a_400_naming_the_parameter(feed, query, parameter):
 
 
 def test_a_cursor_naming_a_revision_not_held_here_is_a_409_with_retry_after(feed):
-    unknown = base64.urlsafe_b64encode(b"c1:0123456789abcdef:talks:never-written:7:99999").decode().rstrip("=")
+    unknown = UNKNOWN_CURSOR
     response = feed.get("/v1/changes", query_string={"cursor": unknown})
     assert response.status_code == 409
     assert response.headers["Retry-After"] == "5"

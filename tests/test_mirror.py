@@ -8,7 +8,6 @@ for byte.
 
 from __future__ import annotations
 
-import base64
 import io
 import json
 import os
@@ -31,7 +30,7 @@ from api.resources.export import export_lines
 from api.store import mirror as store
 from api.store.migrate import migrate
 from tests.conftest import ROOT, start_server, stop_server
-from tests.support import call, create_seeded_database, drop_database, new_talk
+from tests.support import UNKNOWN_CURSOR, call, create_seeded_database, drop_database, new_talk
 
 Send = Callable[[str, str, dict | None, dict | None], tuple[int, dict, dict | None]]
 CLAUSE = "/v1/clauses/russia-nato-security-agreement-article-3"
@@ -644,7 +643,7 @@ def test_the_command_refuses_to_mix_origins(slow_origin, database_url, empty_dat
     assert "one database mirrors one origin" in other.stderr
     # Another origin's feed does not know this mirror's position either: its 409 names the instance,
     # so the refusal comes at once, not after the retries a replica behind its primary gets.
-    unknown = base64.urlsafe_b64encode(b"c1:0123456789abcdef:talks:never-written:7:99999").decode().rstrip("=")
+    unknown = UNKNOWN_CURSOR
     with psycopg.connect(empty_database_url, autocommit=True) as conn:
         conn.execute("UPDATE mirror_state SET feed_cursor = %s", [unknown])
     elsewhere = run_mirror(base, empty_database_url)
