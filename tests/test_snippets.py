@@ -111,3 +111,18 @@ def test_every_seeded_clause_has_its_words_and_writes_keep_them(empty_database_u
         conn.execute("UPDATE clauses SET snippet_words = NULL, snippet_lexemes = NULL")
         (row,) = conn.execute(q("search_clauses"), dict(SEARCH_DEFAULTS, q="quokkas", limit=5)).fetchall()
         assert "<mark>quokkas</mark>" in row[0]
+
+
+@pytest.mark.parametrize(
+    "words",
+    [
+        ["Article", " ", "5", " … ", "<b>", "&amp;", '"quoted"', "'s"],
+        ["a\x01b", " ", "<"],  # a token holding the separator the fast path joins with
+        ["only"],
+        [],
+    ],
+)
+def test_tokens_are_escaped_one_by_one(db, words):
+    escaped = db.execute("SELECT html_escape_tokens(%s::text[])", (words,)).fetchone()[0]
+    assert escaped == [db.execute("SELECT html_escape(%s)", (w,)).fetchone()[0] for w in words]
+    assert db.execute("SELECT html_escape_tokens(NULL)").fetchone()[0] is None

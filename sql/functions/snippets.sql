@@ -23,10 +23,22 @@ LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
                                  '"', '&quot;'), '''', '&#x27;')
 $$;
 
--- Each token escaped, in order: what snippet_words holds.
-CREATE OR REPLACE FUNCTION html_escape_tokens(words text[]) RETURNS text[]
+-- Each token escaped, in order: what snippet_words holds. Escaped all at once, joined by U+0001
+-- (which escaping leaves alone) and split again, unless a token holds that character. One
+-- expression, so Postgres inlines it where it is called: token by token, or as a function with a
+-- FROM clause of its own, it took a fifth of the time parsing the text does. Not STRICT, which
+-- would keep the CASE from being inlined (NULL still gives NULL, through html_escape_each), and
+-- STABLE like array_to_string, since an IMMUTABLE function calling it is not inlined either.
+CREATE OR REPLACE FUNCTION html_escape_each(words text[]) RETURNS text[]
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
   SELECT coalesce(array_agg(html_escape(w) ORDER BY n), '{}') FROM unnest(words) WITH ORDINALITY AS u(w, n)
+$$;
+
+CREATE OR REPLACE FUNCTION html_escape_tokens(words text[]) RETURNS text[]
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+  SELECT CASE WHEN strpos(array_to_string(words, ''), E'\x01') = 0
+              THEN string_to_array(html_escape(array_to_string(words, E'\x01')), E'\x01')
+              ELSE html_escape_each(words) END
 $$;
 
 -- ts_headline's snippet (up to two passages of 6 to 24 words) as HTML, with the matches marked.
@@ -49,15 +61,17 @@ $$;
 
 -- The parser's tokens without the compound ones (a hyphenated word, a whole URL) whose parts
 -- follow them, so the words join back into the text; each with its lexeme, by the dictionary
--- the `english` configuration maps its token type to (pg_ts_config_map).
+-- the `english` configuration maps its token type to (pg_ts_config_map). Both aggregates read the
+-- tokens in the order the subquery sorts them (rather than each sorting them again, a quarter of
+-- the time this took).
 CREATE OR REPLACE FUNCTION snippet_tokens(source text, OUT words text[], OUT lexemes text[])
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
-  SELECT array_agg(p.token ORDER BY p.n),
+  SELECT array_agg(p.token),
          array_agg(CASE WHEN p.tokid IN (1, 2, 10, 11) THEN (ts_lexize('english_stem', p.token))[1]
                         WHEN p.tokid IN (3, 4, 6, 7, 8, 9, 18, 19, 20, 21, 22) THEN (ts_lexize('simple', p.token))[1]
-                   END ORDER BY p.n)
-    FROM ts_parse('default', source) WITH ORDINALITY AS p(tokid, token, n)
-   WHERE p.tokid NOT IN (5, 15, 16, 17)
+                   END)
+    FROM (SELECT * FROM ts_parse('default', source) WITH ORDINALITY AS p(tokid, token, n)
+           WHERE p.tokid NOT IN (5, 15, 16, 17) ORDER BY p.n) p
 $$;
 
 -- A snippet text's tokens, HTML-escaped, and their lexemes: both NULL where they would not join
