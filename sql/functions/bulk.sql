@@ -192,13 +192,7 @@ LANGUAGE plpgsql AS $$
 BEGIN
   CREATE TEMP TABLE IF NOT EXISTS import_pending_terms (type text, id text) ON COMMIT DROP;
   PERFORM set_config('work_mem', '256MB', true);
-  -- The items, each with its place in the order (type, id) of the indexes' last columns: ties of
-  -- term and rank are sorted by that number rather than by two text columns (3 s of a 4 s sort
-  -- of 2 million rows).
-  CREATE TEMP TABLE IF NOT EXISTS import_term_items (type text, id text, place int) ON COMMIT DROP;
-  TRUNCATE import_term_items;
-  INSERT INTO import_term_items SELECT type, id, row_number() OVER (ORDER BY type, id) FROM import_pending_terms;
-  ANALYZE import_term_items;
+  ANALYZE import_pending_terms;
   -- Each lexeme (ts_stat lists those of a set of vectors in a sixth of the time unnest and a UNION
   -- of millions of rows take), its one-word query, made once rather than once per item that has
   -- it, and its place in the order of those queries: the rows are sorted by that number, not by the
@@ -209,22 +203,26 @@ BEGIN
   INSERT INTO import_lexemes
   SELECT lexeme, term, row_number() OVER (ORDER BY term)
     FROM (SELECT u.word AS lexeme, lexeme_query(u.word) AS term
-            FROM (SELECT word FROM ts_stat('SELECT i.search FROM import_term_items p
+            FROM (SELECT word FROM ts_stat('SELECT i.search FROM import_pending_terms p
                                               JOIN search_items i ON i.type = p.type AND i.id = p.id')
                   UNION
-                  SELECT word FROM ts_stat('SELECT x.search FROM import_term_items p
+                  SELECT word FROM ts_stat('SELECT x.search FROM import_pending_terms p
                                               JOIN clauses x ON x.id = p.id::slug WHERE p.type = ''clause''')) u) l;
   ANALYZE import_lexemes;
+  -- Ties of term and rank are sorted by the item's place in (type, id) order, the order of the
+  -- indexes' last columns, rather than by those two text columns (3 s of a 4 s sort of 2 million rows).
   INSERT INTO search_terms (term, neg_rank, type, id)
   SELECT t.term, t.neg_rank, t.type, t.id
     FROM (SELECT l.place, l.term, -ts_rank(i.search, l.term) AS neg_rank, i.type, i.id, p.place AS item_place
-            FROM import_term_items p JOIN search_items i ON i.type = p.type AND i.id = p.id,
+            FROM (SELECT type, id, row_number() OVER (ORDER BY type, id) AS place FROM import_pending_terms) p
+            JOIN search_items i ON i.type = p.type AND i.id = p.id,
                  unnest(i.search) AS u JOIN import_lexemes l ON l.lexeme = u.lexeme) t
    ORDER BY t.place, t.neg_rank, t.item_place;
   INSERT INTO clause_search_terms (term, neg_rank, clause_id)
   SELECT t.term, t.neg_rank, t.id
     FROM (SELECT l.place, l.term, -ts_rank(x.search, l.term) AS neg_rank, x.id, p.place AS item_place
-            FROM import_term_items p JOIN clauses x ON x.id = p.id::slug,
+            FROM (SELECT type, id, row_number() OVER (ORDER BY type, id) AS place FROM import_pending_terms) p
+            JOIN clauses x ON x.id = p.id::slug,
                  unnest(x.search) AS u JOIN import_lexemes l ON l.lexeme = u.lexeme
            WHERE p.type = 'clause' AND x.deleted_at IS NULL) t
    ORDER BY t.place, t.neg_rank, t.item_place;

@@ -23,17 +23,18 @@ LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
                                  '"', '&quot;'), '''', '&#x27;')
 $$;
 
+-- Each token escaped, one by one.
+CREATE OR REPLACE FUNCTION html_escape_each(words text[]) RETURNS text[]
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+  SELECT coalesce(array_agg(html_escape(w) ORDER BY n), '{}') FROM unnest(words) WITH ORDINALITY AS u(w, n)
+$$;
+
 -- Each token escaped, in order: what snippet_words holds. Escaped all at once, joined by U+0001
 -- (which escaping leaves alone) and split again, unless a token holds that character. One
 -- expression, so Postgres inlines it where it is called: token by token, or as a function with a
 -- FROM clause of its own, it took a fifth of the time parsing the text does. Not STRICT, which
 -- would keep the CASE from being inlined (NULL still gives NULL, through html_escape_each), and
 -- STABLE like array_to_string, since an IMMUTABLE function calling it is not inlined either.
-CREATE OR REPLACE FUNCTION html_escape_each(words text[]) RETURNS text[]
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
-  SELECT coalesce(array_agg(html_escape(w) ORDER BY n), '{}') FROM unnest(words) WITH ORDINALITY AS u(w, n)
-$$;
-
 CREATE OR REPLACE FUNCTION html_escape_tokens(words text[]) RETURNS text[]
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
   SELECT CASE WHEN strpos(array_to_string(words, ''), E'\x01') = 0
