@@ -75,6 +75,8 @@ class Settings:
     fast_path: bool = True
     version_cache: bool = True
     version_cache_size: int = 50_000
+    response_cache: bool = True
+    response_cache_mb: int = 32
     cache_shared_max_age: int = 0
     rate_limit_window: int = 60
     rate_limit_writes: int = 600
@@ -96,6 +98,8 @@ class Settings:
             raise ValueError("WEB_THREADS must be at least 1 and WEB_IO_THREADS at least 0")
         if self.version_cache_size < 1:
             raise ValueError("VERSION_CACHE_SIZE must be at least 1 (items)")
+        if self.response_cache_mb < 1:
+            raise ValueError("RESPONSE_CACHE_MB must be at least 1 (megabytes)")
         if self.changes_poll_interval < 1:
             raise ValueError("CHANGES_POLL_INTERVAL must be at least 1 (seconds)")
         if self.idempotency_ttl < 1:

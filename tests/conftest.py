@@ -130,6 +130,17 @@ def own_app(own_database_url: str):
     app.extensions["db_pool"].close()
 
 
+@pytest.fixture(scope="module")
+def workers(own_database_url: str) -> Iterator[tuple]:
+    """Two apps on the module's own database, as two workers of one server (the version cache's and
+    the response cache's tests: what one writes, the other learns from Postgres' notices)."""
+    settings = Settings(database_url=own_database_url, rate_limit_writes=1_000_000, rate_limit_reads=1_000_000)
+    first, second = create_app(settings), create_app(settings)
+    yield first, second
+    for app in (first, second):
+        app.extensions["db_pool"].close()
+
+
 @pytest.fixture
 def empty_database_url(server_url: str) -> Iterator[str]:
     """A database of the test's own with nothing in it, not even the schema."""

@@ -14,6 +14,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -202,3 +203,21 @@ def until(condition: Callable[[], object], what: str) -> None:
     while not condition():
         assert time.monotonic() < ends, f"not within {UNTIL_WAIT} s: {what}"
         time.sleep(0.01)
+
+
+def from_memory(app, path: str, headers: dict | None = None):
+    """The answer to `path`, and whether it came without the database (the pool closed to it)."""
+    pool = app.extensions["db_pool"]
+    getconn, asked, me = pool.getconn, [], threading.get_ident()
+
+    def watched(*args, **kwargs):  # the listener's heartbeat borrows one too, from its own thread
+        if threading.get_ident() == me:
+            asked.append(1)
+        return getconn(*args, **kwargs)
+
+    pool.getconn = watched
+    try:
+        response = app.test_client().get(path, headers=headers or {})
+    finally:
+        pool.getconn = getconn
+    return response, not asked

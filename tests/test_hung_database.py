@@ -205,12 +205,15 @@ class Service:
 def service(request, private_pg: PrivatePostgres) -> Iterator[Service]:
     """The production server (2 workers of one thread, default deadlines), and how to hang its database."""
     proxy = None
+    # The database path's deadlines are what is tested: answers kept in memory (api/store/bodies.py)
+    # would answer the reads made before the hang with a 200, until the listener's next heartbeat.
+    env = {"RESPONSE_CACHE": "off"}
     if request.param == "frozen-postgres":
-        base, process = start_server(private_pg.url)
+        base, process = start_server(private_pg.url, env=env)
         hang = lambda: frozen(private_pg)  # noqa: E731
     else:
         proxy = BlackHoleProxy(private_pg.port)
-        base, process = start_server(proxy.url(private_pg.url))
+        base, process = start_server(proxy.url(private_pg.url), env=env)
         hang = proxy.hung
     try:
         yield Service(base, hang)

@@ -21,14 +21,13 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from api import create_app
 from api.config import Settings
 from api.http.auth import create_token
 from api.resources.changes import HEAD_KEY
 from api.store import versions as versions_module
 from api.store.migrate import migrate
 from api.store.versions import CHANNEL, Versions, parse
-from tests.support import create_database, drop_database, until
+from tests.support import create_database, drop_database, from_memory, until
 
 TREATY = "us-russia-security-treaty"
 KEY = ("proposals", TREATY)
@@ -123,15 +122,6 @@ def test_a_notice_is_read_or_taken_for_everything(payload, changes):
 # Against Postgres: two apps on one database, as two workers.
 
 
-@pytest.fixture(scope="module")
-def workers(own_database_url: str) -> Iterator[tuple]:
-    settings = Settings(database_url=own_database_url, rate_limit_writes=1_000_000, rate_limit_reads=1_000_000)
-    first, second = create_app(settings), create_app(settings)
-    yield first, second
-    for app in (first, second):
-        app.extensions["db_pool"].close()
-
-
 def cache(app) -> Versions:
     versions = app.extensions["versions"]
     until(lambda: versions.proven, "the listener proves that notices arrive")
@@ -139,21 +129,9 @@ def cache(app) -> Versions:
 
 
 def answered_from_memory(app, path: str, etag: str) -> bool:
-    """Whether a 304 for `etag` comes without the database: the pool is closed to it meanwhile."""
-    pool = app.extensions["db_pool"]
-    getconn, asked, me = pool.getconn, [], threading.get_ident()
-
-    def watched(*args, **kwargs):  # the listener's heartbeat borrows one too, from its own thread
-        if threading.get_ident() == me:
-            asked.append(1)
-        return getconn(*args, **kwargs)
-
-    pool.getconn = watched
-    try:
-        status = app.test_client().get(path, headers={"If-None-Match": etag}).status_code
-    finally:
-        pool.getconn = getconn
-    return status == 304 and not asked
+    """Whether a 304 for `etag` comes without the database."""
+    response, without_database = from_memory(app, path, {"If-None-Match": etag})
+    return response.status_code == 304 and without_database
 
 
 @through_pooler

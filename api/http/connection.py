@@ -12,7 +12,7 @@ from flask import Flask, current_app, g, request
 from psycopg_pool import ConnectionPool
 
 from api.config import Settings
-from api.store import versions
+from api.store import bodies, versions
 from api.store.db import give_back, lend, open_pools
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -21,6 +21,9 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 def init_app(app: Flask, settings: Settings) -> None:
     app.extensions.update(open_pools(settings))
     app.extensions["versions"] = versions.start(app.extensions, settings)
+    app.extensions["bodies"] = bodies.start(
+        app.extensions["versions"], settings.response_cache_mb, settings.response_cache
+    )
     app.teardown_appcontext(_give_back)
 
 

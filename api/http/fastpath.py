@@ -40,6 +40,7 @@ from api.resources.changes import HEAD_KEY, read_changes, unchanged_poll
 from api.resources.paging import public_url
 from api.resources.reads import ListQuery, is_id, read_item, read_list
 from api.resources.search import SEARCH, search_site
+from api.store.bodies import Bodies
 from api.store.db import give_back, lend
 from api.store.versions import Key, Versions
 
@@ -240,7 +241,8 @@ class FastReads:
     def _reply(self, environ: dict, rule: str, read: Callable, key: Key | None) -> tuple[str, list, list[bytes]] | None:
         """Status, headers and body of a 200 or 304, or None to leave the request to Flask. An
         item's (`key`) 304 comes from the version cache when it knows the item (api/store/versions.py),
-        and a read from the database teaches the cache the item's version."""
+        and a read from the database teaches the cache the item's version. A 200 (or a page's 304)
+        comes from the answers kept (api/store/bodies.py) while they are current."""
         limiter: ratelimit.Limiter = self.app.extensions["rate_limiter"]
         exchange = Exchange.of(environ)
         if exchange.read_count is None:
@@ -250,22 +252,34 @@ class FastReads:
         counts = exchange.read_count
         if any(count.exceeded for count in counts):
             return None
+        if_none_match = environ.get("HTTP_IF_NONE_MATCH")
         versions: Versions | None = self.app.extensions.get("versions")  # type: ignore[assignment]
-        if key is not None and versions is not None:
-            if_none_match = environ.get("HTTP_IF_NONE_MATCH")
-            version = versions.get(key) if if_none_match else None
+        bodies: Bodies | None = self.app.extensions.get("bodies")  # type: ignore[assignment]
+        page_key = None
+        if key is None and bodies is not None:  # a page: kept under its URL as the client wrote it
+            page_key = (environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", ""), environ.get("SCRIPT_NAME", ""))
+            kept = bodies.page(page_key)
+            if kept is not None:
+                return self._kept(environ, kept, if_none_match, counts)
+        elif key is not None and versions is not None and (if_none_match or bodies is not None):
+            version = versions.get(key)
             if version is not None:
-                remembered = self._remembered(key, version, if_none_match, read)  # type: ignore[arg-type]
+                remembered = self._remembered(key, version, if_none_match, read) if if_none_match else None
                 if remembered is not None:
                     return STATUS_LINES[304], self._headers(environ, remembered, counts), []
-            since = versions.epoch  # before the read's snapshot: see Versions.learn
+                kept = bodies.item(key, version) if bodies is not None and key != HEAD_KEY else None
+                if kept is not None:
+                    return STATUS_LINES[200], self._headers(environ, kept, counts), [kept.body]
+        since = clears = 0
+        if versions is not None:  # before the read's snapshot: see Versions.learn
+            since, clears = versions.epoch, versions.clears
         try:
             pool, conn = lend(self.app.extensions, anonymous_read=True)
         except (PoolTimeout, psycopg.Error) as error:
             exchange.database_error = error
             return None
         try:
-            reply = read(conn, environ.get("HTTP_IF_NONE_MATCH"), environ)
+            reply = read(conn, if_none_match, environ)
         except HTTPException:
             return None  # 404, 410, a bad cursor: Flask answers as before
         except (PoolTimeout, psycopg.Error) as error:
@@ -273,10 +287,24 @@ class FastReads:
             return None
         finally:
             give_back(pool, conn)
+        primary = pool is self.app.extensions["db_pool"]
         if key is not None and versions is not None and reply.version is not None:
-            versions.learn(key, reply.version, since, primary=pool is self.app.extensions["db_pool"])
+            versions.learn(key, reply.version, since, primary=primary)
+        if bodies is not None and primary and reply.status == 200:
+            if page_key is not None:
+                bodies.keep_page(page_key, reply, since)
+            elif key != HEAD_KEY:
+                bodies.keep_item(key, reply, clears)
         body = [reply.body] if reply.status == 200 else []
         return STATUS_LINES[reply.status], self._headers(environ, reply, counts), body
+
+    def _kept(
+        self, environ: dict, kept: Reply, if_none_match: str | None, counts: list[ratelimit.Count]
+    ) -> tuple[str, list, list[bytes]]:
+        """A kept page's answer: a 304 when the client holds its ETag, as the database would say."""
+        if if_none_match and etag_matches(if_none_match, kept.etag):
+            return STATUS_LINES[304], self._headers(environ, Reply(304, kept.etag), counts), []
+        return STATUS_LINES[200], self._headers(environ, kept, counts), [kept.body]
 
     def _remembered(self, key: Key, version: int, if_none_match: str, read: Callable) -> Reply | None:
         """The 304 the database would give, from the version the cache holds for `key`, or None."""

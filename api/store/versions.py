@@ -68,6 +68,7 @@ class Versions:
         self.lock = threading.Lock()
         self.proven = False  # whether notices are known to arrive: only then does `get` answer
         self.epoch = 0  # bumped by every notice and every emptying: see `learn`
+        self.clears = 0  # bumped by every emptying, after which revisions may be numbered anew
 
     def get(self, key: Key) -> int | None:
         """The live item's current revision, or None: unknown, deleted, or the map is not proven."""
@@ -122,6 +123,7 @@ class Versions:
     def empty(self) -> None:
         with self.lock:
             self.epoch += 1
+            self.clears += 1
             self.entries.clear()
 
     def bypass(self) -> None:
