@@ -221,3 +221,13 @@ def from_memory(app, path: str, headers: dict | None = None):
     finally:
         pool.getconn = getconn
     return response, not asked
+
+
+def same_answer(first, second) -> bool:
+    """The same answer: status, body and every field but those each answer has of its own."""
+    own = ("X-Request-ID", "RateLimit", "Date")
+    return (first.status_code, first.data, [h for h in first.headers if h[0] not in own]) == (
+        second.status_code,
+        second.data,
+        [h for h in second.headers if h[0] not in own],
+    )

@@ -18,7 +18,7 @@ from api.http.auth import create_token
 from api.http.replies import Reply
 from api.store.bodies import OVERHEAD, Bodies
 from api.store.versions import Versions
-from tests.support import from_memory, until
+from tests.support import from_memory, same_answer, until
 from tests.test_versions import KEY, PATH, cache, through_pooler
 
 PAGE = ("/v1/proposals", "limit=2", "")
@@ -94,16 +94,6 @@ def test_the_budget_keeps_the_most_recently_used_and_no_oversized_answer():
 # Against Postgres: two apps on one database, as two workers.
 
 
-def same(first, second) -> bool:
-    """The same answer: status, body and every field but those each answer has of its own."""
-    own = ("X-Request-ID", "RateLimit", "Date")
-    return (first.status_code, first.data, [h for h in first.headers if h[0] not in own]) == (
-        second.status_code,
-        second.data,
-        [h for h in second.headers if h[0] not in own],
-    )
-
-
 @through_pooler
 @pytest.mark.parametrize(
     "path", [PATH, "/v1/talks?limit=3", "/v1/clauses?q=deployment&limit=2", "/v1/search?q=missile"]
@@ -115,7 +105,7 @@ def test_a_200_comes_from_memory_after_one_read_and_is_the_same_answer(workers, 
     assert read.status_code == 200
     again, without_database = from_memory(first, path)
     assert without_database
-    assert same(again, read)
+    assert same_answer(again, read)
     unchanged, without_database = from_memory(first, path, {"If-None-Match": read.headers["ETag"]})
     assert (unchanged.status_code, without_database) == (304, True)
     assert unchanged.headers["ETag"] == read.headers["ETag"]

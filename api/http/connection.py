@@ -21,9 +21,7 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 def init_app(app: Flask, settings: Settings) -> None:
     app.extensions.update(open_pools(settings))
     app.extensions["versions"] = versions.start(app.extensions, settings)
-    app.extensions["bodies"] = bodies.start(
-        app.extensions["versions"], settings.response_cache_mb, settings.response_cache
-    )
+    app.extensions["bodies"] = bodies.start(app.extensions["versions"], settings)
     app.teardown_appcontext(_give_back)
 
 

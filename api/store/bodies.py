@@ -27,6 +27,7 @@ from collections import OrderedDict
 from collections.abc import Hashable
 from typing import TYPE_CHECKING
 
+from api.config import Settings
 from api.store.versions import Versions
 
 if TYPE_CHECKING:  # api.http.replies imports the request machinery, which imports this module
@@ -75,22 +76,26 @@ class Bodies:
             return entry[1]
 
     def _put(self, key: Hashable, stamp: tuple[int, int], reply: Reply) -> None:
-        size = len(reply.body) + OVERHEAD
-        if reply.status != 200 or size > self.largest:
+        if reply.status != 200 or cost(reply) > self.largest:
             return
         with self.lock:
             old = self.entries.pop(key, None)
             if old is not None:
-                self.used -= len(old[1].body) + OVERHEAD
+                self.used -= cost(old[1])
             self.entries[key] = (stamp, reply)
-            self.used += size
+            self.used += cost(reply)
             while self.used > self.max_bytes:
                 _, (_, dropped) = self.entries.popitem(last=False)
-                self.used -= len(dropped.body) + OVERHEAD
+                self.used -= cost(dropped)
 
 
-def start(versions: Versions | None, max_megabytes: int, enabled: bool) -> Bodies | None:
+def cost(reply: Reply) -> int:
+    """What an entry counts against the budget."""
+    return len(reply.body) + OVERHEAD
+
+
+def start(versions: Versions | None, settings: Settings) -> Bodies | None:
     """The worker's kept answers, unless RESPONSE_CACHE is off or there is no version cache."""
-    if not enabled or versions is None:
+    if not settings.response_cache or versions is None:
         return None
-    return Bodies(versions, max_megabytes * 1024 * 1024)
+    return Bodies(versions, settings.response_cache_mb * 1024 * 1024)
