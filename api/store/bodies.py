@@ -43,6 +43,8 @@ class Bodies:
         self.versions = versions
         self.max_bytes = max_bytes
         self.largest = max_bytes // 16
+        # key → (stamp, answer); the stamp an answer must match: (clears, revision) for an item,
+        # (-1, epoch) for a page (keys of the two never meet: an item's has two parts, a page's three).
         self.entries: OrderedDict[Hashable, tuple[tuple[int, int], Reply]] = OrderedDict()
         self.used = 0
         self.lock = threading.Lock()
