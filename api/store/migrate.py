@@ -9,7 +9,8 @@ All of it runs in one transaction under a transaction-scoped advisory lock (safe
 A baseline (`0012_baseline.sql`) replaces the migrations before it, as Django's squashed
 migrations and Flyway's baseline migrations do: `-- replaces NAME sha256:…` opens the section that
 migration NAME's objects are in. A database that applied NAME (with that checksum) skips the
-section; what follows `-- after sql/functions` runs after the function files when a section ran.
+section; what follows `-- after sql/functions` runs after the function files when a section ran
+(in any other migration, when the migration ran).
 """
 
 from __future__ import annotations
@@ -96,7 +97,9 @@ def migrate(conn: psycopg.Connection) -> list[str]:
                 continue
             replaced, after = sections(text)
             if not replaced:
-                conn.execute(text)
+                conn.execute(AFTER_FUNCTIONS.split(text, maxsplit=1)[0])
+                if after:
+                    after_functions.append(after)
             elif pending := _pending_sections(name, replaced, done):
                 for section in pending:
                     conn.execute(section.sql)

@@ -51,6 +51,31 @@ BEGIN
                  CASE collection WHEN 'clauses' THEN 'true' ELSE format('s.collection = %L', collection) END);
 END $$;
 
+-- What bulk_import stores for a clause beside its row (the type: migration 0019): its
+-- representation, its search vector (from the record, as write_clause computes it), its snippet
+-- tokens (from the representation, as the trigger does) and its search entry (search_document, as
+-- search_put builds it). One function returning one value, so that a parallel worker computes
+-- all of it (a LATERAL subquery per part kept them in the leader); its cost tells the planner so.
+CREATE OR REPLACE FUNCTION bulk_clause_fields(x clauses, record jsonb) RETURNS bulk_clause_fields
+LANGUAGE plpgsql STABLE PARALLEL SAFE COST 10000 AS $$
+DECLARE
+  f bulk_clause_fields;
+  parsed record;
+  entry record;
+BEGIN
+  f.doc := doc_clauses(x);
+  f.search := clause_search_vector(record);
+  f.snippet_source := clause_snippet_source(f.doc);
+  parsed := search_snippet_fields(f.snippet_source);
+  f.snippet_words := parsed.words;
+  f.snippet_lexemes := parsed.lexemes;
+  entry := search_document('clauses', f.doc);
+  f.title := entry.title;
+  f.entry_search := entry.search;
+  f.entry_snippet := entry.snippet;
+  RETURN f;
+END $$;
+
 CREATE OR REPLACE FUNCTION bulk_import(cs bigint) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -58,10 +83,12 @@ BEGIN
   PERFORM set_config('work_mem', '256MB', true);
   CREATE TEMP TABLE IF NOT EXISTS import_pending_terms (type text, id text) ON COMMIT DROP;
 
-  -- The clauses of the staged proposals, each with its place in the file (ord, n).
-  CREATE TEMP TABLE IF NOT EXISTS import_clauses (
+  -- The clauses of the staged proposals, each with its place in the file (ord, n). Unlogged
+  -- rather than temporary, so that parallel workers can read it (below); made in this transaction,
+  -- under the change feed's lock, and dropped by bulk_import_terms before it commits.
+  CREATE UNLOGGED TABLE IF NOT EXISTS import_clauses (
     ord int, n int, id slug, proposal_id slug, valid_from timestamptz, note text, record jsonb
-  ) ON COMMIT DROP;
+  );
   TRUNCATE import_clauses;
   INSERT INTO import_clauses
   SELECT s.ord, u.n, (u.c->>'id')::slug, s.id, s.valid_from, s.note, u.c || jsonb_build_object('proposal_id', s.id)
@@ -104,15 +131,16 @@ BEGIN
   PERFORM analyze_grown('{sources, parties, party_sources, proposals, proposal_addressees, proposal_responses,
                           proposal_sources, clauses, clause_obligations, clause_excerpts, clause_responses,
                           clause_sources}');
-  -- One new row version each: the representation, the search vector (from the record, as
-  -- write_clause computes it) and the snippet tokens (from the representation, as the trigger does).
-  UPDATE clauses t SET doc = f.doc, search = f.search, snippet_words = f.words, snippet_lexemes = f.lexemes
-    FROM (SELECT c.id, d.doc, clause_search_vector(c.record) AS search, p.words, p.lexemes
-            FROM import_clauses c
-            JOIN clauses x ON x.id = c.id
-           CROSS JOIN LATERAL (SELECT doc_clauses(x) AS doc OFFSET 0) d  -- OFFSET 0: once, not once per use
-           CROSS JOIN LATERAL clause_snippet_fields(d.doc) p) f
-   WHERE t.id = f.id;
+  -- What each clause stores beside its row: most of what an import costs, and each clause's
+  -- alone, so made by parallel workers (CREATE TABLE AS may use them, an UPDATE may not).
+  CREATE TEMP TABLE import_clause_fields ON COMMIT DROP AS
+  SELECT c.id, bulk_clause_fields(x, c.record) AS f
+    FROM import_clauses c
+    JOIN clauses x ON x.id = c.id;
+  UPDATE clauses t SET doc = (i.f).doc, search = (i.f).search, snippet_words = (i.f).snippet_words,
+                       snippet_lexemes = (i.f).snippet_lexemes
+    FROM import_clause_fields i
+   WHERE t.id = i.id;
   UPDATE proposals t SET doc = doc_proposals(t) FROM import_stage s WHERE s.collection = 'proposals' AND t.id = s.id;
 
   -- Talks.
@@ -151,16 +179,16 @@ BEGIN
     type text, coll text, id text, doc json, title text, search tsvector, snippet text, words text[], lexemes text[]
   ) ON COMMIT DROP;
   TRUNCATE import_items;
-  -- Every item's entry, as search_put builds it; a clause's snippet tokens are those just stored
-  -- with it when they come from the same text (clause_snippet_source of its representation, as
-  -- search_document stands), not parsed again.
+  -- Every item's entry, as search_put builds it; a clause's as made above, with the snippet
+  -- tokens stored with it when they come from the same text (clause_snippet_source of its
+  -- representation, as search_document stands), not parsed again.
   INSERT INTO import_items
-  SELECT 'clause', 'clauses', x.id, x.doc, e.title, e.search, e.snippet,
-         CASE WHEN same THEN x.snippet_words ELSE (search_snippet_fields(e.snippet)).words END,
-         CASE WHEN same THEN x.snippet_lexemes ELSE (search_snippet_fields(e.snippet)).lexemes END
-    FROM import_clauses c JOIN clauses x ON x.id = c.id
-   CROSS JOIN LATERAL search_document('clauses', x.doc) e
-   CROSS JOIN LATERAL (SELECT e.snippet IS NOT DISTINCT FROM clause_snippet_source(x.doc) AS same OFFSET 0) k;
+  SELECT 'clause', 'clauses', i.id, (i.f).doc, (i.f).title, (i.f).entry_search, (i.f).entry_snippet,
+         CASE WHEN same THEN (i.f).snippet_words ELSE (search_snippet_fields((i.f).entry_snippet)).words END,
+         CASE WHEN same THEN (i.f).snippet_lexemes ELSE (search_snippet_fields((i.f).entry_snippet)).lexemes END
+    FROM import_clause_fields i
+   CROSS JOIN LATERAL (SELECT (i.f).entry_snippet IS NOT DISTINCT FROM (i.f).snippet_source AS same OFFSET 0) k;
+  DROP TABLE import_clause_fields;
   INSERT INTO import_items
   SELECT i.type, i.coll, i.id, i.doc, e.title, e.search, e.snippet, p.words, p.lexemes
     FROM (SELECT CASE s.collection WHEN 'sources' THEN 'source' WHEN 'parties' THEN 'party'
@@ -182,11 +210,10 @@ BEGIN
   PERFORM set_config('proposals.bulk', 'off', true);
 END $$;
 
--- The one-word search terms (search_terms, clause_search_terms) of the items bulk_import wrote
--- since it was last called: the importer calls it before it writes anything record by record
--- (whose triggers keep the terms of what they touch) and at the end. Written together, in the
--- indexes' order, the rows of a whole import mostly go in at the right end of each index: on an
--- empty database, most of the time an import took went to inserting them batch by batch.
+-- The one-word search entries (term_pages, sql/functions/search.sql) of the items bulk_import
+-- wrote since it was last called: the importer calls it before it writes anything record by
+-- record (whose triggers keep the entries of what they touch) and at the end. Sent in one batch,
+-- the entries of a whole import are sorted once and written as pages of a hundred.
 CREATE OR REPLACE FUNCTION bulk_import_terms() RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -194,37 +221,30 @@ BEGIN
   PERFORM set_config('work_mem', '256MB', true);
   ANALYZE import_pending_terms;
   -- Each lexeme (ts_stat lists those of a set of vectors in a sixth of the time unnest and a UNION
-  -- of millions of rows take), its one-word query, made once rather than once per item that has
-  -- it, and its place in the order of those queries: the rows are sorted by that number, not by the
-  -- query (comparing two tsquery values copies both, and sorting millions of rows by them took
-  -- minutes).
-  CREATE TEMP TABLE IF NOT EXISTS import_lexemes (lexeme text PRIMARY KEY, term tsquery, place int) ON COMMIT DROP;
+  -- of millions of rows take) and its one-word query, made once rather than once per item that has it.
+  CREATE TEMP TABLE IF NOT EXISTS import_lexemes (lexeme text PRIMARY KEY, term tsquery) ON COMMIT DROP;
   TRUNCATE import_lexemes;
   INSERT INTO import_lexemes
-  SELECT lexeme, term, row_number() OVER (ORDER BY term)
-    FROM (SELECT u.word AS lexeme, lexeme_query(u.word) AS term
-            FROM (SELECT word FROM ts_stat('SELECT i.search FROM import_pending_terms p
-                                              JOIN search_items i ON i.type = p.type AND i.id = p.id')
-                  UNION
-                  SELECT word FROM ts_stat('SELECT x.search FROM import_pending_terms p
-                                              JOIN clauses x ON x.id = p.id::slug WHERE p.type = ''clause''')) u) l;
+  SELECT u.word, lexeme_query(u.word)
+    FROM (SELECT word FROM ts_stat('SELECT i.search FROM import_pending_terms p
+                                      JOIN search_items i ON i.type = p.type AND i.id = p.id')
+          UNION
+          SELECT word FROM ts_stat('SELECT x.search FROM import_pending_terms p
+                                      JOIN clauses x ON x.id = p.id::slug WHERE p.type = ''clause''')) u;
   ANALYZE import_lexemes;
-  -- Ties of term and rank are sorted by the item's place in (type, id) order, the order of the
-  -- indexes' last columns, rather than by those two text columns (3 s of a 4 s sort of 2 million rows).
-  INSERT INTO search_terms (term, neg_rank, type, id)
-  SELECT t.term, t.neg_rank, t.type, t.id
-    FROM (SELECT l.place, l.term, -ts_rank(i.search, l.term) AS neg_rank, i.type, i.id, p.place AS item_place
-            FROM (SELECT type, id, row_number() OVER (ORDER BY type, id) AS place FROM import_pending_terms) p
-            JOIN search_items i ON i.type = p.type AND i.id = p.id,
-                 unnest(i.search) AS u JOIN import_lexemes l ON l.lexeme = u.lexeme) t
-   ORDER BY t.place, t.neg_rank, t.item_place;
-  INSERT INTO clause_search_terms (term, neg_rank, clause_id)
-  SELECT t.term, t.neg_rank, t.id
-    FROM (SELECT l.place, l.term, -ts_rank(x.search, l.term) AS neg_rank, x.id, p.place AS item_place
-            FROM (SELECT type, id, row_number() OVER (ORDER BY type, id) AS place FROM import_pending_terms) p
-            JOIN clauses x ON x.id = p.id::slug,
-                 unnest(x.search) AS u JOIN import_lexemes l ON l.lexeme = u.lexeme
-           WHERE p.type = 'clause' AND x.deleted_at IS NULL) t
-   ORDER BY t.place, t.neg_rank, t.item_place;
+  PERFORM term_changes_open();
+  INSERT INTO term_changes (kind, lexeme, neg_rank, key, op)
+  SELECT 'item', l.lexeme, -ts_rank(i.search, l.term), i.type || ':' || i.id, 1
+    FROM import_pending_terms p
+    JOIN search_items i ON i.type = p.type AND i.id = p.id,
+         unnest(i.search) AS u JOIN import_lexemes l ON l.lexeme = u.lexeme;
+  INSERT INTO term_changes (kind, lexeme, neg_rank, key, op)
+  SELECT 'clause', l.lexeme, -ts_rank(x.search, l.term), x.id, 1
+    FROM import_pending_terms p
+    JOIN clauses x ON x.id = p.id::slug,
+         unnest(x.search) AS u JOIN import_lexemes l ON l.lexeme = u.lexeme
+   WHERE p.type = 'clause' AND x.deleted_at IS NULL;
+  PERFORM term_pages_apply();
   TRUNCATE import_pending_terms;
+  DROP TABLE IF EXISTS import_clauses;  -- bulk_import's, made in this transaction
 END $$;

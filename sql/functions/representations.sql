@@ -43,8 +43,9 @@ BEGIN
     p.revision, rfc3339(p.updated_at) AS updated_at) d);
 END $$;
 
+-- PARALLEL SAFE (it only reads): an import makes clauses' representations in parallel workers.
 CREATE OR REPLACE FUNCTION doc_clauses(c clauses) RETURNS json
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
 BEGIN
   RETURN (SELECT row_to_json(d) FROM (SELECT
     c.id, c.proposal_id, c.position, c.label, c.summary, array_to_json(c.topics) AS topics,

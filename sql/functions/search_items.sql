@@ -1,5 +1,6 @@
 -- One search across every collection: what each collection gives it, the synonyms, and the
--- triggers that keep search_items and search_terms (migration 0016) in step with the items.
+-- triggers that keep search_items (migration 0016) and their term pages (migration 0019) in step
+-- with the items.
 --
 -- An item's entry is built from its stored representation (`doc`) alone, by search_document:
 -- a title, a weighted search vector (A: names, labels, quoted words; B: our summaries; C: topics,
@@ -57,7 +58,7 @@ $$;
 -- What an item of collection `coll` gives search, from its representation.
 CREATE OR REPLACE FUNCTION search_document(coll text, doc json, OUT title text, OUT search tsvector,
                                            OUT snippet text)
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
 BEGIN
   CASE coll
     WHEN 'clauses' THEN  -- titled with its proposal's short title: "Article 4, US-Russia security treaty (draft)"
@@ -124,7 +125,7 @@ $$;
 --
 -- Here and in search_put, every comparison with an argument says COLLATE "default": an id comes
 -- from a `slug` column, whose collation "C" the argument carries, and a comparison in "C" cannot
--- use search_items' or search_terms' indexes (in the default collation). Without it, each item
+-- use search_items' index (in the default collation). Without it, each item
 -- written scanned the whole table (and was JIT-compiled for it): quadratic in the items.
 CREATE OR REPLACE FUNCTION search_drop(item_type text, item_id text) RETURNS void
 LANGUAGE plpgsql AS $$
@@ -134,10 +135,8 @@ BEGIN
   DELETE FROM search_items s
    WHERE s.type = item_type COLLATE "default" AND s.id = item_id COLLATE "default" RETURNING * INTO old;
   IF FOUND THEN
-    DELETE FROM search_terms t
-     USING unnest(old.search) AS u, lexeme_query(u.lexeme) AS q
-     WHERE t.term = q AND t.neg_rank = -ts_rank(old.search, q)
-       AND t.type = item_type COLLATE "default" AND t.id = item_id COLLATE "default";
+    PERFORM term_changes_of('item', item_type || ':' || item_id, old.search, -1::smallint);
+    PERFORM term_pages_apply();
   END IF;
 END $$;
 
@@ -160,8 +159,8 @@ BEGIN
   parsed := search_snippet_fields(entry.snippet);
   INSERT INTO search_items (type, id, collection, title, search, snippet_source, snippet_words, snippet_lexemes)
   VALUES (item_type, item_id, coll, entry.title, entry.search, entry.snippet, parsed.words, parsed.lexemes);
-  INSERT INTO search_terms (term, neg_rank, type, id)
-  SELECT q, -ts_rank(entry.search, q), item_type, item_id FROM unnest(entry.search) AS u, lexeme_query(u.lexeme) AS q;
+  PERFORM term_changes_of('item', item_type || ':' || item_id, entry.search, 1::smallint);
+  PERFORM term_pages_apply();
 END $$;
 
 -- The trigger of every searched table; its argument is the collection's singular (the hit's type).
@@ -202,20 +201,22 @@ BEGIN
   END IF;
 END $$;
 
--- Empties search_items and search_terms when the functions that build an entry changed since the
+-- Empties search_items and their term pages when the functions that build an entry changed since the
 -- entries were built (or were never built here): the backfills below then build them all again.
 CREATE OR REPLACE FUNCTION search_rebuild_if_changed() RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
   current text := md5(concat_ws(E'\n',
-    pg_get_functiondef('search_document(text, json)'::regprocedure),
+    -- Whether it may run in a parallel worker (bulk_import) changes nothing it builds.
+    replace(pg_get_functiondef('search_document(text, json)'::regprocedure), ' PARALLEL SAFE', ''),
     pg_get_functiondef('search_title(text)'::regprocedure),
     pg_get_functiondef('clause_snippet_source(json)'::regprocedure),
     pg_get_functiondef('snippet_tokens(text)'::regprocedure),
     pg_get_functiondef('html_escape_tokens(text[])'::regprocedure)));
 BEGIN
   IF (SELECT digest FROM search_definition) IS DISTINCT FROM current THEN
-    TRUNCATE search_items, search_terms;
+    TRUNCATE search_items;
+    DELETE FROM term_pages WHERE kind = 'item';
     INSERT INTO search_definition (digest) VALUES (current)
     ON CONFLICT (only_row) DO UPDATE SET digest = EXCLUDED.digest;
   END IF;

@@ -78,7 +78,7 @@ $$;
 -- A snippet text's tokens, HTML-escaped, and their lexemes: both NULL where they would not join
 -- back into the text (or there is none). What a clause, and a search entry, store.
 CREATE OR REPLACE FUNCTION search_snippet_fields(source text, OUT words text[], OUT lexemes text[])
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
 DECLARE
   parsed record;
 BEGIN

@@ -24,7 +24,7 @@ END $$;
 
 -- A JSON array of strings as text[], in order.
 CREATE OR REPLACE FUNCTION text_array(j jsonb) RETURNS text[]
-LANGUAGE plpgsql IMMUTABLE AS $$
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
 BEGIN
   RETURN (SELECT coalesce(array_agg(x ORDER BY n), '{}')
             FROM jsonb_array_elements_text(j) WITH ORDINALITY AS u(x, n));
@@ -85,7 +85,7 @@ END $$;
 -- A clause's search vector, from its record: label and excerpts weigh more than our summary in
 -- search ranking, topics least. (bulk_import, sql/functions/bulk.sql, computes it the same way.)
 CREATE OR REPLACE FUNCTION clause_search_vector(r jsonb) RETURNS tsvector
-LANGUAGE plpgsql IMMUTABLE AS $$
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
 BEGIN
   RETURN setweight(to_tsvector('english', r->>'label'), 'A')
       || setweight(to_tsvector('english', coalesce(

@@ -14,9 +14,8 @@ SELECT deleted_at IS NOT NULL AS deleted FROM proposals WHERE id = %(id)s
 -- name: search_clauses
 -- Ranked full-text search (web-search syntax) over label, quoted excerpts, summary and
 -- topics; keyset on (rank descending, id). A query of one lexeme without other filters reads
--- its page from clause_search_terms, where each clause's rank for each of its lexemes is kept in
--- order (sql/functions/search.sql): `limit` index entries, however many clauses
--- match. Any other query ranks every match, as before; `full_scan` says which branch runs.
+-- its page from term_pages, where each clause's rank for each of its lexemes is kept in order
+-- (sql/functions/search.sql): a page or two of entries, however many clauses match. Any other query ranks every match, as before; `full_scan` says which branch runs.
 -- The query is parsed once, as a CTE (written inline, a generic plan parsed it for every match).
 -- The representation and the snippet are read for the page's rows only; the snippet from the
 -- words parsed when the clause was written, as HTML: the text escaped, the matches in <mark>
@@ -29,12 +28,13 @@ WITH query AS MATERIALIZED (
               AND %(party)s::text IS NULL AND %(quoted)s::boolean IS NULL
               AND %(responds_to)s::text IS NULL) AS full_scan
 ), page AS (
-  (SELECT t.clause_id AS id, -t.neg_rank AS rank, (SELECT query FROM query), (SELECT lexemes FROM query)
-     FROM clause_search_terms t
+  (SELECT e.key AS id, -e.neg_rank AS rank, (SELECT query FROM query), (SELECT lexemes FROM query)
+     FROM term_pages t, unnest(t.neg_ranks, t.keys) WITH ORDINALITY AS e(neg_rank, key, n)
     WHERE NOT (SELECT full_scan FROM query)
-      AND t.term = (SELECT query FROM query)  -- a parameter, so the index range comes in order
-      AND (t.neg_rank, t.clause_id) > (coalesce(-%(after_1)s::real, '-Infinity'), coalesce(%(after_2)s::text, ''))
-    ORDER BY t.neg_rank, t.clause_id
+      AND t.kind = 'clause' AND t.lexeme = (SELECT lexemes[1] FROM query)  -- a parameter: the pages come in order
+      AND (t.last_neg_rank, t.last_key) > (coalesce(-%(after_1)s::real, '-Infinity'), coalesce(%(after_2)s::text, ''))
+      AND (e.neg_rank, e.key) > (coalesce(-%(after_1)s::real, '-Infinity'), coalesce(%(after_2)s::text, ''))
+    ORDER BY t.last_neg_rank, t.last_key, e.n
     LIMIT %(limit)s)
   UNION ALL
   (SELECT c.id, ts_rank(c.search, query.query) AS rank, query.query, query.lexemes
@@ -72,11 +72,13 @@ WITH query AS MATERIALIZED (
   SELECT websearch_to_tsquery('english', %(q)s) AS query,
          tsquery_lexemes(websearch_to_tsquery('english', %(q)s)) AS lexemes
 ), page AS (
-  SELECT t.clause_id AS id, -t.neg_rank AS rank, (SELECT query FROM query), (SELECT lexemes FROM query)
-    FROM clause_search_terms t
-   WHERE t.term = (SELECT query FROM query)
-     AND (t.neg_rank, t.clause_id) > (coalesce(-%(after_1)s::real, '-Infinity'), coalesce(%(after_2)s::text, ''))
-   ORDER BY t.neg_rank, t.clause_id
+  SELECT e.key AS id, -e.neg_rank AS rank, (SELECT query FROM query), (SELECT lexemes FROM query)
+    FROM term_pages t, unnest(t.neg_ranks, t.keys) WITH ORDINALITY AS e(neg_rank, key, n)
+   WHERE t.kind = 'clause'
+     AND t.lexeme = (SELECT CASE WHEN numnode(query) = 1 THEN lexemes[1] END FROM query)
+     AND (t.last_neg_rank, t.last_key) > (coalesce(-%(after_1)s::real, '-Infinity'), coalesce(%(after_2)s::text, ''))
+     AND (e.neg_rank, e.key) > (coalesce(-%(after_1)s::real, '-Infinity'), coalesce(%(after_2)s::text, ''))
+   ORDER BY t.last_neg_rank, t.last_key, e.n
    LIMIT (SELECT %(limit)s::int)
 )
 SELECT left(c.doc::text, -1) || ',"search":' || row_to_json(s)::text || '}', p.rank::text, p.id,

@@ -2,8 +2,8 @@
 -- `GET /v1/search`: every collection's items ranked against `q` (web-search syntax, with the
 -- synonym groups of sql/functions/search_items.sql), best first; keyset on (rank descending, type,
 -- id). `types` (singulars) narrows it, NULL for all. `site` is what each hit's `url` starts with.
--- As search_clauses does: a query of one lexeme reads its page from search_terms, an index range
--- of `limit` rows however many items match; any other query ranks every match (`full_scan`).
+-- As search_clauses does: a query of one lexeme reads its page from term_pages (an item's key
+-- there is type:id, which sorts as (type, id) does), a page or two however many items match; any other query ranks every match (`full_scan`).
 -- Hits are ranked by the query without its excluded terms (search_positive), so `a -b` ranks by
 -- `a`, not every hit at 1e-20. Title, URL and snippet are made for the page's rows only; the
 -- snippet from the words parsed when the item was written (sql/functions/snippets.sql).
@@ -13,14 +13,16 @@ WITH query AS MATERIALIZED (
          LATERAL (SELECT CASE WHEN search_positive(%(q)s) = %(q)s THEN m.query  -- nothing excluded
                               ELSE search_tsquery(search_positive(%(q)s)) END) AS r(query)
 ), page AS (
-  (SELECT t.type, t.id, -t.neg_rank AS rank
-     FROM search_terms t
+  (SELECT split_part(e.key, ':', 1) AS type, substr(e.key, strpos(e.key, ':') + 1) AS id, -e.neg_rank AS rank
+     FROM term_pages t, unnest(t.neg_ranks, t.keys) WITH ORDINALITY AS e(neg_rank, key, n)
     WHERE NOT (SELECT full_scan FROM query)
-      AND t.term = (SELECT query FROM query)  -- a parameter, so the index range comes in order
-      AND (%(types)s::text[] IS NULL OR t.type = ANY (%(types)s::text[]))
-      AND (t.neg_rank, t.type, t.id)
-          > (coalesce(-%(after_1)s::real, '-Infinity'), coalesce(%(after_2)s::text, ''), coalesce(%(after_3)s::text, ''))
-    ORDER BY t.neg_rank, t.type, t.id
+      AND t.kind = 'item' AND t.lexeme = (SELECT lexemes[1] FROM query)  -- a parameter: the pages come in order
+      AND (t.last_neg_rank, t.last_key)
+          > (coalesce(-%(after_1)s::real, '-Infinity'), coalesce(%(after_2)s::text, '') || ':' || coalesce(%(after_3)s::text, ''))
+      AND (e.neg_rank, e.key)
+          > (coalesce(-%(after_1)s::real, '-Infinity'), coalesce(%(after_2)s::text, '') || ':' || coalesce(%(after_3)s::text, ''))
+      AND (%(types)s::text[] IS NULL OR split_part(e.key, ':', 1) = ANY (%(types)s::text[]))
+    ORDER BY t.last_neg_rank, t.last_key, e.n
     LIMIT %(limit)s)
   UNION ALL
   (SELECT i.type, i.id, ts_rank(i.search, query.ranked) AS rank
