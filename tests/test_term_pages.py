@@ -1,8 +1,8 @@
 """The one-word search index in pages (term_pages, sql/functions/search.sql; migration 0019).
 
-term_pages_apply sends each added or removed entry to the page of its lexeme that holds its place
-(or writes a lexeme again whole when an import brings many entries), and cuts a page past twice the
-size. These tests check its result against a model, then search through lexemes of many pages. Each
+term_pages_item (a write) and term_pages_apply (an import's batch) send each added or removed entry
+to the page of its lexeme that holds its place (a batch writes a lexeme again whole when it brings
+many entries), and cut a page past twice the size. These tests check its result against a model, then search through lexemes of many pages. Each
 runs in a transaction that is rolled back; the page size is made small there (term_page_size() is
 a function the transaction can replace) so that a few hundred entries make many pages."""
 
@@ -41,6 +41,11 @@ def apply(conn: psycopg.Connection, changes: list[tuple[float, str, int]]) -> No
     conn.execute("SELECT term_pages_apply()")
 
 
+def write_one(conn: psycopg.Connection, neg_rank: float, key: str, op: int) -> None:
+    """As a write's trigger does, for one item with LEXEME alone (term_pages_item)."""
+    conn.execute("SELECT term_pages_item('clause', %s, ARRAY[%s], ARRAY[%s::real], %s)", (key, LEXEME, neg_rank, op))
+
+
 def stored_pages(conn: psycopg.Connection) -> list[tuple]:
     return conn.execute(
         "SELECT last_neg_rank, last_key, neg_ranks, keys FROM term_pages"
@@ -75,8 +80,9 @@ def test_a_batch_of_twenty_at_most_makes_one_page(rolled_back):
     assert len(check(rolled_back, model, 10)) == 1
 
 
-def test_writes_one_at_a_time_go_to_their_pages_and_split_them(rolled_back):
-    """As a clause's trigger writes: a few entries a batch, before, between and past the pages."""
+@pytest.mark.parametrize("one_by_one", [True, False], ids=["term_pages_item", "term_pages_apply"])
+def test_small_writes_go_to_their_pages_and_split_them(rolled_back, one_by_one):
+    """As writes come: a few entries at a time, before, between and past the pages."""
     page_size(rolled_back, 4)
     chosen = random.Random(17)
     model: dict[str, float] = {}
@@ -92,7 +98,11 @@ def test_writes_one_at_a_time_go_to_their_pages_and_split_them(rolled_back):
             else:
                 model[key] = -chosen.randint(0, 12) / 16
                 batch.append((model[key], key, 1))
-        apply(rolled_back, batch)
+        if one_by_one:
+            for change in batch:
+                write_one(rolled_back, *change)
+        else:
+            apply(rolled_back, batch)
         check(rolled_back, model, 4)
     assert len(stored_pages(rolled_back)) > 10  # many pages were made and split on the way
 
@@ -115,8 +125,11 @@ def test_removing_every_entry_leaves_no_page(rolled_back):
     page_size(rolled_back, 3)
     model = {f"k{n}": -n / 2 for n in range(9)}
     apply(rolled_back, [(rank, key, 1) for key, rank in model.items()])
-    for key, rank in list(model.items()):
-        apply(rolled_back, [(rank, key, -1)])
+    for n, (key, rank) in enumerate(model.items()):
+        if n % 2:
+            apply(rolled_back, [(rank, key, -1)])
+        else:
+            write_one(rolled_back, rank, key, -1)
     assert stored_pages(rolled_back) == []
 
 

@@ -9,10 +9,9 @@
 -- unnested, however many items match and however deep the page. Queries of several lexemes, or
 -- with filters, rank the matches (sql/queries/clauses.sql and search.sql choose).
 --
--- Every change goes through term_pages_apply: a batch of entries to add or remove (term_changes),
--- each sent to the page of its lexeme that holds its place, the pages it touches written again
--- whole (cut again when past twice the size). An import sends its millions of entries in one
--- batch; a clause's trigger the forty or so of its vector.
+-- A write changes an item's entries through term_pages_item: each goes to the page of its lexeme
+-- that holds its place, and the page is written again (cut in two past twice the size). An import
+-- sends its millions of entries through term_pages_apply, in one batch (term_changes).
 
 -- The query for one lexeme alone, as websearch_to_tsquery would give it: the lexeme quoted, with
 -- its quotes and backslashes escaped for the tsquery parser. (Only immutable parts, so it is inlined.)
@@ -23,7 +22,7 @@ $$;
 
 -- The entries a page is made with; a page is cut in two when a write takes it past twice as many.
 CREATE OR REPLACE FUNCTION term_page_size() RETURNS int
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT 100 $$;
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT 50 $$;
 
 -- The entries term_pages_apply adds (op 1) or removes (op -1), for this transaction.
 CREATE OR REPLACE FUNCTION term_changes_open() RETURNS void
@@ -34,14 +33,81 @@ BEGIN
   ) ON COMMIT DROP;
 END $$;
 
--- Queues one item's entries: one per lexeme of its search vector.
-CREATE OR REPLACE FUNCTION term_changes_of(item_kind text, item_key text, search tsvector, op smallint)
+-- One item's entries added (op 1) or removed (op -1), each lexeme once: a single write's path,
+-- without the temporary tables of a batch (term_pages_apply), in one statement. Each entry's page
+-- is the one that holds its place (for an addition past the end, the last); the page is written
+-- again with the entry (cut in two past twice the size) or without it (gone when empty), and a
+-- lexeme without pages gets a page of its own.
+CREATE OR REPLACE FUNCTION term_pages_item(item_kind text, item_key text, lexemes text[], neg_ranks real[], op int)
 RETURNS void
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SET plan_cache_mode = force_generic_plan  -- planned once a connection: custom plans cost a write 0.5 ms more
+AS $$
+DECLARE
+  size int := term_page_size();
+  -- Copies in the database's collation: an argument (and a local variable) carries that of the
+  -- caller's column (a slug's, "C"), and a comparison in another collation than the index's cannot use it.
+  kind_ text COLLATE "default" := item_kind;
+  item text COLLATE "default" := item_key;
+  words text[] COLLATE "default" := lexemes;
 BEGIN
-  PERFORM term_changes_open();
-  INSERT INTO term_changes (kind, lexeme, neg_rank, key, op)
-  SELECT item_kind, u.lexeme, -ts_rank(search, lexeme_query(u.lexeme)), item_key, op FROM unnest(search) AS u;
+  PERFORM lock_changes();  -- as term_pages_apply
+  WITH entry AS (
+    SELECT u.lexeme, u.neg_rank FROM unnest(words, neg_ranks) AS u(lexeme, neg_rank)
+  ), target AS (
+    SELECT e.lexeme, t.last_neg_rank, t.last_key
+      FROM entry e
+     CROSS JOIN LATERAL (
+       (SELECT p.last_neg_rank, p.last_key, 0 AS past FROM term_pages p
+         WHERE p.kind = kind_ AND p.lexeme = e.lexeme AND (p.last_neg_rank, p.last_key) >= (e.neg_rank, item)
+         ORDER BY p.last_neg_rank, p.last_key LIMIT 1)
+       UNION ALL
+       (SELECT p.last_neg_rank, p.last_key, 1 FROM term_pages p
+         WHERE op > 0 AND p.kind = kind_ AND p.lexeme = e.lexeme
+         ORDER BY p.last_neg_rank DESC, p.last_key DESC LIMIT 1)
+       ORDER BY past LIMIT 1) t
+  ), gone AS (
+    DELETE FROM term_pages p USING target t
+     WHERE p.kind = kind_ AND p.lexeme = t.lexeme AND p.last_neg_rank = t.last_neg_rank AND p.last_key = t.last_key
+    RETURNING p.lexeme, p.neg_ranks, p.keys
+  ), merged AS (  -- the page's entries in their order, the entry put in its place or taken out
+    SELECT g.lexeme, m.ranks, m.keys
+      FROM gone g
+      JOIN entry e ON e.lexeme = g.lexeme
+     CROSS JOIN LATERAL (
+       SELECT count(*) FILTER (WHERE (u.r, u.k) < (e.neg_rank, item)) AS place
+         FROM unnest(g.neg_ranks, g.keys) AS u(r, k)) b
+     CROSS JOIN LATERAL (
+       SELECT g.neg_ranks[:b.place] || e.neg_rank || g.neg_ranks[b.place + 1:] AS ranks,
+              g.keys[:b.place] || item || g.keys[b.place + 1:] AS keys
+        WHERE op > 0
+       UNION ALL
+       SELECT array_agg(u.r ORDER BY u.n), array_agg(u.k ORDER BY u.n)
+         FROM unnest(g.neg_ranks, g.keys) WITH ORDINALITY AS u(r, k, n)
+        WHERE op < 0 AND u.k <> item
+       HAVING count(*) > 0) m
+    UNION ALL
+    SELECT e.lexeme, ARRAY[e.neg_rank], ARRAY[item] FROM entry e
+     WHERE op > 0 AND NOT EXISTS (SELECT 1 FROM target t WHERE t.lexeme = e.lexeme)
+  )
+  INSERT INTO term_pages (kind, lexeme, last_neg_rank, last_key, neg_ranks, keys)
+  SELECT kind_, m.lexeme, s.ranks[cardinality(s.ranks)], s.keys[cardinality(s.keys)], s.ranks, s.keys
+    FROM merged m
+   CROSS JOIN LATERAL (
+     SELECT m.ranks AS ranks, m.keys AS keys WHERE cardinality(m.keys) <= 2 * size
+     UNION ALL
+     SELECT m.ranks[1:size], m.keys[1:size] WHERE cardinality(m.keys) > 2 * size
+     UNION ALL
+     SELECT m.ranks[size + 1:], m.keys[size + 1:] WHERE cardinality(m.keys) > 2 * size) s
+   WHERE cardinality(s.keys) > 0;
+END $$;
+
+-- An item's entries from its search vector: term_pages_item of each lexeme with its rank.
+CREATE OR REPLACE FUNCTION term_pages_of(item_kind text, item_key text, search tsvector, op int) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN  -- PL/pgSQL keeps the plan; a SQL function that cannot be inlined is planned at each call
+  PERFORM term_pages_item(item_kind, item_key, array_agg(u.lexeme), array_agg(-ts_rank(search, lexeme_query(u.lexeme))), op)
+     FROM unnest(search) AS u;
 END $$;
 
 -- Applies the queued entries and empties the queue. A removal names the entry as it was added
@@ -192,13 +258,16 @@ BEGIN
   IF bulk_importing() THEN  -- bulk_import writes the entries of the clauses it writes
     RETURN NULL;
   END IF;
+  IF TG_OP = 'UPDATE' AND OLD.search IS NOT DISTINCT FROM NEW.search
+     AND (OLD.deleted_at IS NULL) = (NEW.deleted_at IS NULL) THEN
+    RETURN NULL;  -- the same entries
+  END IF;
   IF TG_OP = 'UPDATE' AND OLD.deleted_at IS NULL AND OLD.search IS NOT NULL THEN
-    PERFORM term_changes_of('clause', OLD.id, OLD.search, -1::smallint);
+    PERFORM term_pages_of('clause', OLD.id, OLD.search, -1);
   END IF;
   IF NEW.deleted_at IS NULL AND NEW.search IS NOT NULL THEN
-    PERFORM term_changes_of('clause', NEW.id, NEW.search, 1::smallint);
+    PERFORM term_pages_of('clause', NEW.id, NEW.search, 1);
   END IF;
-  PERFORM term_pages_apply();
   RETURN NULL;
 END $$;
 

@@ -135,8 +135,7 @@ BEGIN
   DELETE FROM search_items s
    WHERE s.type = item_type COLLATE "default" AND s.id = item_id COLLATE "default" RETURNING * INTO old;
   IF FOUND THEN
-    PERFORM term_changes_of('item', item_type || ':' || item_id, old.search, -1::smallint);
-    PERFORM term_pages_apply();
+    PERFORM term_pages_of('item', item_type || ':' || item_id, old.search, -1);
   END IF;
 END $$;
 
@@ -159,8 +158,7 @@ BEGIN
   parsed := search_snippet_fields(entry.snippet);
   INSERT INTO search_items (type, id, collection, title, search, snippet_source, snippet_words, snippet_lexemes)
   VALUES (item_type, item_id, coll, entry.title, entry.search, entry.snippet, parsed.words, parsed.lexemes);
-  PERFORM term_changes_of('item', item_type || ':' || item_id, entry.search, 1::smallint);
-  PERFORM term_pages_apply();
+  PERFORM term_pages_of('item', item_type || ':' || item_id, entry.search, 1);
 END $$;
 
 -- The trigger of every searched table; its argument is the collection's singular (the hit's type).
