@@ -213,7 +213,7 @@ END $$;
 -- The one-word search entries (term_pages, sql/functions/search.sql) of the items bulk_import
 -- wrote since it was last called: the importer calls it before it writes anything record by
 -- record (whose triggers keep the entries of what they touch) and at the end. Sent in one batch,
--- the entries of a whole import are sorted once and written as pages of a hundred.
+-- the entries of a whole import are sorted once and written as pages of 50 to 100.
 CREATE OR REPLACE FUNCTION bulk_import_terms() RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN

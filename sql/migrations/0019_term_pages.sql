@@ -4,9 +4,9 @@
 -- live item, with minus its rank: a one-word search read its page as an index range. Writing them
 -- was most of what an import cost: about 40 rows an item in each, two B-trees of 2 million entries
 -- at the bench kit's P=2,000, about 900 MB and 30 s of a 76 s import. term_pages keeps the same
--- entries in the same order, a page of up to a few hundred to a row (sql/functions/search.sql): a
+-- entries in the same order, a page of 50 to 100 to a row (sql/functions/search.sql): a
 -- search reads the first page at or after its keyset position and unnests it, and an import
--- writes about a hundredth of the rows. The two old names remain, as views of the entries
+-- writes about a fiftieth of the rows. The two old names remain, as views of the entries
 -- (sql/functions/search.sql), for whoever reads them.
 CREATE TABLE term_pages (
   kind          text NOT NULL CHECK (kind IN ('clause', 'item')),  -- clause: GET /v1/clauses?q=; item: GET /v1/search
